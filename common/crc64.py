@@ -1,0 +1,242 @@
+"""CRC-64/Jones, the checksum Redis puts at the end of RDB files and DUMP payloads.
+
+Parameters (as Redis uses them): polynomial 0xad93d23594c935a9, reflected input
+and output, initial value 0, no final xor.  ``crc64(b"123456789") ==
+0xe9c6d914c4b8d9ca``.
+
+Public API::
+
+    crc64(data, crc=0) -> int          # incremental: crc64(b, crc64(a)) == crc64(a + b)
+    crc64_combine(crc_a, crc_b, len_b) # crc of a+b from the crcs of a and b
+
+Speed.  A byte-at-a-time CRC in pure Python runs at ~2 MB/s and slicing-by-8 at
+~14 MB/s, which would make the checksum dominate a SAVE.  Large inputs are
+therefore split into L contiguous lanes that are advanced *together*, one byte
+column per step: each step's table lookups for all lanes are a single
+``bytes.translate`` per output byte, and the XORs are big-int XORs, so the
+per-byte work runs in C.  The L lane CRCs are then merged with a
+vectorised pairwise tree (a lane's CRC is shifted over the following bytes by
+multiplying by x^(8*len) in GF(2)[x]/P, which is again a linear map done with
+translate tables).  Because CRC with init 0 and no final xor is linear, the
+pieces combine exactly.  Throughput is ~75 MB/s on one core for large inputs
+(512 KiB blocks), ~14 MB/s for inputs under 8 KiB.
+"""
+
+from __future__ import annotations
+
+import struct
+
+__all__ = ["crc64", "crc64_combine"]
+
+# The polynomial with its bits reversed, for the right-shifting (reflected) form.
+_POLY = 0xAD93D23594C935A9
+_POLY_REFLECTED = int(f"{_POLY:064b}"[::-1], 2)
+_MASK64 = (1 << 64) - 1
+
+
+def _make_byte_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ _POLY_REFLECTED if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_T0 = _make_byte_table()
+# _SLICE[k][b]: the effect of byte b followed by k zero bytes (slicing-by-8).
+_SLICE = [_T0]
+for _k in range(1, 8):
+    _SLICE.append([(v >> 8) ^ _T0[v & 0xFF] for v in _SLICE[-1]])
+del _k
+
+
+def _crc_bytewise(data, crc: int) -> int:
+    table = _T0
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def _crc_slice8(data, crc: int) -> int:
+    """Slicing-by-8 over 64-bit little-endian words; for short inputs."""
+    words = len(data) >> 3
+    if words:
+        t0, t1, t2, t3, t4, t5, t6, t7 = _SLICE
+        for word in struct.unpack_from(f"<{words}Q", data):
+            crc ^= word
+            crc = (t7[crc & 0xFF] ^ t6[(crc >> 8) & 0xFF] ^ t5[(crc >> 16) & 0xFF]
+                   ^ t4[(crc >> 24) & 0xFF] ^ t3[(crc >> 32) & 0xFF]
+                   ^ t2[(crc >> 40) & 0xFF] ^ t1[(crc >> 48) & 0xFF] ^ t0[crc >> 56])
+    tail = words << 3
+    if tail < len(data):
+        crc = _crc_bytewise(data[tail:], crc)
+    return crc
+
+
+# --- GF(2)[x]/P arithmetic in the reflected representation (bit 63 is x^0) ---
+
+def _gf_mul(a: int, b: int) -> int:
+    product = 0
+    for bit in range(63, -1, -1):
+        if (a >> bit) & 1:
+            product ^= b
+        # b *= x  (a right shift in reflected form, reducing by P on overflow)
+        b = (b >> 1) ^ _POLY_REFLECTED if b & 1 else b >> 1
+    return product
+
+
+# _X8_POW2[i] = x^(8 * 2^i) mod P: the operator "append 2^i zero bytes".
+_X8_POW2: list[int] = []
+_x = _gf_mul(1 << 63, 1 << 55)  # x^0 * x^8
+for _i in range(64):
+    _X8_POW2.append(_x)
+    _x = _gf_mul(_x, _x)
+del _i, _x
+
+
+def _zero_bytes_operator(n: int) -> int:
+    """x^(8n) mod P: multiplying a CRC by it appends n zero bytes."""
+    op = 1 << 63
+    i = 0
+    while n:
+        if n & 1:
+            op = _gf_mul(op, _X8_POW2[i])
+        n >>= 1
+        i += 1
+    return op
+
+
+def crc64_combine(crc_a: int, crc_b: int, len_b: int) -> int:
+    """The CRC of a+b given crc64(a), crc64(b) and len(b)."""
+    if len_b == 0:
+        return crc_a
+    return _gf_mul(crc_a, _zero_bytes_operator(len_b)) ^ crc_b
+
+
+def _shift_images(op: int) -> list[int]:
+    """Images of the 64 unit vectors under "multiply by op": a linear map."""
+    return [_gf_mul(1 << bit, op) for bit in range(64)]
+
+
+def _shift_word_tables(op: int) -> list[list[int]]:
+    """Slicing tables for a linear map: tables[k][b] is the image of b << 8k."""
+    images = _shift_images(op)
+    tables = []
+    for k in range(8):
+        table = [0] * 256
+        for b in range(1, 256):
+            low = b & -b
+            table[b] = table[b ^ low] ^ images[8 * k + low.bit_length() - 1]
+        tables.append(table)
+    return tables
+
+
+def _apply_word_tables(tables, value: int) -> int:
+    t0, t1, t2, t3, t4, t5, t6, t7 = tables
+    return (t0[value & 0xFF] ^ t1[(value >> 8) & 0xFF] ^ t2[(value >> 16) & 0xFF]
+            ^ t3[(value >> 24) & 0xFF] ^ t4[(value >> 32) & 0xFF]
+            ^ t5[(value >> 40) & 0xFF] ^ t6[(value >> 48) & 0xFF] ^ t7[value >> 56])
+
+
+def _translate_tables(word_tables) -> list[list[bytes]]:
+    """tr[k][m]: translate table mapping input byte k to output byte m."""
+    return [[bytes((word_tables[k][b] >> (8 * m)) & 0xFF for b in range(256))
+             for m in range(8)] for k in range(8)]
+
+
+# Output byte m of the plain byte table, as translate tables for the lane loop.
+_LANE_TABLES = [bytes((_T0[b] >> (8 * m)) & 0xFF for b in range(256)) for m in range(8)]
+
+
+class _LaneConfig:
+    """Precomputed tables for blocks of `lanes` x `depth` bytes (built lazily)."""
+
+    def __init__(self, lanes: int, depth: int):
+        self.lanes = lanes
+        self.depth = depth
+        self.block = lanes * depth
+        self._merge_levels = None
+        self._block_shift = None
+
+    def merge_levels(self):
+        # Level i merges lanes covering depth * 2^i bytes each.
+        if self._merge_levels is None:
+            levels = []
+            span = self.depth
+            lanes = self.lanes
+            while lanes > 1:
+                levels.append(_translate_tables(_shift_word_tables(_zero_bytes_operator(span))))
+                span *= 2
+                lanes //= 2
+            self._merge_levels = levels
+        return self._merge_levels
+
+    def block_shift(self):
+        if self._block_shift is None:
+            self._block_shift = _shift_word_tables(_zero_bytes_operator(self.block))
+        return self._block_shift
+
+
+# Big blocks first; the remainder falls through to smaller blocks, then slicing-by-8.
+_CONFIGS = [_LaneConfig(2048, 256), _LaneConfig(512, 128), _LaneConfig(128, 64)]
+_SMALL = 8192  # below this (one 128x64 block), slicing-by-8 is used
+
+
+def _lanes_block(data, start: int, cfg: _LaneConfig) -> int:
+    """CRC (init 0) of data[start:start+cfg.block] using cfg.lanes parallel lanes."""
+    lanes, depth = cfg.lanes, cfg.depth
+    stop = start + cfg.block
+    from_bytes = int.from_bytes
+    t0, t1, t2, t3, t4, t5, t6, t7 = _LANE_TABLES
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0
+    # Plane p_m holds byte m of every lane's running CRC (lane j at byte j).
+    for t in range(start, start + depth):
+        idx = (p0 ^ from_bytes(data[t:stop:depth], "little")).to_bytes(lanes, "little")
+        p0 = from_bytes(idx.translate(t0), "little") ^ p1
+        p1 = from_bytes(idx.translate(t1), "little") ^ p2
+        p2 = from_bytes(idx.translate(t2), "little") ^ p3
+        p3 = from_bytes(idx.translate(t3), "little") ^ p4
+        p4 = from_bytes(idx.translate(t4), "little") ^ p5
+        p5 = from_bytes(idx.translate(t5), "little") ^ p6
+        p6 = from_bytes(idx.translate(t6), "little") ^ p7
+        p7 = from_bytes(idx.translate(t7), "little")
+    planes = [p0, p1, p2, p3, p4, p5, p6, p7]
+    # Merge neighbouring lanes pairwise: lane' = shift(even lane) ^ odd lane.
+    count = lanes
+    for tables in cfg.merge_levels():
+        half = count // 2
+        raw = [p.to_bytes(count, "little") for p in planes]
+        evens = [r[0::2] for r in raw]
+        merged = [from_bytes(r[1::2], "little") for r in raw]
+        for k in range(8):
+            src = evens[k]
+            row = tables[k]
+            for m in range(8):
+                merged[m] ^= from_bytes(src.translate(row[m]), "little")
+        planes = merged
+        count = half
+    return (planes[0] | planes[1] << 8 | planes[2] << 16 | planes[3] << 24 | planes[4] << 32
+            | planes[5] << 40 | planes[6] << 48 | planes[7] << 56)
+
+
+def crc64(data, crc: int = 0) -> int:
+    """CRC-64/Jones of `data` (any bytes-like), continuing from `crc`."""
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+    n = len(data)
+    if n < _SMALL:
+        return _crc_slice8(data, crc)
+    pos = 0
+    for cfg in _CONFIGS:
+        block = cfg.block
+        if n - pos < block:
+            continue
+        shift = cfg.block_shift()
+        while n - pos >= block:
+            crc = _apply_word_tables(shift, crc) ^ _lanes_block(data, pos, cfg)
+            pos += block
+    if pos < n:
+        crc = _crc_slice8(data[pos:], crc)
+    return crc

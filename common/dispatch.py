@@ -1,0 +1,145 @@
+"""The gate: may this command run now, and then run it.
+
+Checks, in Redis's order (processCommand):
+  1. known command, 2. arity, 3. authenticated, 4. ACL permission,
+  5. maxmemory (OOM) for denyoom commands, 6. MISCONF after a failed save,
+  7. min-replicas-to-write (NOREPLICAS), 8. read-only replica (READONLY),
+  9. subscribe context (RESP2), 10. stale replica (MASTERDOWN),
+  11. LOADING, 12. BUSY script, 13. MULTI queueing; then the call itself,
+  MONITOR feeding, statistics, and propagation of what the command changed.
+Errors found while queueing in MULTI make EXEC fail with EXECABORT.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hakv.common import errors
+from hakv.common.resp import ErrorReply
+
+NO_REPLY = object()  # the handler already replied, or replies later
+
+# Commands that run immediately inside MULTI instead of being queued.
+_MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+
+
+def lookup(server, argv: list):
+    """The Command for argv (descending into subcommands), or an error reply."""
+    table = server.table.commands
+    name = argv[0]
+    cmd = table.get(name)
+    if cmd is None:
+        cmd = table.get(name.lower())
+        if cmd is None:
+            return errors.unknown_command(argv)
+    if cmd.subcommands and (len(argv) >= 2 or cmd.handler is None):
+        if len(argv) < 2:
+            return errors.wrong_args(cmd.name)
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            return errors.unknown_subcommand(argv)
+        cmd = sub
+        if (sub.arity > 0 and len(argv) != sub.arity) or len(argv) < -sub.arity:
+            return errors.wrong_sub_args(cmd.parent.name, cmd.name)
+        return cmd
+    arity = cmd.arity
+    if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+        return errors.wrong_args(cmd.name)
+    return cmd
+
+
+def execute(client, argv: list):
+    """Run one command from a client; returns the reply (or NO_REPLY)."""
+    server = client.server
+    cmd = lookup(server, argv)
+    if cmd.__class__ is ErrorReply:
+        if client.multi is not None:
+            client.multi_error = True
+        server.stat_rejected_calls += 1
+        return cmd
+    reject = gate(server, client, cmd, argv)
+    if reject is not None:
+        if client.multi is not None and cmd.name.encode() not in _MULTI_IMMEDIATE:
+            client.multi_error = True
+        cmd.rejected_calls += 1
+        return reject
+    if client.multi is not None and cmd.parent is None and cmd.name.encode() not in _MULTI_IMMEDIATE:
+        client.multi.append((cmd, argv))
+        return "QUEUED"
+    if client.multi is not None and cmd.parent is not None:
+        client.multi.append((cmd, argv))
+        return "QUEUED"
+    if server.paused_until and server.client_paused(client, cmd):
+        # CLIENT PAUSE: hold this command (and what follows) until unpaused.
+        client.paused_argv = argv
+        server.paused_clients.append(client)
+        return NO_REPLY
+    return call(client, cmd, argv)
+
+
+def gate(server, client, cmd, argv):
+    """None if cmd may run now, else the error reply."""
+    if not client.authenticated and not cmd.no_auth:
+        return ErrorReply(errors.NOAUTH)
+    acl = server.acl
+    if acl is not None:
+        denied = acl.check(client, cmd, argv)
+        if denied is not None:
+            return denied
+    if cmd.is_write or cmd.denyoom:
+        denied = server.write_gate(client, cmd)
+        if denied is not None:
+            return denied
+    if (client.channels or client.patterns) and not client.resp3 and not cmd.pubsub_context:
+        return ErrorReply(
+            "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+            "RESET are allowed in this context" % cmd.fullname
+        )
+    if server.stale_gate and not cmd.allow_stale and not client.is_primary:
+        denied = server.stale_gate(client, cmd)
+        if denied is not None:
+            return denied
+    if server.loading and not cmd.allow_loading:
+        return ErrorReply(errors.LOADING)
+    if server.busy_script is not None and not _allowed_while_busy(cmd, argv):
+        return ErrorReply(server.busy_script.busy_error())
+    return None
+
+
+def _allowed_while_busy(cmd, argv) -> bool:
+    name = cmd.fullname
+    return name in ("auth", "hello", "script|kill", "function|kill", "shutdown", "multi",
+                    "discard", "watch", "unwatch", "reset", "replconf") or (
+        "allow_busy" in cmd.flags
+    )
+
+
+def call(client, cmd, argv):
+    """Execute a command that passed the gate."""
+    server = client.server
+    if server.monitors and not cmd.no_monitor and not client.is_replica:
+        server.feed_monitors(client, argv)
+    dirty_before = server.dirty
+    client.custom_propagation = False
+    start = time.perf_counter()
+    try:
+        reply = cmd.handler(client, argv)
+    except ErrorReply as exc:
+        reply = exc
+        cmd.failed_calls += 1
+        server.count_error(exc)
+    duration = time.perf_counter() - start
+    cmd.calls += 1
+    cmd.usec += int(duration * 1e6)
+    server.stat_commands += 1
+    client.last_cmd = cmd.fullname
+    if server.dirty != dirty_before and not client.custom_propagation and server.propagating:
+        server.keyspace.propagate(client.dbid, argv)
+    if not (client.in_exec or client.in_script):
+        if server.pending_propagation:
+            server.flush_propagation()
+        if server.keyspace.ready_keys:
+            server.handle_ready_keys()
+    if duration * 1e6 > server.slowlog_threshold >= 0:
+        server.slowlog_add(client, argv, duration)
+    return reply

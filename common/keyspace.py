@@ -1,0 +1,274 @@
+"""The keyspace: numbered databases of keys, their expiry, and the hooks that
+other parts of the server hang on key changes.
+
+Values are plain Python objects (see common/types): bytes for strings, deque
+for lists, dict for hashes, set for sets, ZSet for sorted sets.
+
+Expiry works as in Redis: a read of an expired key deletes it first (lazy),
+and an active cycle on the event loop removes keys nobody reads. Redis samples
+random keys; a Python dict cannot pick a random key cheaply, so each database
+keeps a heap of (deadline, key) instead, and the cycle pops what is due,
+time-boxed so a million keys expiring at once never stall the loop. Entries
+whose TTL changed since are skipped when popped (checked against `expires`).
+
+Hooks, called by commands through the database:
+- `modified(key)`   WATCH: the transactions watching the key will fail.
+- `signal_ready(key)` a list/zset got elements: blocked clients may proceed.
+- `Keyspace.notify`   keyspace notifications (set by the pub/sub layer).
+- `Keyspace.propagate` the replication/AOF stream (set by the server).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import deque
+
+from hakv.common.errors import WRONGTYPE
+from hakv.common.resp import ErrorReply
+from hakv.common.types.zset import ZSet
+
+TYPE_NAMES = {bytes: b"string", deque: b"list", dict: b"hash", set: b"set", ZSet: b"zset"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Database:
+    __slots__ = ("id", "data", "expires", "watched", "blocked", "heap", "ks")
+
+    def __init__(self, ks: "Keyspace", dbid: int):
+        self.id = dbid
+        self.ks = ks
+        self.data: dict = {}
+        self.expires: dict = {}
+        self.watched: dict = {}  # key -> set of clients in WATCH
+        self.blocked: dict = {}  # key -> deque of clients blocked on it
+        self.heap: list = []  # (deadline_ms, key), lazily cleaned
+
+    # -- reads
+
+    def get(self, key: bytes):
+        """The value at key, or None; an expired key is removed first."""
+        if self.expires and key in self.expires and self._expired(key):
+            return None
+        return self.data.get(key)
+
+    def get_typed(self, key: bytes, cls):
+        """The value if it is of type cls, None if the key is missing;
+        WRONGTYPE otherwise."""
+        if self.expires and key in self.expires and self._expired(key):
+            return None
+        value = self.data.get(key)
+        if value is not None and value.__class__ is not cls:
+            raise ErrorReply(WRONGTYPE)
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        if self.expires and key in self.expires and self._expired(key):
+            return False
+        return key in self.data
+
+    def ttl_ms(self, key: bytes) -> int:
+        """Remaining time to live in ms; -2 when the key is missing, -1 when
+        it has no TTL."""
+        if not self.exists(key):
+            return -2
+        when = self.expires.get(key)
+        if when is None:
+            return -1
+        return max(0, when - now_ms())
+
+    def random_key(self):
+        for _ in range(100):
+            if not self.data:
+                return None
+            # Python dicts have no random access; a sample from an iterator
+            # walk is O(n) for big dicts, so bound the walk.
+            n = len(self.data)
+            idx = random.randrange(n)
+            if n > 4096:
+                idx %= 4096
+            for i, key in enumerate(self.data):
+                if i == idx:
+                    break
+            if not self.expires or key not in self.expires or not self._expired(key):
+                return key
+        return None
+
+    # -- writes (each marks the key modified for WATCH)
+
+    def set(self, key: bytes, value, keepttl: bool = False) -> None:
+        """Set a key, dropping its TTL unless keepttl."""
+        self.data[key] = value
+        if not keepttl and self.expires:
+            self.expires.pop(key, None)
+        if self.watched:
+            self._touch_watched(key)
+
+    def delete(self, key: bytes) -> bool:
+        if self.expires and key in self.expires and self._expired(key):
+            return False
+        if self.data.pop(key, None) is None:
+            return False
+        if self.expires:
+            self.expires.pop(key, None)
+        if self.watched:
+            self._touch_watched(key)
+        return True
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        self.expires[key] = when_ms
+        heapq.heappush(self.heap, (when_ms, key))
+        if len(self.heap) > 2 * len(self.expires) + 1024:
+            self._rebuild_heap()
+        if self.watched:
+            self._touch_watched(key)
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        if self.watched:
+            self._touch_watched(key)
+        return True
+
+    def modified(self, key: bytes) -> None:
+        """Called after a command changed a value in place (HSET, LPUSH ...)."""
+        if self.watched:
+            self._touch_watched(key)
+
+    def signal_ready(self, key: bytes) -> None:
+        """A list or sorted set at key got elements: wake clients blocked on it."""
+        if key in self.blocked:
+            self.ks.ready_keys.append((self, key))
+
+    def flush(self) -> int:
+        removed = len(self.data)
+        if self.watched:
+            for key in list(self.watched):
+                if key in self.data:
+                    self._touch_watched(key)
+        self.data = {}
+        self.expires = {}
+        self.heap = []
+        return removed
+
+    # -- expiry
+
+    def _expired(self, key: bytes) -> bool:
+        """True if key is past its deadline (and removes it, on a primary)."""
+        if self.expires[key] > now_ms():
+            return False
+        ks = self.ks
+        if ks.replica_mode:
+            # Replicas never expire keys themselves: the primary sends the DEL.
+            # Its stream still sees the key; everyone else sees it gone.
+            return not ks.applying_primary_stream
+        self._expire(key)
+        return True
+
+    def _expire(self, key: bytes) -> None:
+        self.data.pop(key, None)
+        self.expires.pop(key, None)
+        ks = self.ks
+        ks.stat_expired_keys += 1
+        if self.watched:
+            self._touch_watched(key)
+        ks.notify(self, "x", b"expired", key)
+        ks.propagate(self.id, [b"DEL", key])
+
+    def active_expire(self, deadline: float) -> int:
+        """Remove keys whose time has come, until time.perf_counter() passes
+        deadline. Returns how many were removed."""
+        heap = self.heap
+        expires = self.expires
+        now = now_ms()
+        removed = 0
+        pop = heapq.heappop
+        while heap and heap[0][0] <= now:
+            when, key = pop(heap)
+            if expires.get(key) == when:
+                self._expire(key)
+                removed += 1
+                if removed & 63 == 0 and time.perf_counter() > deadline:
+                    break
+        return removed
+
+    def has_due_keys(self) -> bool:
+        return bool(self.heap) and self.heap[0][0] <= now_ms()
+
+    def _rebuild_heap(self) -> None:
+        self.heap = [(when, key) for key, when in self.expires.items()]
+        heapq.heapify(self.heap)
+
+    def _touch_watched(self, key: bytes) -> None:
+        clients = self.watched.get(key)
+        if clients:
+            for client in clients:
+                client.dirty_cas = True
+
+
+class Keyspace:
+    def __init__(self, num_dbs: int = 16):
+        self.dbs = [Database(self, i) for i in range(num_dbs)]
+        self.ready_keys: list = []  # (db, key) with clients to wake
+        self.replica_mode = False  # set while this node follows a primary
+        self.applying_primary_stream = False
+        self.stat_expired_keys = 0
+        # Set by the server: keyspace notifications and the propagation stream.
+        self.notify = _no_notify
+        self.propagate = _no_propagate
+
+    def __getitem__(self, dbid: int) -> Database:
+        return self.dbs[dbid]
+
+    def __len__(self) -> int:
+        return len(self.dbs)
+
+    def key_count(self) -> int:
+        return sum(len(db.data) for db in self.dbs)
+
+    def flushall(self) -> int:
+        return sum(db.flush() for db in self.dbs)
+
+    def swap(self, a: int, b: int) -> None:
+        """SWAPDB: exchange the contents of two databases; clients stay on
+        their numbers and see the other data."""
+        da, db_ = self.dbs[a], self.dbs[b]
+        for d in (da, db_):
+            if d.watched:
+                for key in list(d.watched):
+                    d._touch_watched(key)
+        da.data, db_.data = db_.data, da.data
+        da.expires, db_.expires = db_.expires, da.expires
+        da.heap, db_.heap = db_.heap, da.heap
+        # Clients blocked on keys now present must be woken.
+        for d in (da, db_):
+            for key in d.blocked:
+                if key in d.data:
+                    self.ready_keys.append((d, key))
+
+    def active_expire_cycle(self, budget_s: float) -> int:
+        deadline = time.perf_counter() + budget_s
+        removed = 0
+        if self.replica_mode:
+            return 0
+        for db in self.dbs:
+            if db.heap:
+                removed += db.active_expire(deadline)
+                if time.perf_counter() > deadline:
+                    break
+        return removed
+
+    def has_due_keys(self) -> bool:
+        return any(db.heap and db.has_due_keys() for db in self.dbs)
+
+
+def _no_notify(db, cls, event, key):
+    pass
+
+
+def _no_propagate(dbid, argv):
+    pass

@@ -1,0 +1,430 @@
+"""RESP: the request parser and the reply encoder, RESP2 and RESP3.
+
+Requests. A chunk that starts at a message boundary with '*' is parsed by
+hiredis (C speed). hiredis cannot say where it stopped, so we append a marker
+message to the chunk: if the marker comes back as the last message, the chunk
+held only whole messages and we use hiredis' result. Anything else (a partial
+message, an inline command, a malformed or suspicious message) is parsed again
+by the Python parser below, which is resumable across chunks and produces
+Redis's exact protocol errors and limits.
+
+Replies. Command handlers return plain Python values and `encode` turns them
+into bytes for the connection's protocol version:
+
+    bytes -> bulk string         str -> simple string (+OK)
+    int   -> integer             None -> null bulk / RESP3 null
+    list/tuple -> array          dict -> map (RESP2: flat array)
+    set/frozenset -> set (RESP2: array)   float -> double (RESP2: bulk string)
+    NullArray -> *-1 / _         Bool -> #t/#f (RESP2: integer)
+    ErrorReply -> -ERR ...       Verbatim -> =txt: (RESP2: bulk)
+    Push -> RESP3 push (RESP2: array)     Raw -> bytes sent as they are
+"""
+
+from __future__ import annotations
+
+import math
+
+import hiredis
+
+INLINE_MAX_SIZE = 64 * 1024
+INT_MAX = 2**31 - 1
+_MARKER = b"*1\r\n$12\r\n\x00hakv-mark\x00\r\n"
+_MARKER_MSG = [b"\x00hakv-mark\x00"]
+
+
+class ProtocolError(Exception):
+    """Malformed request: the reply is `-ERR <message>` and the connection closes."""
+
+
+class RequestParser:
+    """Turns the bytes a client sends into argv lists (lists of bytes)."""
+
+    __slots__ = ("buf", "args", "remaining", "need", "max_bulk", "unauthenticated")
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024):
+        self.buf = bytearray()
+        self.args: list | None = None  # argv of a multibulk being read
+        self.remaining = 0  # bulks still to read for self.args
+        self.need = 0  # bytes the buffer must hold before parsing again
+        self.max_bulk = max_bulk
+        self.unauthenticated = False
+
+    def feed(self, data: bytes) -> list:
+        """Returns the complete commands in data; raises ProtocolError after
+        appending the commands that preceded the error to `exc.commands`."""
+        if not self.buf and self.args is None and data[:1] == b"*" and not self.unauthenticated:
+            fast = _fast_parse(data)
+            if fast is not None:
+                return fast
+        self.buf += data
+        if len(self.buf) < self.need:
+            return []
+        return self._parse()
+
+    def pending_bytes(self) -> int:
+        return len(self.buf)
+
+    def _parse(self) -> list:
+        buf = self.buf
+        out: list = []
+        pos = 0
+        n = len(buf)
+        self.need = 0
+        try:
+            while pos < n:
+                if self.args is None:
+                    if buf[pos] == 42:  # '*'
+                        eol = buf.find(b"\r", pos)
+                        if eol < 0:
+                            if n - pos > INLINE_MAX_SIZE:
+                                raise ProtocolError("Protocol error: too big mbulk count string")
+                            break
+                        if eol + 1 >= n:
+                            break  # wait for the '\n'
+                        count = _strict_int(buf[pos + 1 : eol])
+                        if count is None or count > INT_MAX:
+                            raise ProtocolError("Protocol error: invalid multibulk length")
+                        if self.unauthenticated and count > 10:
+                            raise ProtocolError("Protocol error: unauthenticated multibulk length")
+                        pos = eol + 2
+                        if count <= 0:
+                            continue
+                        self.args = []
+                        self.remaining = count
+                    else:
+                        eol = buf.find(b"\n", pos)
+                        if eol < 0:
+                            if n - pos > INLINE_MAX_SIZE:
+                                raise ProtocolError("Protocol error: too big inline request")
+                            break
+                        line = bytes(buf[pos:eol])
+                        pos = eol + 1
+                        if line.endswith(b"\r"):
+                            line = line[:-1]
+                        argv = split_args(line)
+                        if argv is None:
+                            raise ProtocolError("Protocol error: unbalanced quotes in request")
+                        if argv:
+                            out.append(argv)
+                        continue
+                args = self.args
+                while self.remaining:
+                    eol = buf.find(b"\r", pos)
+                    if eol < 0:
+                        if n - pos > INLINE_MAX_SIZE:
+                            raise ProtocolError("Protocol error: too big bulk count string")
+                        break
+                    if eol + 1 >= n:
+                        break
+                    if buf[pos] != 36:  # '$'
+                        raise ProtocolError(
+                            "Protocol error: expected '$', got '%s'" % chr(buf[pos])
+                        )
+                    length = _strict_int(buf[pos + 1 : eol])
+                    if length is None or length < 0 or length > self.max_bulk:
+                        raise ProtocolError("Protocol error: invalid bulk length")
+                    if self.unauthenticated and length > 16384:
+                        raise ProtocolError("Protocol error: unauthenticated bulk length")
+                    start = eol + 2
+                    end = start + length
+                    if end + 2 > n:
+                        # Large value still arriving: don't reparse until it is all here.
+                        self.need = end + 2 - pos
+                        break
+                    args.append(bytes(buf[start:end]))
+                    pos = end + 2
+                    self.remaining -= 1
+                if self.remaining:
+                    break
+                out.append(args)
+                self.args = None
+        except ProtocolError as exc:
+            exc.commands = out
+            del buf[:]
+            self.args = None
+            raise
+        if pos:
+            # `need` was counted from the header we stopped at: now the buffer's start.
+            del buf[:pos]
+        return out
+
+
+def _fast_parse(data: bytes):
+    reader = hiredis.Reader()
+    reader.feed(data)
+    reader.feed(_MARKER)
+    out = []
+    try:
+        while True:
+            msg = reader.gets()
+            if msg is False:
+                return None
+            if msg.__class__ is not list:
+                if msg is None:
+                    continue  # *-1: Redis skips it too
+                return None
+            if msg == _MARKER_MSG:
+                if reader.has_data():
+                    return None
+                # A final check for anything hiredis accepts but Redis does not.
+                for argv in out:
+                    for a in argv:
+                        if a.__class__ is not bytes:
+                            return None
+                return out
+            if msg:
+                out.append(msg)
+    except hiredis.ProtocolError:
+        return None
+
+
+def _strict_int(b) -> int | None:
+    """Redis's string2ll: optional '-', digits, no spaces or '+'."""
+    if not b or len(b) > 20:
+        return None
+    if b[0] == 45:  # '-'
+        digits = b[1:]
+        if not digits.isdigit() or (len(digits) > 1 and digits[0] == 48):
+            return None
+        return -int(digits)
+    if not b.isdigit() or (len(b) > 1 and b[0] == 48):
+        return None
+    return int(b)
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_args(line: bytes) -> list | None:
+    """Splits an inline command line like Redis's sdssplitargs: spaces separate
+    arguments, "double quotes" take escapes (\\n, \\xHH, ...), 'single quotes'
+    take only \\'. Returns None for unbalanced quotes."""
+    args = []
+    i = 0
+    n = len(line)
+    while True:
+        while i < n and line[i] in b" \t\n\r\v\f":
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if (
+                    c == 92
+                    and i + 3 < n
+                    and line[i + 1] == 120
+                    and line[i + 2] in _HEX
+                    and line[i + 3] in _HEX
+                ):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    cur.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:
+                    # a closing quote must be followed by a space or the end
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        return None
+                    inq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            elif insq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        return None
+                    insq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in b" \t\n\r\v\f":
+                    break
+                if c == 34:
+                    inq = True
+                elif c == 39:
+                    insq = True
+                else:
+                    cur.append(c)
+            i += 1
+        args.append(bytes(cur))
+
+
+# ---------------------------------------------------------------- replies
+
+
+class ErrorReply(Exception):
+    """An error reply. The message includes the prefix: 'ERR ...', 'WRONGTYPE ...'."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NullArray:
+    __slots__ = ()
+
+
+NULL_ARRAY = NullArray()
+
+
+class Bool:
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+
+class Verbatim:
+    """RESP3 verbatim string (INFO, CLIENT LIST ...); a bulk string in RESP2."""
+
+    __slots__ = ("text", "fmt")
+
+    def __init__(self, text: bytes, fmt: bytes = b"txt"):
+        self.text = text
+        self.fmt = fmt
+
+
+class Push(list):
+    """RESP3 out-of-band push (pub/sub messages); an array in RESP2."""
+
+    __slots__ = ()
+
+
+class Raw:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+class Double(float):
+    """A float reply; the subclass marks 'format as a Redis double'."""
+
+    __slots__ = ()
+
+
+def format_double(d: float) -> bytes:
+    """Redis 7.0's reply formatting of doubles (%.17g, inf/-inf)."""
+    if d == math.inf:
+        return b"inf"
+    if d == -math.inf:
+        return b"-inf"
+    return (b"%.17g" % d)
+
+
+OK = "OK"
+QUEUED = "QUEUED"
+PONG = "PONG"
+
+
+def encode(value, resp3: bool) -> bytes:
+    out: list = []
+    _encode(value, out, resp3)
+    return b"".join(out)
+
+
+def _encode(value, out: list, resp3: bool) -> None:
+    cls = value.__class__
+    if cls is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif cls is str:
+        out.append(b"+%s\r\n" % value.encode())
+    elif cls is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif cls is list or cls is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for v in value:
+            _encode(v, out, resp3)
+    else:
+        _encode_other(value, out, resp3)
+
+
+def _encode_other(value, out: list, resp3: bool) -> None:
+    if isinstance(value, ErrorReply):
+        msg = value.message.replace("\r", " ").replace("\n", " ")
+        out.append(b"-%s\r\n" % msg.encode("utf-8", "surrogateescape"))
+    elif isinstance(value, float):
+        text = format_double(value)
+        if resp3:
+            out.append(b",%s\r\n" % text)
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+    elif isinstance(value, dict):
+        if resp3:
+            out.append(b"%%%d\r\n" % len(value))
+        else:
+            out.append(b"*%d\r\n" % (2 * len(value)))
+        for k, v in value.items():
+            _encode(k, out, resp3)
+            _encode(v, out, resp3)
+    elif isinstance(value, (set, frozenset)):
+        out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(value))
+        for v in value:
+            _encode(v, out, resp3)
+    elif isinstance(value, Push):
+        out.append((b">%d\r\n" if resp3 else b"*%d\r\n") % len(value))
+        for v in value:
+            _encode(v, out, resp3)
+    elif isinstance(value, list):
+        out.append(b"*%d\r\n" % len(value))
+        for v in value:
+            _encode(v, out, resp3)
+    elif isinstance(value, bytes):
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif isinstance(value, Raw):
+        out.append(value.data)
+    elif isinstance(value, NullArray):
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif isinstance(value, Bool):
+        if resp3:
+            out.append(b"#t\r\n" if value.value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value.value else b":0\r\n")
+    elif isinstance(value, Verbatim):
+        if resp3:
+            body = value.fmt + b":" + value.text
+            out.append(b"=%d\r\n%s\r\n" % (len(body), body))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(value.text), value.text))
+    elif isinstance(value, bool):
+        out.append(b":%d\r\n" % int(value))
+    elif isinstance(value, int):
+        out.append(b":%d\r\n" % value)
+    elif isinstance(value, str):
+        out.append(b"+%s\r\n" % value.encode())
+    else:
+        raise TypeError("cannot encode reply of type %r" % cls_name(value))
+
+
+def cls_name(v) -> str:
+    return type(v).__name__
+
+
+def encode_command(*args) -> bytes:
+    """A request in RESP (for propagation to replicas/AOF and for clients)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if a.__class__ is not bytes:
+            a = str(a).encode() if not isinstance(a, (bytes, bytearray)) else bytes(a)
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)

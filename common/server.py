@@ -1,0 +1,707 @@
+"""The node: listeners, the client registry, the propagation stream, INFO,
+and the event loop's periodic work (cron, active expiry).
+
+Roles plug into it rather than the other way round: persistence, replication
+and eviction register write checks (`write_checks`), INFO sections
+(`info_sections`), cron jobs (`cron_jobs`), shutdown hooks and propagation
+sinks (`sinks`: anything with feed(items) taking [(dbid, resp_bytes)]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import sys
+import time
+from collections import deque
+
+from hakv.common import errors
+from hakv.common.commands.table import node_table
+from hakv.common.config import REDIS_VERSION, Settings
+from hakv.common.connection import Client
+from hakv.common.keyspace import Keyspace
+from hakv.common.resp import ErrorReply, Push, encode, encode_command
+
+LOG_LEVELS = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}
+_LOG_MARK = {0: ".", 1: "-", 2: "*", 3: "#"}
+
+
+class Server:
+    role_char = "M"
+
+    def __init__(self, settings: Settings, table=node_table):
+        self.settings = settings
+        self.table = table
+        self.keyspace = Keyspace(settings["databases"])
+        self.keyspace.propagate = self._queue_propagation
+        self.run_id = os.urandom(20).hex()
+        self.start_time = time.time()
+        self.clients: dict[int, Client] = {}
+        self.monitors: list[Client] = []
+        self.channels: dict[bytes, set] = {}
+        self.patterns: dict[bytes, tuple] = {}  # pattern -> (matcher, set of clients)
+        self.servers: list = []
+        self.port = settings["port"]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.shutdown_event: asyncio.Event | None = None
+        self.exit_code = 0
+        # State other components set.
+        self.acl = None
+        self.loading = False
+        self.busy_script = None
+        self.stale_gate = None
+        self.write_checks: list = []
+        self.info_sections: dict = {}
+        self.cron_jobs: list = []
+        self.shutdown_hooks: list = []
+        self.sinks: list = []
+        self.propagating = False
+        self.pending_propagation: list = []
+        self.paused_until = 0.0
+        self.pause_all = False
+        self.paused_clients: list = []
+        # Statistics.
+        self.dirty = 0
+        self.stat_commands = 0
+        self.stat_connections = 0
+        self.stat_rejected_conn = 0
+        self.stat_rejected_calls = 0
+        self.stat_protocol_errors = 0
+        self.stat_keyspace_hits = 0
+        self.stat_keyspace_misses = 0
+        self.stat_net_in = 0
+        self.stat_net_out = 0
+        self.error_counts: dict[str, int] = {}
+        self.slowlog: deque = deque(maxlen=max(settings["slowlog-max-len"], 1))
+        self.slowlog_id = 0
+        self.slowlog_threshold = settings["slowlog-log-slower-than"]
+        self.log_level = LOG_LEVELS[settings["loglevel"]]
+        self.logfile = None
+        self.ops_samples: deque = deque(maxlen=16)
+        self._last_sample = (time.time(), 0)
+        settings.listeners.append(self._on_config_set)
+
+    # ------------------------------------------------------------ logging
+
+    def log(self, level: str, message: str) -> None:
+        lvl = LOG_LEVELS[level]
+        if lvl < self.log_level:
+            return
+        now = time.time()
+        stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(now))
+        line = "%d:%s %s.%03d %s %s\n" % (
+            os.getpid(), self.role_char, stamp, int(now * 1000) % 1000, _LOG_MARK[lvl], message
+        )
+        out = self.logfile or sys.stdout
+        try:
+            out.write(line)
+            out.flush()
+        except (OSError, ValueError):
+            pass
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.shutdown_event = asyncio.Event()
+        logfile = self.settings["logfile"]
+        if logfile:
+            self.logfile = open(logfile, "a", buffering=1)
+        port = self.settings["port"]
+        binds = self.settings["bind"] or ["*"]
+        for addr in binds:
+            optional = addr.startswith("-")
+            host = addr.lstrip("-")
+            if host in ("*",):
+                host = "0.0.0.0"
+            elif host == "::*":
+                host = "::"
+            try:
+                srv = await self.loop.create_server(
+                    lambda: Client(self), host, port, reuse_address=True,
+                    backlog=self.settings["tcp-backlog"],
+                    family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                )
+            except OSError as exc:
+                if optional:
+                    continue
+                self.log("warning", "Warning: Could not create server TCP listening socket "
+                         "%s:%d: %s" % (host, port, exc.strerror))
+                raise SystemExit(1)
+            self.servers.append(srv)
+            if port == 0:
+                port = srv.sockets[0].getsockname()[1]
+        self.port = port
+        self.log("notice", "Server initialized")
+        self.log("notice", "Ready to accept connections tcp")
+        self.loop.call_later(1 / self._hz(), self._cron)
+        self.loop.call_later(0.05, self._expire_tick)
+
+    async def serve_forever(self) -> int:
+        await self.start()
+        await self.shutdown_event.wait()
+        return self.exit_code
+
+    def request_shutdown(self, code: int = 0) -> None:
+        self.exit_code = code
+        if self.shutdown_event is not None:
+            self.shutdown_event.set()
+
+    def shutdown(self, save: bool | None = None) -> ErrorReply | None:
+        """SHUTDOWN / SIGTERM: run the hooks (save, fsync AOF, tell replicas),
+        close the listeners, and end serve_forever."""
+        for hook in self.shutdown_hooks:
+            err = hook(save)
+            if err is not None:
+                return err
+        for srv in self.servers:
+            srv.close()
+        for client in list(self.clients.values()):
+            client.flush()
+            client.close()
+        self.log("warning", "Redis is now ready to exit, bye bye...")
+        self.request_shutdown(0)
+        return None
+
+    # ------------------------------------------------------------ clients
+
+    def auth_required(self) -> bool:
+        if self.acl is not None:
+            return self.acl.default_requires_auth()
+        return bool(self.settings["requirepass"])
+
+    def client_connected(self, client: Client) -> None:
+        self.stat_connections += 1
+        if len(self.clients) >= self.settings["maxclients"]:
+            self.stat_rejected_conn += 1
+            client.transport.write(b"-ERR max number of clients reached\r\n")
+            client.close()
+            return
+        if self.acl is not None:
+            denied = self.acl.protected_mode_denial(client)
+            if denied:
+                client.transport.write(b"-" + denied.encode() + b"\r\n")
+                client.close()
+                return
+        self.clients[client.id] = client
+
+    def client_disconnected(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        if client.monitor and client in self.monitors:
+            self.monitors.remove(client)
+        self.unwatch_all(client)
+        self.unsubscribe_all(client)
+        if client.block is not None:
+            self.unblock(client, None, send=False)
+        if client in self.paused_clients:
+            self.paused_clients.remove(client)
+        for hook in self.disconnect_hooks:
+            hook(client)
+
+    disconnect_hooks: list = []
+
+    def kill_clients(self, predicate) -> int:
+        n = 0
+        for client in list(self.clients.values()):
+            if predicate(client):
+                client.flush()
+                client.close()
+                n += 1
+        return n
+
+    # ------------------------------------------------------------ gates
+
+    def write_gate(self, client, cmd):
+        for check in self.write_checks:
+            err = check(client, cmd)
+            if err is not None:
+                return err
+        return None
+
+    def count_error(self, err: ErrorReply) -> None:
+        prefix = err.message.split(" ", 1)[0]
+        self.error_counts[prefix] = self.error_counts.get(prefix, 0) + 1
+
+    # ------------------------------------------------------------ propagation
+
+    def _queue_propagation(self, dbid: int, argv: list) -> None:
+        if self.propagating:
+            self.pending_propagation.append((dbid, argv))
+
+    def flush_propagation(self) -> None:
+        """Send what the last command changed to the AOF and the replicas;
+        several commands from one call (EXEC, a script, an expiry before a
+        write) go as one MULTI/EXEC block."""
+        items = self.pending_propagation
+        self.pending_propagation = []
+        if not items or not self.sinks:
+            return
+        if len(items) > 1:
+            dbid = items[0][0]
+            encoded = [(dbid, b"*1\r\n$5\r\nMULTI\r\n")]
+            encoded += [(d, encode_command(*argv)) for d, argv in items]
+            encoded.append((items[-1][0], b"*1\r\n$4\r\nEXEC\r\n"))
+        else:
+            encoded = [(items[0][0], encode_command(*items[0][1]))]
+        for sink in self.sinks:
+            sink.feed(encoded)
+
+    def set_propagating(self) -> None:
+        self.propagating = bool(self.sinks)
+
+    def add_sink(self, sink) -> None:
+        if sink not in self.sinks:
+            self.sinks.append(sink)
+        self.set_propagating()
+
+    def remove_sink(self, sink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+        self.set_propagating()
+
+    # ------------------------------------------------------------ blocking
+
+    def block(self, client, block) -> None:
+        """Park client until one of block.keys gets data or the timeout passes."""
+        client.block = block
+        block.db = client.db
+        for key in block.keys:
+            waiters = client.db.blocked.get(key)
+            if waiters is None:
+                waiters = client.db.blocked[key] = deque()
+            waiters.append(client)
+        if block.deadline is not None:
+            block.timer = self.loop.call_at(
+                self.loop.time() + max(0.0, block.deadline - time.time()),
+                self._block_timeout, client,
+            )
+
+    def _block_timeout(self, client) -> None:
+        if client.block is not None:
+            self.unblock(client, client.block.on_timeout)
+
+    def unblock(self, client, reply, send: bool = True) -> None:
+        block = client.block
+        if block is None:
+            return
+        client.block = None
+        if block.timer is not None:
+            block.timer.cancel()
+        db = block.db
+        for key in block.keys:
+            waiters = db.blocked.get(key)
+            if waiters is not None:
+                try:
+                    waiters.remove(client)
+                except ValueError:
+                    pass
+                if not waiters:
+                    del db.blocked[key]
+        if send:
+            client.reply(reply)
+            client.flush()
+            self.loop.call_soon(client.resume)
+
+    def handle_ready_keys(self) -> None:
+        """Serve clients blocked on keys that got data, first come first served."""
+        ks = self.keyspace
+        while ks.ready_keys:
+            ready, ks.ready_keys = ks.ready_keys, []
+            for db, key in ready:
+                waiters = db.blocked.get(key)
+                while waiters:
+                    client = waiters[0]
+                    block = client.block
+                    saved = client.dbid
+                    client.select(db.id)
+                    reply = block.on_ready(client, key)
+                    client.select(saved)
+                    if reply is None:
+                        break
+                    self.unblock(client, reply)
+                    if self.pending_propagation:
+                        self.flush_propagation()
+                    waiters = db.blocked.get(key)
+
+    # ------------------------------------------------------------ pause
+
+    def client_paused(self, client, cmd) -> bool:
+        if self.paused_until <= time.time():
+            return False
+        if client.is_primary or client.is_replica:
+            return False
+        if self.pause_all:
+            return True
+        return cmd.is_write or cmd.may_replicate
+
+    def unpause(self) -> None:
+        self.paused_until = 0.0
+        waiting, self.paused_clients = self.paused_clients, []
+        for client in waiting:
+            self.loop.call_soon(client.resume)
+
+    # ------------------------------------------------------------ pub/sub
+
+    def publish(self, channel: bytes, message: bytes) -> int:
+        receivers = 0
+        subs = self.channels.get(channel)
+        if subs:
+            for client in subs:
+                client.send_value(Push([b"message", channel, message]))
+            receivers += len(subs)
+        if self.patterns:
+            for pattern, (matcher, clients) in self.patterns.items():
+                if matcher(channel):
+                    for client in clients:
+                        client.send_value(Push([b"pmessage", pattern, channel, message]))
+                    receivers += len(clients)
+        return receivers
+
+    def unsubscribe_all(self, client) -> None:
+        for ch in client.channels:
+            subs = self.channels.get(ch)
+            if subs is not None:
+                subs.discard(client)
+                if not subs:
+                    del self.channels[ch]
+        for pat in client.patterns:
+            entry = self.patterns.get(pat)
+            if entry is not None:
+                entry[1].discard(client)
+                if not entry[1]:
+                    del self.patterns[pat]
+        client.channels = set()
+        client.patterns = set()
+
+    # ------------------------------------------------------------ WATCH
+
+    def unwatch_all(self, client) -> None:
+        for db, key in client.watched:
+            clients = db.watched.get(key)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del db.watched[key]
+        client.watched = []
+        client.dirty_cas = False
+
+    # ------------------------------------------------------------ MONITOR
+
+    def feed_monitors(self, client, argv: list) -> None:
+        now = time.time()
+        if client.in_script:
+            origin = "lua"
+        elif client.is_primary:
+            origin = client.addr
+        else:
+            origin = client.addr
+        parts = " ".join(_monitor_repr(a) for a in argv)
+        line = "+%.6f [%d %s] %s\r\n" % (now, client.dbid, origin, parts)
+        data = line.encode("utf-8", "surrogateescape")
+        for mon in list(self.monitors):
+            mon.send(data)
+
+    # ------------------------------------------------------------ slowlog
+
+    def slowlog_add(self, client, argv, duration: float) -> None:
+        args = [a if len(a) <= 128 else a[:128] + b"... (%d more bytes)" % (len(a) - 128)
+                for a in argv[:32]]
+        if len(argv) > 32:
+            args[-1] = b"... (%d more arguments)" % (len(argv) - 31)
+        self.slowlog_id += 1
+        self.slowlog.appendleft(
+            [self.slowlog_id, int(time.time()), int(duration * 1e6), args,
+             client.addr.encode(), client.name]
+        )
+
+    # ------------------------------------------------------------ cron
+
+    def _hz(self) -> int:
+        return min(max(self.settings["hz"], 1), 500)
+
+    def _cron(self) -> None:
+        try:
+            now = time.time()
+            self._sample_ops(now)
+            self._client_timeouts(now)
+            if self.paused_until and self.paused_until <= now:
+                self.unpause()
+            for job in self.cron_jobs:
+                job()
+        except Exception as exc:  # a bug in one job must not stop the cron
+            self.log("warning", "cron error: %r" % (exc,))
+        finally:
+            self.loop.call_later(1 / self._hz(), self._cron)
+
+    def _expire_tick(self) -> None:
+        """Active expiry: keys are freed within ~50 ms of their deadline; each
+        run is time-boxed (3 ms) so the loop keeps serving."""
+        ks = self.keyspace
+        ks.active_expire_cycle(0.003)
+        if self.pending_propagation:
+            self.flush_propagation()
+        delay = 0.002 if ks.has_due_keys() else 0.05
+        self.loop.call_later(delay, self._expire_tick)
+
+    def _client_timeouts(self, now: float) -> None:
+        timeout = self.settings["timeout"]
+        if not timeout:
+            return
+        for client in list(self.clients.values()):
+            if (client.is_replica or client.is_primary or client.block is not None
+                    or client.channels or client.patterns or client.monitor):
+                continue
+            if now - client.last_interaction > timeout:
+                self.log("verbose", "Closing idle client")
+                client.close()
+
+    def _sample_ops(self, now: float) -> None:
+        t0, c0 = self._last_sample
+        if now - t0 >= 0.1:
+            self.ops_samples.append((self.stat_commands - c0) / (now - t0))
+            self._last_sample = (now, self.stat_commands)
+
+    def _on_config_set(self, name: str, value) -> None:
+        if name == "loglevel":
+            self.log_level = LOG_LEVELS[value]
+        elif name == "slowlog-log-slower-than":
+            self.slowlog_threshold = value
+        elif name == "slowlog-max-len":
+            self.slowlog = deque(self.slowlog, maxlen=max(value, 1))
+        elif name == "requirepass":
+            pass
+
+    # ------------------------------------------------------------ INFO
+
+    def info(self, sections: list[str]) -> bytes:
+        want = [s.lower() for s in sections] or ["default"]
+        everything = "all" in want or "everything" in want
+        default = "default" in want or everything
+        order = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                 "modules", "errorstats", "cluster", "keyspace"]
+        if everything:
+            order.insert(order.index("errorstats"), "commandstats")
+            order.insert(order.index("errorstats"), "latencystats")
+        parts = []
+        for name in order:
+            if default and name in ("commandstats", "latencystats") and not everything:
+                continue
+            if not (default or name in want):
+                continue
+            if name == "errorstats" and default and not everything and "errorstats" not in want:
+                pass
+            lines = self._info_section(name)
+            if lines is None:
+                continue
+            title = name.capitalize() if name != "cpu" else "CPU"
+            if name == "commandstats":
+                title = "Commandstats"
+            body = "".join("%s:%s\r\n" % kv if isinstance(kv, tuple) else kv + "\r\n"
+                           for kv in lines)
+            parts.append("# %s\r\n%s" % (title, body))
+        for name in want:
+            if name not in order and name not in ("default", "all", "everything") \
+                    and name in ("commandstats", "latencystats"):
+                lines = self._info_section(name)
+                title = name.capitalize()
+                body = "".join("%s:%s\r\n" % kv for kv in lines)
+                parts.append("# %s\r\n%s" % (title, body))
+        return "\r\n".join(parts).encode()
+
+    def _info_section(self, name: str):
+        provider = self.info_sections.get(name)
+        if provider is not None:
+            return provider()
+        fn = getattr(self, "_info_" + name, None)
+        return fn() if fn else None
+
+    def _info_server(self):
+        now = time.time()
+        return [
+            ("redis_version", REDIS_VERSION),
+            ("redis_git_sha1", "00000000"),
+            ("redis_git_dirty", "0"),
+            ("redis_build_id", "hakv"),
+            ("redis_mode", self.mode_name()),
+            ("hakv_version", "0.1.0"),
+            ("os", " ".join((os.uname().sysname, os.uname().release, os.uname().machine))),
+            ("arch_bits", "64"),
+            ("monotonic_clock", "POSIX clock_gettime"),
+            ("multiplexing_api", "epoll"),
+            ("atomicvar_api", "python"),
+            ("gcc_version", "0.0.0"),
+            ("process_id", str(os.getpid())),
+            ("process_supervised", "no"),
+            ("run_id", self.run_id),
+            ("tcp_port", str(self.port)),
+            ("server_time_usec", str(int(now * 1e6))),
+            ("uptime_in_seconds", str(int(now - self.start_time))),
+            ("uptime_in_days", str(int((now - self.start_time) / 86400))),
+            ("hz", str(self.settings["hz"])),
+            ("configured_hz", str(self.settings["hz"])),
+            ("lru_clock", str(int(now) & 0xFFFFFF)),
+            ("executable", os.path.abspath(sys.argv[0])),
+            ("config_file", self.settings.config_file or ""),
+            ("io_threads_active", "0"),
+        ]
+
+    def mode_name(self) -> str:
+        return "standalone"
+
+    def role_name(self) -> str:
+        return "master"
+
+    def _info_clients(self):
+        blocked = sum(1 for c in self.clients.values() if c.block is not None)
+        return [
+            ("connected_clients", str(sum(1 for c in self.clients.values() if not c.is_replica))),
+            ("cluster_connections", "0"),
+            ("maxclients", str(self.settings["maxclients"])),
+            ("client_recent_max_input_buffer", "0"),
+            ("client_recent_max_output_buffer", "0"),
+            ("blocked_clients", str(blocked)),
+            ("tracking_clients", "0"),
+            ("clients_in_timeout_table", str(blocked)),
+        ]
+
+    def used_memory(self) -> int:
+        return _rss_bytes()
+
+    def _info_memory(self):
+        used = self.used_memory()
+        rss = _rss_bytes()
+        peak = max(used, getattr(self, "_peak_mem", 0))
+        self._peak_mem = peak
+        return [
+            ("used_memory", str(used)),
+            ("used_memory_human", human_bytes(used)),
+            ("used_memory_rss", str(rss)),
+            ("used_memory_rss_human", human_bytes(rss)),
+            ("used_memory_peak", str(peak)),
+            ("used_memory_peak_human", human_bytes(peak)),
+            ("maxmemory", str(self.settings["maxmemory"])),
+            ("maxmemory_human", human_bytes(self.settings["maxmemory"])),
+            ("maxmemory_policy", self.settings["maxmemory-policy"]),
+            ("mem_allocator", "pymalloc"),
+        ]
+
+    def _info_persistence(self):
+        return [("loading", "1" if self.loading else "0")]
+
+    def _info_stats(self):
+        ops = self.ops_samples[-1] if self.ops_samples else 0
+        return [
+            ("total_connections_received", str(self.stat_connections)),
+            ("total_commands_processed", str(self.stat_commands)),
+            ("instantaneous_ops_per_sec", str(int(ops))),
+            ("total_net_input_bytes", str(self.stat_net_in)),
+            ("total_net_output_bytes", str(self.stat_net_out)),
+            ("rejected_connections", str(self.stat_rejected_conn)),
+            ("sync_full", "0"),
+            ("sync_partial_ok", "0"),
+            ("sync_partial_err", "0"),
+            ("expired_keys", str(self.keyspace.stat_expired_keys)),
+            ("evicted_keys", "0"),
+            ("keyspace_hits", str(self.stat_keyspace_hits)),
+            ("keyspace_misses", str(self.stat_keyspace_misses)),
+            ("pubsub_channels", str(len(self.channels))),
+            ("pubsub_patterns", str(len(self.patterns))),
+            ("total_error_replies", str(sum(self.error_counts.values()))),
+            ("unexpected_error_replies", "0"),
+            ("total_reads_processed", str(self.stat_commands)),
+        ]
+
+    def _info_replication(self):
+        return [("role", "master"), ("connected_slaves", "0")]
+
+    def _info_cpu(self):
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return [
+            ("used_cpu_sys", "%.6f" % ru.ru_stime),
+            ("used_cpu_user", "%.6f" % ru.ru_utime),
+            ("used_cpu_sys_children", "%.6f" % ch.ru_stime),
+            ("used_cpu_user_children", "%.6f" % ch.ru_utime),
+        ]
+
+    def _info_modules(self):
+        return []
+
+    def _info_errorstats(self):
+        return [("errorstat_%s" % k, "count=%d" % v) for k, v in sorted(self.error_counts.items())]
+
+    def _info_cluster(self):
+        return [("cluster_enabled", "0")]
+
+    def _info_keyspace(self):
+        out = []
+        for db in self.keyspace.dbs:
+            if db.data:
+                out.append(("db%d" % db.id, "keys=%d,expires=%d,avg_ttl=0"
+                            % (len(db.data), len(db.expires))))
+        return out
+
+    def _info_commandstats(self):
+        out = []
+        for cmd in self.table.all():
+            if cmd.calls or cmd.rejected_calls or cmd.failed_calls:
+                out.append(("cmdstat_%s" % cmd.fullname,
+                            "calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,failed_calls=%d"
+                            % (cmd.calls, cmd.usec, cmd.usec / cmd.calls if cmd.calls else 0,
+                               cmd.rejected_calls, cmd.failed_calls)))
+        return out
+
+    def _info_latencystats(self):
+        return []
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def human_bytes(n: int) -> str:
+    if n < 1024:
+        return "%dB" % n
+    for unit in "KMGTPE":
+        n /= 1024
+        if n < 1024 or unit == "E":
+            return "%.2f%s" % (n, unit)
+    return str(n)
+
+
+def _monitor_repr(arg: bytes) -> str:
+    out = ['"']
+    for b in arg:
+        if b == 34:
+            out.append('\\"')
+        elif b == 92:
+            out.append("\\\\")
+        elif b == 10:
+            out.append("\\n")
+        elif b == 13:
+            out.append("\\r")
+        elif b == 9:
+            out.append("\\t")
+        elif b == 7:
+            out.append("\\a")
+        elif b == 8:
+            out.append("\\b")
+        elif 32 <= b < 127:
+            out.append(chr(b))
+        else:
+            out.append("\\x%02x" % b)
+    out.append('"')
+    return "".join(out)
+
+
+def check_error(value) -> ErrorReply:
+    return value if isinstance(value, ErrorReply) else ErrorReply(str(value))
+
+
+__all__ = ["Server", "errors", "encode"]
