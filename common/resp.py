@@ -23,6 +23,7 @@ into bytes for the connection's protocol version:
 from __future__ import annotations
 
 import math
+import re
 
 import hiredis
 
@@ -30,6 +31,10 @@ INLINE_MAX_SIZE = 64 * 1024
 INT_MAX = 2**31 - 1
 _MARKER = b"*1\r\n$12\r\n\x00hakv-mark\x00\r\n"
 _MARKER_MSG = [b"\x00hakv-mark\x00"]
+# An array header with a 7+ digit count anywhere in a chunk (or a false hit in a
+# payload): hiredis would allocate the whole list up front and freeing a
+# never-filled list of billions of slots stalls the loop for seconds.
+_HUGE_ARRAY = re.compile(rb"(?:^|\n)\*-?\d{7}")
 
 
 class ProtocolError(Exception):
@@ -52,7 +57,8 @@ class RequestParser:
     def feed(self, data: bytes) -> list:
         """Returns the complete commands in data; raises ProtocolError after
         appending the commands that preceded the error to `exc.commands`."""
-        if not self.buf and self.args is None and data[:1] == b"*" and not self.unauthenticated:
+        if (not self.buf and self.args is None and data[:1] == b"*" and not self.unauthenticated
+                and _HUGE_ARRAY.search(data) is None):
             fast = _fast_parse(data)
             if fast is not None:
                 return fast

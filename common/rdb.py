@@ -1,0 +1,1379 @@
+"""RDB snapshots and DUMP payloads in Redis 7.0's format (RDB version 10).
+
+A real Redis 7.0 loads what `RdbWriter` writes, and the loader reads what any
+Redis from 1.x to 7.0 writes (RDB versions 1..10; also 11/12 files from Redis
+7.2/7.4 as long as they only hold types hakv has).  Values follow hakv's value
+model: bytes (string), collections.deque (list), dict (hash), set (set) and
+hakv.common.types.zset.ZSet (sorted set).
+
+Writing
+-------
+::
+
+    w = RdbWriter(sink, compress=True, checksum=True, limits=EncodingLimits())
+    w.write_header({"redis-ver": "7.0.15", "redis-bits": 64, "ctime": 1700000000,
+                    "used-mem": 1234, "aof-base": 0})      # str|bytes|int values
+    w.write_functions([b"#!lua name=lib\\n..."])             # FUNCTION2 records
+    w.write_db(0, size, expires_size, items)   # items: iterable of (key, value, expire_ms|None)
+    w.write_db_dicts(1, data, expires)         # same, straight from the keyspace's two dicts
+    crc = w.finish()                           # EOF + CRC64 (8 zero bytes if checksum=False)
+
+`sink` is anything with ``write(bytes)`` (a file, a socket wrapper, a list's
+append); the writer hands it chunks of about 1 MiB.  ``w.bytes_written``
+counts what was written so far.  Encodings are the ones Redis 7.0 itself
+writes: integer strings as INT8/16/32, strings over 20 bytes LZF-compressed
+when that saves at least 4 bytes, lists as QUICKLIST_2 of listpack nodes
+(8 KiB each with the default list-max-listpack-size -2), small hashes and
+sorted sets as listpacks, small all-integer sets as intsets, and big ones as
+HASH / SET / ZSET_2 (binary doubles, highest score first).  The thresholds are
+the redis.conf ``*-max-listpack-*`` / ``set-max-intset-entries`` settings,
+passed as `EncodingLimits`.  Empty collections are skipped: Redis never has
+them, and it drops them when loading.  Expired keys are written as given
+(Redis does the same; the loader's caller decides what to drop).
+
+``dump_to_file(path, dbs, aux, functions=(), *, compress, checksum, limits)``
+writes a whole snapshot to a temporary file in the same directory, fsyncs it,
+renames it over `path` and fsyncs the directory, so a crash mid-save never
+destroys the previous dump.  `dbs` is an iterable of ``(dbid, data, expires)``
+(the keyspace's dicts); empty databases are skipped, as Redis does.
+
+Loading
+-------
+::
+
+    for event in load_file(path):            # or load(binary_fileobj)
+        match event:
+            case Key(db, key, value, expire_ms): ...   # expire_ms: absolute unix ms or None
+            case Aux(name, value): ...                 # bytes, bytes
+            case Function(code): ...                   # library source, bytes
+            case ResizeDb(db, size, expires_size): ... # a sizing hint
+            case ModuleAux(module): ...                # module data, skipped (name given)
+
+The file is read incrementally in chunks (1 MiB by default).  For bytes that
+arrive in pieces (a replica reading its primary's snapshot off a socket)
+``RdbParser`` is the same loader as a push state machine:
+``parser.feed(data) -> list[event]``, then ``parser.close()``; ``parser.done``
+is true once EOF and checksum were read and ``parser.unused`` holds any bytes
+fed after the end.  ``parser.version`` is the file's RDB version.
+
+Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
+checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
+"Can't handle RDB format version N", or a precise reason naming the key
+(streams and module values, which hakv has not got, are refused that way).
+A trailing checksum of zero means the file was saved without one and is not
+checked (as Redis does).
+
+DUMP / RESTORE
+--------------
+``dump_payload(value, *, compress=True, limits=None) -> bytes`` is what DUMP
+returns: type byte, value, RDB version (2 bytes LE), CRC64 (8 bytes LE).
+``load_payload(data, *, max_version=10, verify_checksum=True) -> value``
+raises ``RdbError("DUMP payload version or checksum are wrong")`` or
+``RdbError("Bad data format")``: RESTORE replies "ERR " + str(error).
+The detail behind "Bad data format" is in ``error.detail``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
+
+from hakv.common import lzf
+from hakv.common.crc64 import crc64
+
+__all__ = [
+    "RDB_VERSION", "MAX_LOADABLE_VERSION", "RdbError", "EncodingLimits",
+    "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
+    "dump_payload", "load_payload",
+    "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
+]
+
+RDB_VERSION = 10            # what Redis 7.0 writes
+MAX_LOADABLE_VERSION = 12   # newest format whose non-stream types we can read
+
+# Value types (the byte before a key).
+T_STRING = 0
+T_LIST = 1
+T_SET = 2
+T_ZSET = 3
+T_HASH = 4
+T_ZSET_2 = 5
+T_MODULE_PRE_GA = 6
+T_MODULE_2 = 7
+T_HASH_ZIPMAP = 9
+T_LIST_ZIPLIST = 10
+T_SET_INTSET = 11
+T_ZSET_ZIPLIST = 12
+T_HASH_ZIPLIST = 13
+T_LIST_QUICKLIST = 14
+T_STREAM_LISTPACKS = 15
+T_HASH_LISTPACK = 16
+T_ZSET_LISTPACK = 17
+T_LIST_QUICKLIST_2 = 18
+T_STREAM_LISTPACKS_2 = 19
+T_SET_LISTPACK = 20         # Redis 7.2
+T_STREAM_LISTPACKS_3 = 21   # Redis 7.2
+
+# Opcodes.
+OP_SLOT_INFO = 0xF4         # Redis 7.4 (cluster slot sizes; a hint)
+OP_FUNCTION2 = 0xF5
+OP_FUNCTION_PRE_GA = 0xF6
+OP_MODULE_AUX = 0xF7
+OP_IDLE = 0xF8
+OP_FREQ = 0xF9
+OP_AUX = 0xFA
+OP_RESIZEDB = 0xFB
+OP_EXPIRETIME_MS = 0xFC
+OP_EXPIRETIME = 0xFD
+OP_SELECTDB = 0xFE
+OP_EOF = 0xFF
+
+_QUICKLIST_PLAIN = 1
+_QUICKLIST_PACKED = 2
+
+_BAD_PAYLOAD = "DUMP payload version or checksum are wrong"
+_BAD_FORMAT = "Bad data format"
+
+
+class RdbError(Exception):
+    """A malformed, truncated, unsupported or corrupt RDB file or DUMP payload."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
+
+
+# ----------------------------------------------------------------------------
+# Events
+# ----------------------------------------------------------------------------
+
+class Key(NamedTuple):
+    db: int
+    key: bytes
+    value: Any
+    expire_ms: int | None
+
+
+class Aux(NamedTuple):
+    name: bytes
+    value: bytes
+
+
+class Function(NamedTuple):
+    code: bytes
+
+
+class ResizeDb(NamedTuple):
+    db: int
+    size: int
+    expires_size: int
+
+
+class ModuleAux(NamedTuple):
+    module: str
+
+
+# ----------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EncodingLimits:
+    """When Redis keeps a collection compact; the redis.conf names, Redis's defaults."""
+
+    list_max_listpack_size: int = -2
+    hash_max_listpack_entries: int = 128
+    hash_max_listpack_value: int = 64
+    set_max_intset_entries: int = 512
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
+
+
+_DEFAULT_LIMITS = EncodingLimits()
+_LIST_PLAIN_THRESHOLD = 1 << 30      # Redis 7.0 stores list elements this big as plain nodes
+_NODE_SIZE_SAFETY = 8192             # a count-limited quicklist node stays below this
+
+_LEN6 = [bytes((n,)) for n in range(64)]
+_TYPE_BYTE = [bytes((t,)) for t in range(256)]
+_INT_LEAD = frozenset(b"-0123456789")
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_pack_q = struct.Struct("<q").pack
+_pack_d = struct.Struct("<d").pack
+_pack_lp_header = struct.Struct("<IH").pack
+
+
+def _encode_len(n: int) -> bytes:
+    if n < 64:
+        return _LEN6[n]
+    if n < 16384:
+        return bytes((0x40 | (n >> 8), n & 0xFF))
+    if n <= 0xFFFFFFFF:
+        return b"\x80" + n.to_bytes(4, "big")
+    return b"\x81" + n.to_bytes(8, "big")
+
+
+def _as_int64(s: bytes) -> int | None:
+    """The value of s if it is an integer in canonical form (Redis's string2ll)."""
+    try:
+        v = int(s)
+    except ValueError:
+        return None
+    if _INT64_MIN <= v <= _INT64_MAX and b"%d" % v == s:
+        return v
+    return None
+
+
+def _int_string_encoding(s: bytes) -> bytes | None:
+    v = _as_int64(s)
+    if v is None:
+        return None
+    if -128 <= v <= 127:
+        return b"\xc0" + (v & 0xFF).to_bytes(1, "little")
+    if -32768 <= v <= 32767:
+        return b"\xc1" + v.to_bytes(2, "little", signed=True)
+    if -2147483648 <= v <= 2147483647:
+        return b"\xc2" + v.to_bytes(4, "little", signed=True)
+    return None
+
+
+def _could_compress(s: bytes, max_len: int) -> bool:
+    """Cheap necessary condition for LZF to reach max_len on a short string.
+
+    Every byte LZF saves needs a 3-byte sequence seen earlier, and the output
+    starts with a literal run's control byte, so the output is at least
+    len + 1 - (number of repeated 3-byte sequences).
+    """
+    repeats = len(s) - 2 - len(set(zip(s, s[1:], s[2:])))
+    return len(s) + 1 - repeats <= max_len
+
+
+def _encode_string(s: bytes, compress: bool) -> bytes:
+    """A string as Redis's rdbSaveRawString writes it."""
+    n = len(s)
+    if n < 12 and n and s[0] in _INT_LEAD:
+        encoded = _int_string_encoding(s)
+        if encoded is not None:
+            return encoded
+    if compress and n > 20:
+        limit = n - 4
+        if n > 256 or _could_compress(s, limit):
+            packed = lzf.compress(s, limit)
+            if packed is not None:
+                return b"\xc3" + _encode_len(len(packed)) + _encode_len(n) + packed
+    if n < 64:
+        return _LEN6[n] + s
+    return _encode_len(n) + s
+
+
+# Listpack entries (element encoding + data + backlen).
+
+def _lp_backlen(size: int) -> bytes:
+    if size <= 127:
+        return bytes((size,))
+    if size < 16383:
+        return bytes((size >> 7, (size & 127) | 128))
+    if size < 2097151:
+        return bytes((size >> 14, ((size >> 7) & 127) | 128, (size & 127) | 128))
+    if size < 268435455:
+        return bytes((size >> 21, ((size >> 14) & 127) | 128, ((size >> 7) & 127) | 128,
+                      (size & 127) | 128))
+    return bytes((size >> 28, ((size >> 21) & 127) | 128, ((size >> 14) & 127) | 128,
+                  ((size >> 7) & 127) | 128, (size & 127) | 128))
+
+
+_LP_STR6_HEAD = [bytes((0x80 | n,)) for n in range(64)]
+_LP_STR6_TAIL = [bytes((n + 1,)) for n in range(64)]
+_LP_UINT7 = [bytes((v, 1)) for v in range(128)]
+
+
+def _lp_int_entry(v: int) -> bytes:
+    if 0 <= v <= 127:
+        return _LP_UINT7[v]
+    if -4096 <= v <= 4095:
+        u = v & 0x1FFF
+        return bytes((0xC0 | (u >> 8), u & 0xFF, 2))
+    if -32768 <= v <= 32767:
+        return b"\xf1" + v.to_bytes(2, "little", signed=True) + b"\x03"
+    if -8388608 <= v <= 8388607:
+        return b"\xf2" + v.to_bytes(3, "little", signed=True) + b"\x04"
+    if -2147483648 <= v <= 2147483647:
+        return b"\xf3" + v.to_bytes(4, "little", signed=True) + b"\x05"
+    return b"\xf4" + v.to_bytes(8, "little", signed=True) + b"\x09"
+
+
+def _lp_entry(s: bytes) -> bytes:
+    n = len(s)
+    if n < 21 and n and s[0] in _INT_LEAD:
+        v = _as_int64(s)
+        if v is not None:
+            return _lp_int_entry(v)
+    if n < 64:
+        return _LP_STR6_HEAD[n] + s + _LP_STR6_TAIL[n]
+    if n < 4096:
+        return bytes((0xE0 | (n >> 8), n & 0xFF)) + s + _lp_backlen(n + 2)
+    return b"\xf0" + n.to_bytes(4, "little") + s + _lp_backlen(n + 5)
+
+
+def _listpack(entries: list[bytes]) -> bytes:
+    body = b"".join(entries)
+    count = len(entries)
+    return _pack_lp_header(len(body) + 7, count if count < 65535 else 65535) + body + b"\xff"
+
+
+def _score_entry(score: float) -> bytes:
+    # Redis 7.0 (zzlInsertAt): integral scores within +-2^62 as integers,
+    # everything else as "%.17g" text ("inf" / "-inf" for the infinities).
+    if -4.611686018427388e18 <= score <= 4.611686018427388e18:
+        as_int = int(score)
+        if as_int == score:
+            return _lp_int_entry(as_int)
+    text = b"%.17g" % score
+    return _LP_STR6_HEAD[len(text)] + text + _LP_STR6_TAIL[len(text)]
+
+
+def _encode_list(items, compress: bool, limits: EncodingLimits) -> bytes:
+    fill = limits.list_max_listpack_size
+    if fill < 0:
+        max_bytes = 4096 << min(-fill - 1, 4)     # -1: 4 KiB ... -5: 64 KiB
+        max_count = 65535
+    else:
+        max_bytes = _NODE_SIZE_SAFETY
+        max_count = max(1, min(fill, 32768))
+    nodes: list[bytes] = []
+    entries: list[bytes] = []
+    size = 7
+    for element in items:
+        if element.__class__ is not bytes:
+            element = bytes(element)
+        if len(element) >= _LIST_PLAIN_THRESHOLD:
+            if entries:
+                nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
+                entries = []
+                size = 7
+            nodes.append(b"\x01" + _encode_string(element, compress))
+            continue
+        entry = _lp_entry(element)
+        if entries and (size + len(entry) > max_bytes or len(entries) >= max_count):
+            nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
+            entries = []
+            size = 7
+        entries.append(entry)
+        size += len(entry)
+    if entries:
+        nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
+    return _encode_len(len(nodes)) + b"".join(nodes)
+
+
+def _encode_value(value, compress: bool, limits: EncodingLimits) -> tuple[int, bytes] | None:
+    """(RDB type, serialized value) as Redis 7.0 writes it; None for an empty collection."""
+    cls = value.__class__
+    if cls is bytes:
+        return T_STRING, _encode_string(value, compress)
+    if cls is deque or cls is list or cls is tuple:
+        if not value:
+            return None
+        return T_LIST_QUICKLIST_2, _encode_list(value, compress, limits)
+    if cls is dict:
+        return _encode_hash(value, compress, limits)
+    if cls is set or cls is frozenset:
+        return _encode_set(value, compress, limits)
+    if isinstance(value, (bytearray, memoryview, bytes)):
+        return T_STRING, _encode_string(bytes(value), compress)
+    if isinstance(value, dict):
+        return _encode_hash(value, compress, limits)
+    if isinstance(value, (set, frozenset)):
+        return _encode_set(value, compress, limits)
+    if isinstance(value, (deque, list, tuple)):
+        return _encode_value(deque(value), compress, limits)
+    if hasattr(value, "items") and hasattr(value, "score"):
+        return _encode_zset(value, compress, limits)
+    raise TypeError(f"cannot store a {cls.__name__} in an RDB file")
+
+
+def _encode_hash(value: Mapping[bytes, bytes], compress: bool, limits: EncodingLimits):
+    if not value:
+        return None
+    max_value = limits.hash_max_listpack_value
+    if len(value) <= limits.hash_max_listpack_entries and all(
+            len(f) <= max_value and len(v) <= max_value for f, v in value.items()):
+        entries = []
+        for field, val in value.items():
+            entries.append(_lp_entry(field))
+            entries.append(_lp_entry(val))
+        return T_HASH_LISTPACK, _encode_string(_listpack(entries), compress)
+    parts = [_encode_len(len(value))]
+    append = parts.append
+    for field, val in value.items():
+        append(_encode_string(field, compress))
+        append(_encode_string(val, compress))
+    return T_HASH, b"".join(parts)
+
+
+def _encode_set(value, compress: bool, limits: EncodingLimits):
+    if not value:
+        return None
+    if len(value) <= limits.set_max_intset_entries:
+        numbers = []
+        for member in value:
+            if not (0 < len(member) < 21 and member[0] in _INT_LEAD):
+                break
+            v = _as_int64(member)
+            if v is None:
+                break
+            numbers.append(v)
+        else:
+            numbers.sort()
+            low, high = numbers[0], numbers[-1]
+            if -32768 <= low and high <= 32767:
+                width, code = 2, "h"
+            elif -2147483648 <= low and high <= 2147483647:
+                width, code = 4, "i"
+            else:
+                width, code = 8, "q"
+            blob = struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
+            return T_SET_INTSET, _encode_string(blob, compress)
+    parts = [_encode_len(len(value))]
+    parts.extend(_encode_string(member, compress) for member in value)
+    return T_SET, b"".join(parts)
+
+
+def _encode_zset(zset, compress: bool, limits: EncodingLimits):
+    count = len(zset)
+    if not count:
+        return None
+    max_value = limits.zset_max_listpack_value
+    if count <= limits.zset_max_listpack_entries:
+        pairs = list(zset.items())
+        if all(len(member) <= max_value for member, _ in pairs):
+            entries = []
+            for member, score in pairs:
+                entries.append(_lp_entry(member))
+                entries.append(_score_entry(score))
+            return T_ZSET_LISTPACK, _encode_string(_listpack(entries), compress)
+    # Highest score first, as Redis does: loading then always inserts at the head.
+    parts = [_encode_len(count)]
+    append = parts.append
+    for member, score in reversed(list(zset.items())):
+        append(_encode_string(member, compress))
+        append(_pack_d(score))
+    return T_ZSET_2, b"".join(parts)
+
+
+def _aux_bytes(value) -> bytes:
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+class RdbWriter:
+    """Streams an RDB file to `sink` (see the module docstring for the call order)."""
+
+    def __init__(self, sink, *, compress: bool = True, checksum: bool = True,
+                 limits: EncodingLimits | None = None, version: int = RDB_VERSION,
+                 buffer_size: int = 1 << 20):
+        self._sink = sink
+        self._compress = compress
+        self._checksum = checksum
+        self._limits = limits or _DEFAULT_LIMITS
+        self._version = version
+        self._buffer_size = buffer_size
+        self._parts: list[bytes] = []
+        self._buffer = bytearray()
+        self._crc = 0
+        self._written = 0
+        self._finished = False
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    # -- output plumbing -------------------------------------------------
+    def _flush_parts(self) -> None:
+        if self._parts:
+            self._buffer += b"".join(self._parts)
+            self._parts.clear()
+        if len(self._buffer) >= self._buffer_size:
+            self._emit()
+
+    def _emit(self) -> None:
+        if not self._buffer:
+            return
+        data = bytes(self._buffer)
+        self._buffer = bytearray()
+        if self._checksum:
+            self._crc = crc64(data, self._crc)
+        self._sink.write(data)
+        self._written += len(data)
+
+    # -- records ---------------------------------------------------------
+    def write_header(self, aux: Mapping[str, Any] | None = None) -> None:
+        """The "REDIS0010" magic, then one AUX record per item of `aux`, in order."""
+        self._parts.append(b"REDIS%04d" % self._version)
+        for name, value in (aux or {}).items():
+            self.write_aux(name, value)
+
+    def write_aux(self, name, value) -> None:
+        self._parts.append(b"\xfa" + _encode_string(_aux_bytes(name), self._compress)
+                           + _encode_string(_aux_bytes(value), self._compress))
+
+    def write_functions(self, codes: Iterable[bytes | str]) -> None:
+        """One FUNCTION2 record per function library (its full source code)."""
+        for code in codes:
+            self._parts.append(b"\xf5" + _encode_string(_aux_bytes(code), self._compress))
+        self._flush_parts()
+
+    def _select(self, dbid: int, size: int, expires_size: int) -> None:
+        self._parts.append(b"\xfe" + _encode_len(dbid) + b"\xfb" + _encode_len(size)
+                           + _encode_len(expires_size))
+
+    def write_db(self, dbid: int, size: int, expires_size: int,
+                 items: Iterable[tuple[bytes, Any, int | None]]) -> None:
+        """SELECTDB + RESIZEDB, then every (key, value, expire_ms or None) of `items`."""
+        self._select(dbid, size, expires_size)
+        parts = self._parts
+        append = parts.append
+        compress = self._compress
+        limits = self._limits
+        encode = _encode_string
+        for key, value, expire in items:
+            if value.__class__ is bytes:
+                if expire is not None:
+                    append(b"\xfc" + _pack_q(expire))
+                append(b"\x00")
+                append(encode(key, compress))
+                append(encode(value, compress))
+            else:
+                encoded = _encode_value(value, compress, limits)
+                if encoded is None:
+                    continue
+                if expire is not None:
+                    append(b"\xfc" + _pack_q(expire))
+                append(_TYPE_BYTE[encoded[0]])
+                append(encode(key, compress))
+                append(encoded[1])
+            if len(parts) >= 16384:
+                self._flush_parts()
+        self._flush_parts()
+
+    def write_db_dicts(self, dbid: int, data: Mapping[bytes, Any],
+                       expires: Mapping[bytes, int]) -> None:
+        """write_db for a keyspace database: `data` key -> value, `expires` key -> unix ms."""
+        if not expires:
+            self.write_db(dbid, len(data), 0, ((k, v, None) for k, v in data.items()))
+        else:
+            get = expires.get
+            self.write_db(dbid, len(data), len(expires),
+                          ((k, v, get(k)) for k, v in data.items()))
+
+    def finish(self) -> int:
+        """Write EOF and the checksum, flush everything to the sink; returns the CRC64."""
+        if self._finished:
+            raise RuntimeError("RdbWriter.finish() called twice")
+        self._finished = True
+        self._parts.append(b"\xff")
+        self._buffer += b"".join(self._parts)
+        self._parts.clear()
+        if self._checksum:
+            self._crc = crc64(self._buffer, self._crc)
+            trailer = self._crc.to_bytes(8, "little")
+        else:
+            trailer = bytes(8)
+        self._buffer += trailer
+        data = bytes(self._buffer)
+        self._buffer = bytearray()
+        self._sink.write(data)
+        self._written += len(data)
+        return self._crc if self._checksum else 0
+
+
+def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapping]],
+                 aux: Mapping[str, Any] | None = None, functions: Iterable[bytes] = (), *,
+                 compress: bool = True, checksum: bool = True,
+                 limits: EncodingLimits | None = None) -> int:
+    """Atomically write a snapshot to `path`; returns its size in bytes.
+
+    `dbs` yields (dbid, data, expires) with the keyspace's dicts.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp_path = tempfile.mkstemp(prefix=f"temp-{os.getpid()}-", suffix=".rdb", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = RdbWriter(f, compress=compress, checksum=checksum, limits=limits)
+            writer.write_header(aux)
+            writer.write_functions(functions)
+            for dbid, data, expires in dbs:
+                if data:
+                    writer.write_db_dicts(dbid, data, expires)
+            writer.finish()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        try:
+            os.unlink(temp_path)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return writer.bytes_written
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return writer.bytes_written
+
+
+def dump_payload(value, *, compress: bool = True, limits: EncodingLimits | None = None) -> bytes:
+    """DUMP's serialization: type, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)."""
+    encoded = _encode_value(value, compress, limits or _DEFAULT_LIMITS)
+    if encoded is None:
+        raise ValueError("cannot DUMP an empty collection")
+    body = _TYPE_BYTE[encoded[0]] + encoded[1] + RDB_VERSION.to_bytes(2, "little")
+    return body + crc64(body).to_bytes(8, "little")
+
+
+# ----------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------
+
+class _Short(Exception):
+    """Raised while parsing when the buffer ends before the record does."""
+
+    __slots__ = ("need",)
+
+    def __init__(self, need: int):
+        self.need = need  # buffer position that must be available
+
+
+_EMPTY = object()  # an empty collection: Redis skips such keys
+
+
+def _read_len(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    if pos >= end:
+        raise _Short(pos + 1)
+    b = buf[pos]
+    if b < 0x40:
+        return b, pos + 1
+    if b < 0x80:
+        if pos + 2 > end:
+            raise _Short(pos + 2)
+        return ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+    if b == 0x80:
+        if pos + 5 > end:
+            raise _Short(pos + 5)
+        return int.from_bytes(buf[pos + 1:pos + 5], "big"), pos + 5
+    if b == 0x81:
+        if pos + 9 > end:
+            raise _Short(pos + 9)
+        return int.from_bytes(buf[pos + 1:pos + 9], "big"), pos + 9
+    raise RdbError(f"Unknown length encoding {b} in rdbLoadLen()")
+
+
+def _read_string(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    if pos >= end:
+        raise _Short(pos + 1)
+    b = buf[pos]
+    if b < 0xC0:
+        if b < 0x40:
+            start = pos + 1
+            stop = start + b
+        else:
+            length, start = _read_len(buf, pos, end)
+            stop = start + length
+        if stop > end:
+            raise _Short(stop)
+        return buf[start:stop], stop
+    kind = b & 0x3F
+    if kind == 0:
+        if pos + 2 > end:
+            raise _Short(pos + 2)
+        v = buf[pos + 1]
+        return b"%d" % (v - 256 if v > 127 else v), pos + 2
+    if kind == 1:
+        if pos + 3 > end:
+            raise _Short(pos + 3)
+        return b"%d" % int.from_bytes(buf[pos + 1:pos + 3], "little", signed=True), pos + 3
+    if kind == 2:
+        if pos + 5 > end:
+            raise _Short(pos + 5)
+        return b"%d" % int.from_bytes(buf[pos + 1:pos + 5], "little", signed=True), pos + 5
+    if kind == 3:
+        clen, p = _read_len(buf, pos + 1, end)
+        ulen, p = _read_len(buf, p, end)
+        stop = p + clen
+        if stop > end:
+            raise _Short(stop)
+        try:
+            return lzf.decompress(buf[p:stop], ulen), stop
+        except lzf.LzfError as e:
+            raise RdbError(f"Invalid LZF compressed string ({e})") from None
+    raise RdbError(f"Unknown RDB string encoding type {kind}")
+
+
+def _read_text_double(buf: bytes, pos: int, end: int) -> tuple[float, int]:
+    if pos >= end:
+        raise _Short(pos + 1)
+    n = buf[pos]
+    if n == 253:
+        return float("nan"), pos + 1
+    if n == 254:
+        return float("inf"), pos + 1
+    if n == 255:
+        return float("-inf"), pos + 1
+    stop = pos + 1 + n
+    if stop > end:
+        raise _Short(stop)
+    return _parse_score(buf[pos + 1:stop]), stop
+
+
+def _parse_score(text) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return float.fromhex(text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        raise RdbError(f"Invalid double value {bytes(text)!r}") from None
+
+
+def _read_binary_double(buf: bytes, pos: int, end: int) -> tuple[float, int]:
+    stop = pos + 8
+    if stop > end:
+        raise _Short(stop)
+    return struct.unpack_from("<d", buf, pos)[0], stop
+
+
+# -- compact encodings inside a string: listpack, ziplist, intset, zipmap ------
+
+def _listpack_entries(blob: bytes, what: str, raw_ints: bool = False) -> list:
+    """Elements of a listpack: bytes, or for integers int when raw_ints is set."""
+    n = len(blob)
+    if n < 7 or int.from_bytes(blob[0:4], "little") != n or blob[n - 1] != 0xFF:
+        raise RdbError(f"{what} listpack integrity check failed (bad header)")
+    declared = blob[4] | (blob[5] << 8)
+    last = n - 1
+    out = []
+    append = out.append
+    pos = 6
+    while pos < last:
+        b = blob[pos]
+        if b < 0x80:
+            append(b if raw_ints else b"%d" % b)
+            pos += 2
+            continue
+        if b < 0xC0:
+            size = 1 + (b & 0x3F)
+            append(blob[pos + 1:pos + size])
+        elif b < 0xE0:
+            if pos + 1 >= last:
+                break
+            v = ((b & 0x1F) << 8) | blob[pos + 1]
+            if v >= 4096:
+                v -= 8192
+            append(v if raw_ints else b"%d" % v)
+            size = 2
+        elif b < 0xF0:
+            if pos + 1 >= last:
+                break
+            size = 2 + (((b & 0x0F) << 8) | blob[pos + 1])
+            append(blob[pos + 2:pos + size])
+        elif b == 0xF0:
+            size = 5 + int.from_bytes(blob[pos + 1:pos + 5], "little")
+            append(blob[pos + 5:pos + size])
+        elif 0xF1 <= b <= 0xF4:
+            width = (2, 3, 4, 8)[b - 0xF1]
+            size = 1 + width
+            v = int.from_bytes(blob[pos + 1:pos + size], "little", signed=True)
+            append(v if raw_ints else b"%d" % v)
+        else:
+            raise RdbError(f"{what} listpack integrity check failed (bad entry encoding {b})")
+        pos += size + (1 if size <= 127 else 2 if size < 16383 else 3 if size < 2097151
+                       else 4 if size < 268435455 else 5)
+    if pos != last:
+        raise RdbError(f"{what} listpack integrity check failed (entry past the end)")
+    if declared != 65535 and declared != len(out):
+        raise RdbError(f"{what} listpack integrity check failed (count mismatch)")
+    return out
+
+
+def _ziplist_entries(blob: bytes, what: str, raw_ints: bool = False) -> list:
+    n = len(blob)
+    if n < 11 or int.from_bytes(blob[0:4], "little") != n or blob[n - 1] != 0xFF:
+        raise RdbError(f"{what} ziplist integrity check failed (bad header)")
+    last = n - 1
+    out = []
+    append = out.append
+    pos = 10
+    while pos < last:
+        pos += 1 if blob[pos] < 254 else 5          # previous entry length
+        if pos >= last:
+            break
+        b = blob[pos]
+        if b < 0x40:
+            start = pos + 1
+            pos = start + b
+            append(blob[start:pos])
+            continue
+        if b < 0x80:
+            start = pos + 2
+            pos = start + (((b & 0x3F) << 8) | blob[pos + 1])
+            append(blob[start:pos])
+            continue
+        if b == 0x80:
+            start = pos + 5
+            pos = start + int.from_bytes(blob[pos + 1:pos + 5], "big")
+            append(blob[start:pos])
+            continue
+        if b == 0xC0:
+            width = 2
+        elif b == 0xD0:
+            width = 4
+        elif b == 0xE0:
+            width = 8
+        elif b == 0xF0:
+            width = 3
+        elif b == 0xFE:
+            width = 1
+        elif 0xF1 <= b <= 0xFD:
+            v = (b & 0x0F) - 1
+            append(v if raw_ints else b"%d" % v)
+            pos += 1
+            continue
+        else:
+            raise RdbError(f"{what} ziplist integrity check failed (bad entry encoding {b})")
+        v = int.from_bytes(blob[pos + 1:pos + 1 + width], "little", signed=True)
+        append(v if raw_ints else b"%d" % v)
+        pos += 1 + width
+    if pos != last:
+        raise RdbError(f"{what} ziplist integrity check failed (entry past the end)")
+    return out
+
+
+def _intset_members(blob: bytes) -> set:
+    if len(blob) < 8:
+        raise RdbError("Intset integrity check failed (short header)")
+    width, count = struct.unpack_from("<II", blob)
+    code = {2: "h", 4: "i", 8: "q"}.get(width)
+    if code is None or len(blob) != 8 + width * count:
+        raise RdbError("Intset integrity check failed")
+    values = struct.unpack_from(f"<{count}{code}", blob, 8)
+    members = {b"%d" % v for v in values}
+    if len(members) != count:
+        raise RdbError("Intset integrity check failed (duplicate members)")
+    return members
+
+
+def _zipmap_pairs(blob: bytes) -> dict:
+    n = len(blob)
+    out = {}
+    pos = 1
+    try:
+        while True:
+            b = blob[pos]
+            if b == 255:
+                break
+            if b == 254:
+                klen = int.from_bytes(blob[pos + 1:pos + 5], "little")
+                pos += 5
+            else:
+                klen = b
+                pos += 1
+            field = blob[pos:pos + klen]
+            pos += klen
+            b = blob[pos]
+            if b == 254:
+                vlen = int.from_bytes(blob[pos + 1:pos + 5], "little")
+                pos += 5
+            elif b == 255:
+                raise RdbError("Zipmap integrity check failed (missing value)")
+            else:
+                vlen = b
+                pos += 1
+            free = blob[pos]
+            pos += 1
+            value = blob[pos:pos + vlen]
+            pos += vlen + free
+            if pos > n:
+                raise IndexError
+            if field in out:
+                raise RdbError("Hash zipmap with dup elements")
+            out[field] = value
+    except IndexError:
+        raise RdbError("Zipmap integrity check failed (entry past the end)") from None
+    if pos != n - 1:
+        raise RdbError("Zipmap integrity check failed (trailing bytes)")
+    return out
+
+
+def _pairs_to_dict(flat: list, what: str) -> dict:
+    if len(flat) % 2:
+        raise RdbError(f"{what} has an odd number of elements")
+    result = dict(zip(flat[0::2], flat[1::2]))
+    if len(result) * 2 != len(flat):
+        raise RdbError(f"Duplicate {what.lower()} fields detected")
+    return result
+
+
+def _zset_from_pairs(pairs, count: int, factory):
+    from_items = getattr(factory, "from_items", None)
+    if from_items is not None:
+        zset = from_items(pairs)
+    else:
+        zset = factory()
+        for member, score in pairs:
+            zset.add(member, score)
+    if len(zset) != count:
+        raise RdbError("Duplicate zset fields detected")
+    return zset
+
+
+def _flat_score_pairs(flat: list, what: str) -> list:
+    """[member, score, ...] from a compact encoding -> [(member bytes, float score)]."""
+    if len(flat) % 2:
+        raise RdbError(f"{what} has an odd number of elements")
+    pairs = []
+    for i in range(0, len(flat), 2):
+        member = flat[i]
+        if member.__class__ is int:
+            member = b"%d" % member
+        score = flat[i + 1]
+        score = float(score) if score.__class__ is int else _parse_score(score)
+        if score != score:
+            raise RdbError("Zset with NAN score detected")
+        pairs.append((member, score))
+    return pairs
+
+
+def _default_zset_factory():
+    from hakv.common.types.zset import ZSet
+    return ZSet
+
+
+def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
+    """Decode one value of type `rdb_type` at buf[pos:]; returns (value, new pos)."""
+    if rdb_type == T_STRING:
+        return _read_string(buf, pos, end)
+
+    if rdb_type in (T_LIST, T_SET, T_HASH, T_ZSET, T_ZSET_2):
+        count, pos = _read_len(buf, pos, end)
+        if count == 0:
+            return _EMPTY, pos
+        read = _read_string
+        if rdb_type == T_LIST:
+            items = deque()
+            append = items.append
+            for _ in range(count):
+                element, pos = read(buf, pos, end)
+                append(element)
+            return items, pos
+        if rdb_type == T_SET:
+            members = []
+            append = members.append
+            for _ in range(count):
+                member, pos = read(buf, pos, end)
+                append(member)
+            result = set(members)
+            if len(result) != count:
+                raise RdbError("Duplicate set members detected")
+            return result, pos
+        if rdb_type == T_HASH:
+            flat = []
+            append = flat.append
+            for _ in range(2 * count):
+                s, pos = read(buf, pos, end)
+                append(s)
+            return _pairs_to_dict(flat, "Hash"), pos
+        read_score = _read_binary_double if rdb_type == T_ZSET_2 else _read_text_double
+        pairs = []
+        append = pairs.append
+        for _ in range(count):
+            member, pos = read(buf, pos, end)
+            score, pos = read_score(buf, pos, end)
+            if score != score:
+                raise RdbError("Zset with NAN score detected")
+            append((member, score))
+        return _zset_from_pairs(pairs, count, zset_factory()), pos
+
+    if rdb_type in (T_LIST_QUICKLIST, T_LIST_QUICKLIST_2):
+        nodes, pos = _read_len(buf, pos, end)
+        items = deque()
+        for _ in range(nodes):
+            container = _QUICKLIST_PACKED
+            if rdb_type == T_LIST_QUICKLIST_2:
+                container, pos = _read_len(buf, pos, end)
+                if container not in (_QUICKLIST_PACKED, _QUICKLIST_PLAIN):
+                    raise RdbError("Quicklist integrity check failed (bad container)")
+            blob, pos = _read_string(buf, pos, end)
+            if not blob:
+                raise RdbError("Quicklist integrity check failed (empty node)")
+            if container == _QUICKLIST_PLAIN:
+                items.append(blob)
+            elif rdb_type == T_LIST_QUICKLIST_2:
+                items.extend(_listpack_entries(blob, "List"))
+            else:
+                items.extend(_ziplist_entries(blob, "List"))
+        return (items if items else _EMPTY), pos
+
+    if rdb_type in _BLOB_TYPES:
+        blob, pos = _read_string(buf, pos, end)
+        if rdb_type == T_SET_INTSET:
+            value = _intset_members(blob)
+        elif rdb_type == T_HASH_LISTPACK:
+            value = _pairs_to_dict(_listpack_entries(blob, "Hash"), "Hash")
+        elif rdb_type == T_HASH_ZIPLIST:
+            value = _pairs_to_dict(_ziplist_entries(blob, "Hash"), "Hash")
+        elif rdb_type == T_HASH_ZIPMAP:
+            value = _zipmap_pairs(blob)
+        elif rdb_type == T_LIST_ZIPLIST:
+            value = deque(_ziplist_entries(blob, "List"))
+        elif rdb_type == T_SET_LISTPACK:
+            members = _listpack_entries(blob, "Set")
+            value = set(members)
+            if len(value) != len(members):
+                raise RdbError("Duplicate set members detected")
+        else:
+            if rdb_type == T_ZSET_LISTPACK:
+                flat = _listpack_entries(blob, "Zset", raw_ints=True)
+            else:
+                flat = _ziplist_entries(blob, "Zset", raw_ints=True)
+            pairs = _flat_score_pairs(flat, "Zset")
+            if not pairs:
+                return _EMPTY, pos
+            value = _zset_from_pairs(pairs, len(pairs), zset_factory())
+        return (value if value else _EMPTY), pos
+
+    raise RdbError(_unsupported_type(rdb_type))
+
+
+_BLOB_TYPES = frozenset({T_HASH_ZIPMAP, T_LIST_ZIPLIST, T_SET_INTSET, T_ZSET_ZIPLIST,
+                         T_HASH_ZIPLIST, T_HASH_LISTPACK, T_ZSET_LISTPACK, T_SET_LISTPACK})
+_STREAM_TYPES = frozenset({T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3})
+_MODULE_TYPES = frozenset({T_MODULE_PRE_GA, T_MODULE_2})
+_VALUE_TYPES = frozenset(range(0, 8)) | frozenset(range(9, 22))  # 8 was never used
+
+
+def _unsupported_type(rdb_type: int) -> str:
+    if rdb_type in _STREAM_TYPES:
+        return "streams are not supported by hakv"
+    if rdb_type in _MODULE_TYPES:
+        return "module values are not supported by hakv"
+    return f"Unknown RDB encoding type {rdb_type}"
+
+
+_MODULE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _module_name(module_id: int) -> str:
+    """Redis packs a 9-character module type name and a 10-bit version into an id."""
+    bits = module_id >> 10
+    return "".join(_MODULE_CHARSET[(bits >> (6 * (8 - i))) & 63] for i in range(9))
+
+
+def _skip_module_value(buf: bytes, pos: int, end: int) -> int:
+    """Skip a module's self-describing opcodes up to their EOF marker."""
+    while True:
+        opcode, pos = _read_len(buf, pos, end)
+        if opcode == 0:            # EOF
+            return pos
+        if opcode in (1, 2):       # signed / unsigned integer
+            _, pos = _read_len(buf, pos, end)
+        elif opcode == 3:          # float
+            pos += 4
+        elif opcode == 4:          # double
+            pos += 8
+        elif opcode == 5:          # string
+            _, pos = _read_string(buf, pos, end)
+        else:
+            raise RdbError(f"Unknown module value opcode {opcode}")
+        if pos > end:
+            raise _Short(pos)
+
+
+class RdbParser:
+    """Push-style RDB loader: feed() bytes as they arrive, get events back."""
+
+    def __init__(self, *, zset_factory: Callable[[], Any] | None = None,
+                 verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION):
+        self._zset_factory = zset_factory or _default_zset_factory
+        self._verify = verify_checksum
+        self._max_version = max_version
+        self._buf = b""
+        self._pos = 0
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._wait_for = 0          # don't parse again until this many bytes are buffered
+        self._crc = 0
+        self._consumed = 0          # bytes dropped from the front of the buffer so far
+        self._db = 0
+        self._expire: int | None = None
+        self._header_done = False
+        self.version: int | None = None
+        self.done = False
+        self.unused = b""
+        self.checksum: int | None = None
+
+    @property
+    def bytes_needed(self) -> int:
+        """How many more bytes the parser waits for before it can make progress."""
+        available = len(self._buf) - self._pos + self._pending_len
+        return max(0, self._wait_for - available)
+
+    def feed(self, data: bytes) -> list:
+        if self.done:
+            self.unused += bytes(data)
+            return []
+        if not data:
+            return []
+        self._pending.append(bytes(data))
+        self._pending_len += len(data)
+        if len(self._buf) - self._pos + self._pending_len < self._wait_for:
+            return []
+        # Drop what was parsed (checksumming it first) and append the new bytes.
+        buf, pos = self._buf, self._pos
+        if pos:
+            if self._verify:
+                self._crc = crc64(buf[:pos] if pos < len(buf) else buf, self._crc)
+            self._consumed += pos
+        self._pending.insert(0, buf[pos:])
+        self._buf = b"".join(self._pending)
+        self._pos = 0
+        self._pending = []
+        self._pending_len = 0
+        return self._parse()
+
+    def close(self) -> None:
+        """Declare the input finished; raises RdbError if the file was cut short."""
+        if not self.done:
+            where = self._consumed + self._pos
+            raise RdbError(f"Unexpected EOF reading RDB file (after {where} bytes)")
+
+    def _header(self, buf: bytes, end: int) -> int:
+        if end < 9:
+            if not buf.startswith(b"REDIS"[:end]):
+                raise RdbError("Wrong signature trying to load DB from file")
+            raise _Short(9)
+        if buf[:5] != b"REDIS":
+            raise RdbError("Wrong signature trying to load DB from file")
+        digits = buf[5:9]
+        if not digits.isdigit():
+            raise RdbError(f"Can't handle RDB format version {digits!r}")
+        version = int(digits)
+        if version < 1 or version > self._max_version:
+            raise RdbError(f"Can't handle RDB format version {version}")
+        self.version = version
+        self._header_done = True
+        return 9
+
+    def _parse(self) -> list:
+        buf = self._buf
+        end = len(buf)
+        pos = self._pos
+        events: list = []
+        append = events.append
+        db = self._db
+        expire = self._expire
+        zset_factory = self._zset_factory
+        read_string = _read_string
+        new_key = tuple.__new__
+        start = pos
+        try:
+            if not self._header_done:
+                pos = self._header(buf, end)
+            while True:
+                start = pos
+                if pos >= end:
+                    raise _Short(pos + 1)
+                t = buf[pos]
+                if t == 0:
+                    # Hot path: a string key with a string value.
+                    p = pos + 1
+                    if p < end and buf[p] < 64:
+                        q = p + 1 + buf[p]
+                        if q > end:
+                            raise _Short(q)
+                        key = buf[p + 1:q]
+                    else:
+                        key, q = read_string(buf, p, end)
+                    if q < end and buf[q] < 64:
+                        r = q + 1 + buf[q]
+                        if r > end:
+                            raise _Short(r)
+                        value = buf[q + 1:r]
+                    else:
+                        value, r = read_string(buf, q, end)
+                    append(new_key(Key, (db, key, value, expire)))
+                    expire = None
+                    pos = r
+                elif t < 0xF4:
+                    key, p = read_string(buf, pos + 1, end)
+                    if t not in _VALUE_TYPES or t in _STREAM_TYPES or t in _MODULE_TYPES:
+                        if t not in _VALUE_TYPES:
+                            raise RdbError(f"Unknown RDB encoding type {t} (key {key!r})")
+                        raise RdbError(f"Can't load key {key!r}: {_unsupported_type(t)}")
+                    try:
+                        value, p = _read_value(t, buf, p, end, zset_factory)
+                    except RdbError as e:
+                        raise RdbError(f"{e} (key {key!r})") from None
+                    if value is not _EMPTY:
+                        append(new_key(Key, (db, key, value, expire)))
+                    expire = None
+                    pos = p
+                elif t == OP_EXPIRETIME_MS:
+                    if pos + 9 > end:
+                        raise _Short(pos + 9)
+                    expire = int.from_bytes(buf[pos + 1:pos + 9], "little", signed=True)
+                    pos += 9
+                elif t == OP_SELECTDB:
+                    db, pos = _read_len(buf, pos + 1, end)
+                elif t == OP_RESIZEDB:
+                    size, p = _read_len(buf, pos + 1, end)
+                    expires_size, p = _read_len(buf, p, end)
+                    append(ResizeDb(db, size, expires_size))
+                    pos = p
+                elif t == OP_AUX:
+                    name, p = read_string(buf, pos + 1, end)
+                    value, p = read_string(buf, p, end)
+                    append(Aux(name, value))
+                    pos = p
+                elif t == OP_EXPIRETIME:
+                    if pos + 5 > end:
+                        raise _Short(pos + 5)
+                    expire = int.from_bytes(buf[pos + 1:pos + 5], "little", signed=True) * 1000
+                    pos += 5
+                elif t == OP_FREQ:
+                    if pos + 2 > end:
+                        raise _Short(pos + 2)
+                    pos += 2
+                elif t == OP_IDLE:
+                    _, pos = _read_len(buf, pos + 1, end)
+                elif t == OP_FUNCTION2:
+                    code, pos = read_string(buf, pos + 1, end)
+                    append(Function(code))
+                elif t == OP_FUNCTION_PRE_GA:
+                    # 7.0 release candidates: name, engine, optional description, body.
+                    name, p = read_string(buf, pos + 1, end)
+                    engine, p = read_string(buf, p, end)
+                    has_desc, p = _read_len(buf, p, end)
+                    if has_desc:
+                        _, p = read_string(buf, p, end)
+                    body, p = read_string(buf, p, end)
+                    append(Function(b"#!%s name=%s\n%s" % (engine, name, body)))
+                    pos = p
+                elif t == OP_MODULE_AUX:
+                    module_id, p = _read_len(buf, pos + 1, end)
+                    when_opcode, p = _read_len(buf, p, end)
+                    _, p = _read_len(buf, p, end)
+                    if when_opcode != 2:
+                        raise RdbError("bad when_opcode in module AUX data")
+                    p = _skip_module_value(buf, p, end)
+                    append(ModuleAux(_module_name(module_id)))
+                    pos = p
+                elif t == OP_SLOT_INFO:
+                    p = pos + 1
+                    for _ in range(3):
+                        _, p = _read_len(buf, p, end)
+                    pos = p
+                elif t == OP_EOF:
+                    self._finish(buf, pos, end)
+                    pos = 0
+                    break
+                else:
+                    raise RdbError(f"Unknown RDB opcode {t}")
+        except _Short as short:
+            # Wait for the missing bytes -- and, for a record that is already
+            # long, for at least twice what we have, so a huge value is
+            # re-parsed O(log n) times rather than once per chunk.
+            have = end - start
+            self._wait_for = max(short.need - start, 2 * have if have > 65536 else 0)
+            pos = start
+        else:
+            self._wait_for = 0
+        finally:
+            self._db = db
+            self._expire = expire
+        self._pos = pos
+        return events
+
+    def _finish(self, buf: bytes, pos: int, end: int) -> None:
+        """At the EOF opcode (buf[pos]): verify the checksum, keep what follows."""
+        after = pos + 1
+        if self.version is not None and self.version >= 5:
+            if after + 8 > end:
+                raise _Short(after + 8)
+            stored = int.from_bytes(buf[after:after + 8], "little")
+            after += 8
+            self.checksum = stored
+            if self._verify and stored != 0:
+                computed = crc64(buf[:pos + 1], self._crc)
+                if computed != stored:
+                    raise RdbError(f"Wrong RDB checksum expected: ({computed:x}) "
+                                   f"but got ({stored:x})")
+        self.unused = buf[after:]
+        self.done = True
+        self._consumed += after
+        self._buf = b""  # _parse leaves _pos at 0
+
+
+def load(fileobj, *, chunk_size: int = 1 << 20, zset_factory=None,
+         verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION) -> Iterator:
+    """Parse an RDB file from a binary file object; yields events (see module docstring)."""
+    parser = RdbParser(zset_factory=zset_factory, verify_checksum=verify_checksum,
+                       max_version=max_version)
+    read = fileobj.read
+    while not parser.done:
+        chunk = read(max(chunk_size, parser.bytes_needed))
+        if not chunk:
+            break
+        yield from parser.feed(chunk)
+    parser.close()
+
+
+def load_file(path: str | os.PathLike, **options) -> Iterator:
+    """load() on the file at `path`."""
+    with open(path, "rb") as f:
+        yield from load(f, **options)
+
+
+def load_payload(data: bytes, *, zset_factory=None, max_version: int = RDB_VERSION,
+                 verify_checksum: bool = True):
+    """The value of a DUMP payload, as RESTORE reads it."""
+    data = bytes(data)
+    if len(data) < 10:
+        raise RdbError(_BAD_PAYLOAD, "payload shorter than its 10-byte footer")
+    version = data[-10] | (data[-9] << 8)
+    if version > max_version:
+        raise RdbError(_BAD_PAYLOAD, f"payload RDB version {version} is newer than {max_version}")
+    if verify_checksum and crc64(data[:-8]) != int.from_bytes(data[-8:], "little"):
+        raise RdbError(_BAD_PAYLOAD, "payload checksum mismatch")
+    end = len(data) - 10
+    try:
+        if end < 1:
+            raise RdbError("no value in payload")
+        rdb_type = data[0]
+        if rdb_type not in _VALUE_TYPES:
+            raise RdbError(f"Unknown RDB encoding type {rdb_type}")
+        if rdb_type in _STREAM_TYPES or rdb_type in _MODULE_TYPES:
+            raise RdbError(_unsupported_type(rdb_type))
+        value, _ = _read_value(rdb_type, data, 1, end, zset_factory or _default_zset_factory)
+    except _Short:
+        raise RdbError(_BAD_FORMAT, "payload value is truncated") from None
+    except RdbError as e:
+        raise RdbError(_BAD_FORMAT, str(e)) from None
+    if value is _EMPTY:
+        raise RdbError(_BAD_FORMAT, "empty collection")
+    return value

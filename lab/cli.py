@@ -1,0 +1,109 @@
+"""`hakv`: the operator's tool. `hakv up` runs a whole local HA topology."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from hakv.lab.status import table
+from hakv.lab.topology import Topology
+
+DEFAULT_DIR = "hakv-data"
+
+
+def cmd_up(args) -> int:
+    topo = Topology.plan(args.dir, args.port, args.sentinel_port, replicas=args.replicas,
+                         sentinels=args.sentinels, down_after_ms=args.down_after,
+                         master_name=args.name, quorum=args.quorum)
+    os.makedirs(topo.dir, exist_ok=True)
+    try:
+        topo.start_all()
+    except RuntimeError as exc:
+        print("hakv up: %s" % exc, file=sys.stderr)
+        topo.stop_all()
+        return 1
+    primary = topo.nodes[0]
+    sentinels = ", ".join("('127.0.0.1', %d)" % m.port for m in topo.sentinels)
+    print(CONNECT_HELP % {
+        "n": len(topo.nodes), "s": len(topo.sentinels), "dir": topo.dir, "port": primary.port,
+        "sport": topo.sentinels[0].port if topo.sentinels else 0, "name": topo.master_name,
+        "sentinels": sentinels,
+    })
+    try:
+        while True:
+            if args.once:
+                print(table(topo))
+                break
+            out = table(topo)
+            if sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[J" if args.clear else "")
+            print(time.strftime("%H:%M:%S"), "(Ctrl-C stops everything)")
+            print(out)
+            print()
+            sys.stdout.flush()
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not args.keep:
+            print("stopping %d processes..." % len(topo.members))
+            topo.stop_all()
+            print("stopped; data and logs are in %s" % topo.dir)
+    return 0
+
+
+CONNECT_HELP = """\
+hakv is up: %(n)d nodes and %(s)d sentinels on 127.0.0.1 (data and logs in %(dir)s)
+
+  redis-cli -p %(port)d                      # the primary (for now)
+  redis-cli -p %(sport)d sentinel get-master-addr-by-name %(name)s
+
+  # redis-py, through the sentinels (follows failovers):
+  from redis.sentinel import Sentinel
+  s = Sentinel([%(sentinels)s], socket_timeout=0.5)
+  s.master_for('%(name)s').set('k', 'v')
+
+  hakv status --dir %(dir)s                  # this table, from another terminal
+"""
+
+
+def cmd_status(args) -> int:
+    try:
+        topo = Topology.load(args.dir)
+    except FileNotFoundError:
+        print("hakv status: no topology in %s (start one with hakv up)" % args.dir,
+              file=sys.stderr)
+        return 1
+    print(table(topo))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hakv", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start 1 primary, 2 replicas and 3 sentinels locally")
+    up.add_argument("--dir", default=DEFAULT_DIR, help="where configs, data and logs go")
+    up.add_argument("--port", type=int, default=6379, help="first node port")
+    up.add_argument("--sentinel-port", type=int, default=26379, help="first sentinel port")
+    up.add_argument("--replicas", type=int, default=2)
+    up.add_argument("--sentinels", type=int, default=3)
+    up.add_argument("--quorum", type=int, default=2)
+    up.add_argument("--name", default="mymaster", help="the sentinels' master name")
+    up.add_argument("--down-after", type=int, default=1000,
+                    help="sentinel down-after-milliseconds")
+    up.add_argument("--interval", type=float, default=1.0, help="status refresh seconds")
+    up.add_argument("--once", action="store_true", help="print the table once and stop")
+    up.add_argument("--keep", action="store_true", help="leave the processes running on exit")
+    up.add_argument("--no-clear", dest="clear", action="store_false")
+    up.set_defaults(func=cmd_up)
+    st = sub.add_parser("status", help="print the status table of a running topology")
+    st.add_argument("--dir", default=DEFAULT_DIR)
+    st.set_defaults(func=cmd_status)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
