@@ -248,15 +248,13 @@ class Client(asyncio.Protocol):
         return (
             "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d "
             "psub=%d ssub=0 multi=%d qbuf=%d qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 "
-            "rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r cmd=%s user=%s redir=-1 resp=%d "
-            "lib-name=%s lib-ver=%s"
+            "rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r cmd=%s user=%s redir=-1 resp=%d"
             % (
                 self.id, self.addr, self.laddr, self._fd(), self.name.decode("utf-8", "replace"),
                 int(now - self.created), int(now - self.last_interaction), self.flag_string(),
                 self.dbid, len(self.channels), len(self.patterns),
                 -1 if self.multi is None else len(self.multi), self.parser.pending_bytes(),
                 1024 + self.parser.pending_bytes(), cmd, self.user, 3 if self.resp3 else 2,
-                self.lib_name.decode("utf-8", "replace"), self.lib_ver.decode("utf-8", "replace"),
             )
         )
 

@@ -2,6 +2,7 @@
 
 Checks, in Redis's order (processCommand):
   1. known command, 2. arity, 3. authenticated, 4. ACL permission,
+  4b. no_multi commands inside MULTI,
   5. maxmemory (OOM) for denyoom commands, 6. MISCONF after a failed save,
   7. min-replicas-to-write (NOREPLICAS), 8. read-only replica (READONLY),
   9. subscribe context (RESP2), 10. stale replica (MASTERDOWN),
@@ -56,12 +57,16 @@ def execute(client, argv: list):
         if client.multi is not None:
             client.multi_error = True
         server.stat_rejected_calls += 1
+        if argv[0].lower() == b"exec":  # found, so this is an arity error
+            return _exec_abort(client, cmd)
         return cmd
     reject = gate(server, client, cmd, argv)
     if reject is not None:
         if client.multi is not None and cmd.name.encode() not in _MULTI_IMMEDIATE:
             client.multi_error = True
         cmd.rejected_calls += 1
+        if cmd.name == "exec" and cmd.parent is None:
+            return _exec_abort(client, reject)
         return reject
     if client.multi is not None and cmd.parent is None and cmd.name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
@@ -77,6 +82,16 @@ def execute(client, argv: list):
     return call(client, cmd, argv)
 
 
+def _exec_abort(client, err):
+    """A rejected EXEC (bad arity, NOAUTH, ...) discards the transaction, even
+    when there is none, and says why (Redis's execCommandAbort)."""
+    client.multi = None
+    client.multi_error = False
+    client.server.unwatch_all(client)
+    reason = err.message[4:] if err.message.startswith("ERR ") else err.message
+    return ErrorReply("EXECABORT Transaction discarded because of: " + reason)
+
+
 def gate(server, client, cmd, argv):
     """None if cmd may run now, else the error reply."""
     if not client.authenticated and not cmd.no_auth:
@@ -86,6 +101,8 @@ def gate(server, client, cmd, argv):
         denied = acl.check(client, cmd, argv)
         if denied is not None:
             return denied
+    if cmd.no_multi and client.multi is not None:
+        return ErrorReply("ERR Command not allowed inside a transaction")
     if cmd.is_write or cmd.denyoom:
         denied = server.write_gate(client, cmd)
         if denied is not None:
@@ -121,6 +138,7 @@ def call(client, cmd, argv):
         server.feed_monitors(client, argv)
     dirty_before = server.dirty
     client.custom_propagation = False
+    client.last_cmd = cmd.fullname  # CLIENT LIST shows the running command
     start = time.perf_counter()
     try:
         reply = cmd.handler(client, argv)
@@ -132,7 +150,6 @@ def call(client, cmd, argv):
     cmd.calls += 1
     cmd.usec += int(duration * 1e6)
     server.stat_commands += 1
-    client.last_cmd = cmd.fullname
     if server.dirty != dirty_before and not client.custom_propagation and server.propagating:
         server.keyspace.propagate(client.dbid, argv)
     if not (client.in_exec or client.in_script):

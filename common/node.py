@@ -16,6 +16,7 @@ FAMILIES = [
     "hakv.common.commands.connection",
     "hakv.common.commands.server",
     "hakv.common.commands.strings",
+    "hakv.common.commands.bits",
     "hakv.common.commands.keys",
     "hakv.common.commands.transactions",
     "hakv.common.commands.pubsub",

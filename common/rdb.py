@@ -75,10 +75,15 @@ The detail behind "Bad data format" is in ``error.detail``.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import tempfile
+import zlib
+from bisect import bisect_right
 from collections import deque
+from itertools import accumulate, chain
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
@@ -241,33 +246,76 @@ def _int_string_encoding(s: bytes) -> bytes | None:
     return None
 
 
-def _could_compress(s: bytes, max_len: int) -> bool:
-    """Cheap necessary condition for LZF to reach max_len on a short string.
+# LZF in pure Python runs at 5-10 MB/s, so trying it on every string would
+# dominate a save.  A deflate pass with fixed Huffman codes (C, ~300 MB/s)
+# estimates what an LZ77 coder can gain; LZF is only tried on strings of 64
+# bytes or more whose estimate is at most `ratio` of the input.  ratio >= 1
+# tries every string over 20 bytes, which is Redis's rule.
+_ESTIMATOR = zlib.compressobj(1, zlib.DEFLATED, -13, 8, zlib.Z_FIXED)
+_ESTIMATOR_OVERHEAD = len(_ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
+DEFAULT_LZF_TRY_RATIO = 0.5
 
-    Every byte LZF saves needs a 3-byte sequence seen earlier, and the output
-    starts with a literal run's control byte, so the output is at least
-    len + 1 - (number of repeated 3-byte sequences).
-    """
-    repeats = len(s) - 2 - len(set(zip(s, s[1:], s[2:])))
-    return len(s) + 1 - repeats <= max_len
+
+_ESTIMATED_MIN_LEN = 64  # shorter strings gain too little to pay for the estimate
 
 
-def _encode_string(s: bytes, compress: bool) -> bytes:
-    """A string as Redis's rdbSaveRawString writes it."""
+def _try_lzf(s: bytes, ratio: float) -> bytes | None:
+    n = len(s)
+    if ratio < 1.0:
+        if n < _ESTIMATED_MIN_LEN:
+            return None
+        estimate = len(_ESTIMATOR.compress(s) + _ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
+        if estimate - _ESTIMATOR_OVERHEAD > ratio * n:
+            return None
+    packed = lzf.compress(s, n - 4)  # Redis stores it only if it saves 4 bytes
+    if packed is None:
+        return None
+    return b"\xc3" + _encode_len(len(packed)) + _encode_len(n) + packed
+
+
+def _encode_string(s: bytes, lzf_ratio: float) -> bytes:
+    """A string as Redis's rdbSaveRawString writes it (lzf_ratio 0: no compression)."""
     n = len(s)
     if n < 12 and n and s[0] in _INT_LEAD:
         encoded = _int_string_encoding(s)
         if encoded is not None:
             return encoded
-    if compress and n > 20:
-        limit = n - 4
-        if n > 256 or _could_compress(s, limit):
-            packed = lzf.compress(s, limit)
-            if packed is not None:
-                return b"\xc3" + _encode_len(len(packed)) + _encode_len(n) + packed
+    if lzf_ratio and n > 20:
+        packed = _try_lzf(s, lzf_ratio)
+        if packed is not None:
+            return packed
     if n < 64:
         return _LEN6[n] + s
     return _encode_len(n) + s
+
+
+def _uncompressed_below(lzf_ratio: float) -> int:
+    """Strings up to this length are never LZF-compressed (and fit a 6-bit length)."""
+    if not lzf_ratio:
+        return 63
+    return 20 if lzf_ratio >= 1.0 else _ESTIMATED_MIN_LEN - 1
+
+
+_FIRST_BYTE = itemgetter(slice(0, 1))
+_INT_LEAD_BYTES = frozenset(bytes((c,)) for c in b"-0123456789")
+
+
+def _plain_short(items: list[bytes], lens: list[int], max_len: int) -> bool:
+    """True when no item is longer than max_len or could be an integer.
+
+    Such items need no per-item decision, so they are encoded with C-level
+    map/zip/join instead of a Python loop.
+    """
+    return (not lens or max(lens) <= max_len) and _INT_LEAD_BYTES.isdisjoint(
+        map(_FIRST_BYTE, items))
+
+
+def _encode_strings(items: list[bytes], lzf_ratio: float) -> bytes:
+    """The concatenated _encode_string() of every item."""
+    lens = list(map(len, items))
+    if _plain_short(items, lens, _uncompressed_below(lzf_ratio)):
+        return b"".join(chain.from_iterable(zip(map(_LEN6.__getitem__, lens), items)))
+    return b"".join([_encode_string(item, lzf_ratio) for item in items])
 
 
 # Listpack entries (element encoding + data + backlen).
@@ -319,10 +367,28 @@ def _lp_entry(s: bytes) -> bytes:
     return b"\xf0" + n.to_bytes(4, "little") + s + _lp_backlen(n + 5)
 
 
-def _listpack(entries: list[bytes]) -> bytes:
-    body = b"".join(entries)
-    count = len(entries)
+def _lp_entries(items: list[bytes]) -> list[bytes]:
+    """The listpack entry of every item (C-level for short non-numeric items)."""
+    lens = list(map(len, items))
+    if _plain_short(items, lens, 63):
+        return list(map(b"".join, zip(map(_LP_STR6_HEAD.__getitem__, lens), items,
+                                      map(_LP_STR6_TAIL.__getitem__, lens))))
+    return list(map(_lp_entry, items))
+
+
+def _listpack_bytes(body: bytes, count: int) -> bytes:
     return _pack_lp_header(len(body) + 7, count if count < 65535 else 65535) + body + b"\xff"
+
+
+def _listpack(items: list[bytes]) -> bytes:
+    """A listpack holding `items` (raw strings)."""
+    lens = list(map(len, items))
+    if _plain_short(items, lens, 63):
+        body = b"".join(chain.from_iterable(zip(map(_LP_STR6_HEAD.__getitem__, lens), items,
+                                                map(_LP_STR6_TAIL.__getitem__, lens))))
+    else:
+        body = b"".join(map(_lp_entry, items))
+    return _listpack_bytes(body, len(items))
 
 
 def _score_entry(score: float) -> bytes:
@@ -336,7 +402,7 @@ def _score_entry(score: float) -> bytes:
     return _LP_STR6_HEAD[len(text)] + text + _LP_STR6_TAIL[len(text)]
 
 
-def _encode_list(items, compress: bool, limits: EncodingLimits) -> bytes:
+def _encode_list(items, lzf_ratio: float, limits: EncodingLimits) -> bytes:
     fill = limits.list_max_listpack_size
     if fill < 0:
         max_bytes = 4096 << min(-fill - 1, 4)     # -1: 4 KiB ... -5: 64 KiB
@@ -344,124 +410,143 @@ def _encode_list(items, compress: bool, limits: EncodingLimits) -> bytes:
     else:
         max_bytes = _NODE_SIZE_SAFETY
         max_count = max(1, min(fill, 32768))
+    elements = [e if e.__class__ is bytes else bytes(e) for e in items]
     nodes: list[bytes] = []
-    entries: list[bytes] = []
-    size = 7
-    for element in items:
-        if element.__class__ is not bytes:
-            element = bytes(element)
-        if len(element) >= _LIST_PLAIN_THRESHOLD:
-            if entries:
-                nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
-                entries = []
-                size = 7
-            nodes.append(b"\x01" + _encode_string(element, compress))
+    # Elements of 1 GiB or more get a plain node of their own (Redis 7.0 does so).
+    runs = [elements]
+    if max(map(len, elements)) >= _LIST_PLAIN_THRESHOLD:
+        runs = []
+        run: list[bytes] = []
+        for element in elements:
+            if len(element) >= _LIST_PLAIN_THRESHOLD:
+                runs.append(run)
+                runs.append(element)
+                run = []
+            else:
+                run.append(element)
+        runs.append(run)
+    for run in runs:
+        if run.__class__ is bytes:
+            nodes.append(b"\x01" + _encode_string(run, lzf_ratio))
             continue
-        entry = _lp_entry(element)
-        if entries and (size + len(entry) > max_bytes or len(entries) >= max_count):
-            nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
-            entries = []
-            size = 7
-        entries.append(entry)
-        size += len(entry)
-    if entries:
-        nodes.append(b"\x02" + _encode_string(_listpack(entries), compress))
+        entries = _lp_entries(run)
+        ends = list(accumulate(map(len, entries)))
+        start = 0
+        total = len(entries)
+        while start < total:
+            # Largest node that keeps the listpack within max_bytes (7 bytes of
+            # header and terminator); at least one element even if it is bigger.
+            base = ends[start - 1] if start else 0
+            stop = bisect_right(ends, base + max_bytes - 7, start, min(total, start + max_count))
+            if stop == start:
+                stop = start + 1
+            node = _listpack_bytes(b"".join(entries[start:stop]), stop - start)
+            nodes.append(b"\x02" + _encode_string(node, lzf_ratio))
+            start = stop
     return _encode_len(len(nodes)) + b"".join(nodes)
 
 
-def _encode_value(value, compress: bool, limits: EncodingLimits) -> tuple[int, bytes] | None:
+def _encode_value(value, lzf_ratio: float, limits: EncodingLimits) -> tuple[int, bytes] | None:
     """(RDB type, serialized value) as Redis 7.0 writes it; None for an empty collection."""
     cls = value.__class__
     if cls is bytes:
-        return T_STRING, _encode_string(value, compress)
+        return T_STRING, _encode_string(value, lzf_ratio)
     if cls is deque or cls is list or cls is tuple:
         if not value:
             return None
-        return T_LIST_QUICKLIST_2, _encode_list(value, compress, limits)
+        return T_LIST_QUICKLIST_2, _encode_list(value, lzf_ratio, limits)
     if cls is dict:
-        return _encode_hash(value, compress, limits)
+        return _encode_hash(value, lzf_ratio, limits)
     if cls is set or cls is frozenset:
-        return _encode_set(value, compress, limits)
+        return _encode_set(value, lzf_ratio, limits)
     if isinstance(value, (bytearray, memoryview, bytes)):
-        return T_STRING, _encode_string(bytes(value), compress)
+        return T_STRING, _encode_string(bytes(value), lzf_ratio)
     if isinstance(value, dict):
-        return _encode_hash(value, compress, limits)
+        return _encode_hash(value, lzf_ratio, limits)
     if isinstance(value, (set, frozenset)):
-        return _encode_set(value, compress, limits)
+        return _encode_set(value, lzf_ratio, limits)
     if isinstance(value, (deque, list, tuple)):
-        return _encode_value(deque(value), compress, limits)
+        return _encode_value(deque(value), lzf_ratio, limits)
     if hasattr(value, "items") and hasattr(value, "score"):
-        return _encode_zset(value, compress, limits)
+        return _encode_zset(value, lzf_ratio, limits)
     raise TypeError(f"cannot store a {cls.__name__} in an RDB file")
 
 
-def _encode_hash(value: Mapping[bytes, bytes], compress: bool, limits: EncodingLimits):
+def _encode_hash(value: Mapping[bytes, bytes], lzf_ratio: float, limits: EncodingLimits):
     if not value:
         return None
-    max_value = limits.hash_max_listpack_value
-    if len(value) <= limits.hash_max_listpack_entries and all(
-            len(f) <= max_value and len(v) <= max_value for f, v in value.items()):
-        entries = []
-        for field, val in value.items():
-            entries.append(_lp_entry(field))
-            entries.append(_lp_entry(val))
-        return T_HASH_LISTPACK, _encode_string(_listpack(entries), compress)
-    parts = [_encode_len(len(value))]
-    append = parts.append
-    for field, val in value.items():
-        append(_encode_string(field, compress))
-        append(_encode_string(val, compress))
-    return T_HASH, b"".join(parts)
+    flat = list(chain.from_iterable(value.items()))
+    if (len(value) <= limits.hash_max_listpack_entries
+            and max(map(len, flat)) <= limits.hash_max_listpack_value):
+        return T_HASH_LISTPACK, _encode_string(_listpack(flat), lzf_ratio)
+    return T_HASH, _encode_len(len(value)) + _encode_strings(flat, lzf_ratio)
 
 
-def _encode_set(value, compress: bool, limits: EncodingLimits):
+def _intset_blob(members: list[bytes]) -> bytes | None:
+    """The intset of `members` if every one is an integer in canonical form."""
+    try:
+        numbers = sorted(map(int, members))
+    except ValueError:
+        return None
+    low, high = numbers[0], numbers[-1]
+    if low < _INT64_MIN or high > _INT64_MAX:
+        return None
+    if set(map(b"%d".__mod__, numbers)) != set(members):  # rejects b"007", b"+1", b" 1" ...
+        return None
+    if -32768 <= low and high <= 32767:
+        width, code = 2, "h"
+    elif -2147483648 <= low and high <= 2147483647:
+        width, code = 4, "i"
+    else:
+        width, code = 8, "q"
+    return struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
+
+
+def _encode_set(value, lzf_ratio: float, limits: EncodingLimits):
     if not value:
         return None
-    if len(value) <= limits.set_max_intset_entries:
-        numbers = []
-        for member in value:
-            if not (0 < len(member) < 21 and member[0] in _INT_LEAD):
-                break
-            v = _as_int64(member)
-            if v is None:
-                break
-            numbers.append(v)
-        else:
-            numbers.sort()
-            low, high = numbers[0], numbers[-1]
-            if -32768 <= low and high <= 32767:
-                width, code = 2, "h"
-            elif -2147483648 <= low and high <= 2147483647:
-                width, code = 4, "i"
-            else:
-                width, code = 8, "q"
-            blob = struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
-            return T_SET_INTSET, _encode_string(blob, compress)
-    parts = [_encode_len(len(value))]
-    parts.extend(_encode_string(member, compress) for member in value)
-    return T_SET, b"".join(parts)
+    members = list(value)
+    if len(members) <= limits.set_max_intset_entries:
+        blob = _intset_blob(members)
+        if blob is not None:
+            return T_SET_INTSET, _encode_string(blob, lzf_ratio)
+    return T_SET, _encode_len(len(members)) + _encode_strings(members, lzf_ratio)
 
 
-def _encode_zset(zset, compress: bool, limits: EncodingLimits):
+def _encode_zset(zset, lzf_ratio: float, limits: EncodingLimits):
     count = len(zset)
     if not count:
         return None
-    max_value = limits.zset_max_listpack_value
-    if count <= limits.zset_max_listpack_entries:
-        pairs = list(zset.items())
-        if all(len(member) <= max_value for member, _ in pairs):
-            entries = []
-            for member, score in pairs:
-                entries.append(_lp_entry(member))
-                entries.append(_score_entry(score))
-            return T_ZSET_LISTPACK, _encode_string(_listpack(entries), compress)
+    members, scores = zip(*zset.items())
+    scores = list(map(float, scores))  # tolerate int scores
+    lens = list(map(len, members))
+    if count <= limits.zset_max_listpack_entries and max(lens) <= limits.zset_max_listpack_value:
+        if _plain_short(members, lens, 63) and not any(map(float.is_integer, scores)):
+            # Common case: no integer-like member, no integral score.
+            texts = list(map(b"%.17g".__mod__, scores))
+            text_lens = list(map(len, texts))
+            body = b"".join(chain.from_iterable(zip(
+                map(_LP_STR6_HEAD.__getitem__, lens), members, map(_LP_STR6_TAIL.__getitem__, lens),
+                map(_LP_STR6_HEAD.__getitem__, text_lens), texts,
+                map(_LP_STR6_TAIL.__getitem__, text_lens))))
+        else:
+            body = b"".join(chain.from_iterable(zip(map(_lp_entry, members),
+                                                    map(_score_entry, scores))))
+        return T_ZSET_LISTPACK, _encode_string(_listpack_bytes(body, 2 * count), lzf_ratio)
     # Highest score first, as Redis does: loading then always inserts at the head.
-    parts = [_encode_len(count)]
-    append = parts.append
-    for member, score in reversed(list(zset.items())):
-        append(_encode_string(member, compress))
-        append(_pack_d(score))
-    return T_ZSET_2, b"".join(parts)
+    members = members[::-1]
+    doubles = struct.pack(f"<{count}d", *scores[::-1])
+    if _plain_short(members, lens, _uncompressed_below(lzf_ratio)):
+        encoded = map(_LEN6.__getitem__, map(len, members))
+        body = b"".join(chain.from_iterable(zip(encoded, members, _chunks8(doubles))))
+    else:
+        body = b"".join(chain.from_iterable(zip(
+            [_encode_string(m, lzf_ratio) for m in members], _chunks8(doubles))))
+    return T_ZSET_2, _encode_len(count) + body
+
+
+def _chunks8(data: bytes):
+    return map(data.__getitem__, map(slice, range(0, len(data), 8), range(8, len(data) + 8, 8)))
 
 
 def _aux_bytes(value) -> bytes:
@@ -478,10 +563,11 @@ class RdbWriter:
     """Streams an RDB file to `sink` (see the module docstring for the call order)."""
 
     def __init__(self, sink, *, compress: bool = True, checksum: bool = True,
-                 limits: EncodingLimits | None = None, version: int = RDB_VERSION,
-                 buffer_size: int = 1 << 20):
+                 limits: EncodingLimits | None = None,
+                 lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO,
+                 version: int = RDB_VERSION, buffer_size: int = 1 << 20):
         self._sink = sink
-        self._compress = compress
+        self._compress = lzf_try_ratio if compress else 0.0
         self._checksum = checksum
         self._limits = limits or _DEFAULT_LIMITS
         self._version = version
@@ -598,7 +684,8 @@ class RdbWriter:
 def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapping]],
                  aux: Mapping[str, Any] | None = None, functions: Iterable[bytes] = (), *,
                  compress: bool = True, checksum: bool = True,
-                 limits: EncodingLimits | None = None) -> int:
+                 limits: EncodingLimits | None = None,
+                 lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO) -> int:
     """Atomically write a snapshot to `path`; returns its size in bytes.
 
     `dbs` yields (dbid, data, expires) with the keyspace's dicts.
@@ -608,7 +695,8 @@ def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapp
     fd, temp_path = tempfile.mkstemp(prefix=f"temp-{os.getpid()}-", suffix=".rdb", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            writer = RdbWriter(f, compress=compress, checksum=checksum, limits=limits)
+            writer = RdbWriter(f, compress=compress, checksum=checksum, limits=limits,
+                               lzf_try_ratio=lzf_try_ratio)
             writer.write_header(aux)
             writer.write_functions(functions)
             for dbid, data, expires in dbs:
@@ -637,9 +725,11 @@ def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapp
     return writer.bytes_written
 
 
-def dump_payload(value, *, compress: bool = True, limits: EncodingLimits | None = None) -> bytes:
+def dump_payload(value, *, compress: bool = True, limits: EncodingLimits | None = None,
+                 lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO) -> bytes:
     """DUMP's serialization: type, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)."""
-    encoded = _encode_value(value, compress, limits or _DEFAULT_LIMITS)
+    encoded = _encode_value(value, lzf_try_ratio if compress else 0.0,
+                            limits or _DEFAULT_LIMITS)
     if encoded is None:
         raise ValueError("cannot DUMP an empty collection")
     body = _TYPE_BYTE[encoded[0]] + encoded[1] + RDB_VERSION.to_bytes(2, "little")
@@ -724,6 +814,25 @@ def _read_string(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
     raise RdbError(f"Unknown RDB string encoding type {kind}")
 
 
+def _read_strings(buf: bytes, pos: int, end: int, count: int) -> tuple[list, int]:
+    """`count` consecutive strings (short plain ones are read inline)."""
+    out = []
+    append = out.append
+    read = _read_string
+    for _ in range(count):
+        if pos < end:
+            b = buf[pos]
+            if b < 64:
+                stop = pos + 1 + b
+                if stop <= end:
+                    append(buf[pos + 1:stop])
+                    pos = stop
+                    continue
+        s, pos = read(buf, pos, end)
+        append(s)
+    return out, pos
+
+
 def _read_text_double(buf: bytes, pos: int, end: int) -> tuple[float, int]:
     if pos >= end:
         raise _Short(pos + 1)
@@ -772,14 +881,19 @@ def _listpack_entries(blob: bytes, what: str, raw_ints: bool = False) -> list:
     pos = 6
     while pos < last:
         b = blob[pos]
-        if b < 0x80:
+        if b >= 0xC0:
+            pass
+        elif b >= 0x80:
+            # 6-bit string, the common case: 1 + len bytes, then a 1-byte backlen
+            stop = pos + b - 0x7F
+            append(blob[pos + 1:stop])
+            pos = stop + 1
+            continue
+        else:
             append(b if raw_ints else b"%d" % b)
             pos += 2
             continue
-        if b < 0xC0:
-            size = 1 + (b & 0x3F)
-            append(blob[pos + 1:pos + size])
-        elif b < 0xE0:
+        if b < 0xE0:
             if pos + 1 >= last:
                 break
             v = ((b & 0x1F) << 8) | blob[pos + 1]
@@ -946,17 +1060,16 @@ def _flat_score_pairs(flat: list, what: str) -> list:
     """[member, score, ...] from a compact encoding -> [(member bytes, float score)]."""
     if len(flat) % 2:
         raise RdbError(f"{what} has an odd number of elements")
-    pairs = []
-    for i in range(0, len(flat), 2):
-        member = flat[i]
-        if member.__class__ is int:
-            member = b"%d" % member
-        score = flat[i + 1]
-        score = float(score) if score.__class__ is int else _parse_score(score)
-        if score != score:
-            raise RdbError("Zset with NAN score detected")
-        pairs.append((member, score))
-    return pairs
+    members = flat[0::2]
+    if int in set(map(type, members)):
+        members = [b"%d" % m if m.__class__ is int else m for m in members]
+    try:
+        scores = list(map(float, flat[1::2]))   # float() takes ints and b"1.5" alike
+    except ValueError:
+        scores = [float(s) if s.__class__ is int else _parse_score(s) for s in flat[1::2]]
+    if any(map(math.isnan, scores)):
+        raise RdbError("Zset with NAN score detected")
+    return list(zip(members, scores))
 
 
 def _default_zset_factory():
@@ -973,31 +1086,19 @@ def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
         count, pos = _read_len(buf, pos, end)
         if count == 0:
             return _EMPTY, pos
-        read = _read_string
         if rdb_type == T_LIST:
-            items = deque()
-            append = items.append
-            for _ in range(count):
-                element, pos = read(buf, pos, end)
-                append(element)
-            return items, pos
+            items, pos = _read_strings(buf, pos, end, count)
+            return deque(items), pos
         if rdb_type == T_SET:
-            members = []
-            append = members.append
-            for _ in range(count):
-                member, pos = read(buf, pos, end)
-                append(member)
+            members, pos = _read_strings(buf, pos, end, count)
             result = set(members)
             if len(result) != count:
                 raise RdbError("Duplicate set members detected")
             return result, pos
         if rdb_type == T_HASH:
-            flat = []
-            append = flat.append
-            for _ in range(2 * count):
-                s, pos = read(buf, pos, end)
-                append(s)
+            flat, pos = _read_strings(buf, pos, end, 2 * count)
             return _pairs_to_dict(flat, "Hash"), pos
+        read = _read_string
         read_score = _read_binary_double if rdb_type == T_ZSET_2 else _read_text_double
         pairs = []
         append = pairs.append
@@ -1105,13 +1206,24 @@ def _skip_module_value(buf: bytes, pos: int, end: int) -> int:
 
 
 class RdbParser:
-    """Push-style RDB loader: feed() bytes as they arrive, get events back."""
+    """Push-style RDB loader: feed() bytes as they arrive, get events back.
+
+    With ``into`` (a callable dbid -> (data dict, expires dict)) keys are
+    stored straight into those dicts -- the fast path for loading a keyspace --
+    and only the other events are returned.  With ``skip_expired_before`` (unix
+    ms) keys whose expire time is earlier are dropped, as a Redis primary does
+    when it loads a file.  ``keys_loaded`` / ``keys_expired`` count both.
+    """
 
     def __init__(self, *, zset_factory: Callable[[], Any] | None = None,
-                 verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION):
+                 verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION,
+                 into: Callable[[int], tuple[dict, dict]] | None = None,
+                 skip_expired_before: int | None = None):
         self._zset_factory = zset_factory or _default_zset_factory
         self._verify = verify_checksum
         self._max_version = max_version
+        self._into = into
+        self._skip_before = skip_expired_before
         self._buf = b""
         self._pos = 0
         self._pending: list[bytes] = []
@@ -1126,6 +1238,8 @@ class RdbParser:
         self.done = False
         self.unused = b""
         self.checksum: int | None = None
+        self.keys_loaded = 0
+        self.keys_expired = 0
 
     @property
     def bytes_needed(self) -> int:
@@ -1134,6 +1248,7 @@ class RdbParser:
         return max(0, self._wait_for - available)
 
     def feed(self, data: bytes) -> list:
+        """Parse what `data` completes; returns the events found (may be empty)."""
         if self.done:
             self.unused += bytes(data)
             return []
@@ -1149,18 +1264,31 @@ class RdbParser:
             if self._verify:
                 self._crc = crc64(buf[:pos] if pos < len(buf) else buf, self._crc)
             self._consumed += pos
-        self._pending.insert(0, buf[pos:])
-        self._buf = b"".join(self._pending)
+        if pos < len(buf):
+            self._pending.insert(0, buf[pos:])
+        self._buf = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pos = 0
         self._pending = []
         self._pending_len = 0
         return self._parse()
 
-    def close(self) -> None:
-        """Declare the input finished; raises RdbError if the file was cut short."""
+    def close(self) -> list:
+        """Declare the input finished: parse what is still buffered and return
+        those last events; raises RdbError if the file was cut short."""
+        events = []
+        if not self.done and self._pending:
+            # Bytes held back waiting for a big record to grow: parse them now.
+            self._wait_for = 0
+            events = self._force_feed()
         if not self.done:
-            where = self._consumed + self._pos
+            where = self._consumed + self._pos + self._pending_len
             raise RdbError(f"Unexpected EOF reading RDB file (after {where} bytes)")
+        return events
+
+    def _force_feed(self) -> list:
+        last = self._pending.pop()
+        self._pending_len -= len(last)
+        return self.feed(last)
 
     def _header(self, buf: bytes, end: int) -> int:
         if end < 9:
@@ -1190,6 +1318,12 @@ class RdbParser:
         zset_factory = self._zset_factory
         read_string = _read_string
         new_key = tuple.__new__
+        into = self._into
+        data = expires = None
+        if into is not None:
+            data, expires = into(db)
+        skip_before = self._skip_before
+        loaded = expired = 0
         start = pos
         try:
             if not self._header_done:
@@ -1210,15 +1344,19 @@ class RdbParser:
                     else:
                         key, q = read_string(buf, p, end)
                     if q < end and buf[q] < 64:
-                        r = q + 1 + buf[q]
-                        if r > end:
-                            raise _Short(r)
-                        value = buf[q + 1:r]
+                        pos = q + 1 + buf[q]
+                        if pos > end:
+                            raise _Short(pos)
+                        value = buf[q + 1:pos]
                     else:
-                        value, r = read_string(buf, q, end)
-                    append(new_key(Key, (db, key, value, expire)))
-                    expire = None
-                    pos = r
+                        value, pos = read_string(buf, q, end)
+                    if expire is None:
+                        if data is None:
+                            append(new_key(Key, (db, key, value, None)))
+                        else:
+                            data[key] = value
+                        loaded += 1
+                        continue
                 elif t < 0xF4:
                     key, p = read_string(buf, pos + 1, end)
                     if t not in _VALUE_TYPES or t in _STREAM_TYPES or t in _MODULE_TYPES:
@@ -1226,88 +1364,125 @@ class RdbParser:
                             raise RdbError(f"Unknown RDB encoding type {t} (key {key!r})")
                         raise RdbError(f"Can't load key {key!r}: {_unsupported_type(t)}")
                     try:
-                        value, p = _read_value(t, buf, p, end, zset_factory)
+                        value, pos = _read_value(t, buf, p, end, zset_factory)
                     except RdbError as e:
                         raise RdbError(f"{e} (key {key!r})") from None
-                    if value is not _EMPTY:
-                        append(new_key(Key, (db, key, value, expire)))
-                    expire = None
-                    pos = p
+                    if value is _EMPTY:
+                        expire = None
+                        continue
+                    if expire is None:
+                        if data is None:
+                            append(new_key(Key, (db, key, value, None)))
+                        else:
+                            data[key] = value
+                        loaded += 1
+                        continue
                 elif t == OP_EXPIRETIME_MS:
                     if pos + 9 > end:
                         raise _Short(pos + 9)
                     expire = int.from_bytes(buf[pos + 1:pos + 9], "little", signed=True)
                     pos += 9
-                elif t == OP_SELECTDB:
-                    db, pos = _read_len(buf, pos + 1, end)
-                elif t == OP_RESIZEDB:
-                    size, p = _read_len(buf, pos + 1, end)
-                    expires_size, p = _read_len(buf, p, end)
-                    append(ResizeDb(db, size, expires_size))
-                    pos = p
-                elif t == OP_AUX:
-                    name, p = read_string(buf, pos + 1, end)
-                    value, p = read_string(buf, p, end)
-                    append(Aux(name, value))
-                    pos = p
-                elif t == OP_EXPIRETIME:
-                    if pos + 5 > end:
-                        raise _Short(pos + 5)
-                    expire = int.from_bytes(buf[pos + 1:pos + 5], "little", signed=True) * 1000
-                    pos += 5
-                elif t == OP_FREQ:
-                    if pos + 2 > end:
-                        raise _Short(pos + 2)
-                    pos += 2
-                elif t == OP_IDLE:
-                    _, pos = _read_len(buf, pos + 1, end)
-                elif t == OP_FUNCTION2:
-                    code, pos = read_string(buf, pos + 1, end)
-                    append(Function(code))
-                elif t == OP_FUNCTION_PRE_GA:
-                    # 7.0 release candidates: name, engine, optional description, body.
-                    name, p = read_string(buf, pos + 1, end)
-                    engine, p = read_string(buf, p, end)
-                    has_desc, p = _read_len(buf, p, end)
-                    if has_desc:
-                        _, p = read_string(buf, p, end)
-                    body, p = read_string(buf, p, end)
-                    append(Function(b"#!%s name=%s\n%s" % (engine, name, body)))
-                    pos = p
-                elif t == OP_MODULE_AUX:
-                    module_id, p = _read_len(buf, pos + 1, end)
-                    when_opcode, p = _read_len(buf, p, end)
-                    _, p = _read_len(buf, p, end)
-                    if when_opcode != 2:
-                        raise RdbError("bad when_opcode in module AUX data")
-                    p = _skip_module_value(buf, p, end)
-                    append(ModuleAux(_module_name(module_id)))
-                    pos = p
-                elif t == OP_SLOT_INFO:
-                    p = pos + 1
-                    for _ in range(3):
-                        _, p = _read_len(buf, p, end)
-                    pos = p
-                elif t == OP_EOF:
-                    self._finish(buf, pos, end)
-                    pos = 0
-                    break
+                    continue
                 else:
-                    raise RdbError(f"Unknown RDB opcode {t}")
+                    pos = self._opcode(t, buf, pos, end, db, append)
+                    if t == OP_SELECTDB:
+                        db = self._db
+                        if into is not None:
+                            data, expires = into(db)
+                    elif t == OP_EXPIRETIME:
+                        expire = self._expire
+                    elif t == OP_EOF:
+                        pos = 0
+                        break
+                    continue
+                # A key with an expire time.
+                if skip_before is not None and expire < skip_before:
+                    expired += 1
+                elif data is None:
+                    append(new_key(Key, (db, key, value, expire)))
+                    loaded += 1
+                else:
+                    data[key] = value
+                    expires[key] = expire
+                    loaded += 1
+                expire = None
         except _Short as short:
             # Wait for the missing bytes -- and, for a record that is already
             # long, for at least twice what we have, so a huge value is
             # re-parsed O(log n) times rather than once per chunk.
             have = end - start
-            self._wait_for = max(short.need - start, 2 * have if have > 65536 else 0)
+            self._wait_for = max(short.need - start, 2 * have)
             pos = start
         else:
             self._wait_for = 0
         finally:
             self._db = db
             self._expire = expire
+            self.keys_loaded += loaded
+            self.keys_expired += expired
         self._pos = pos
         return events
+
+    def _opcode(self, t: int, buf: bytes, pos: int, end: int, db: int, append) -> int:
+        """Parse one non-key record at buf[pos]; returns the position after it."""
+        read_string = _read_string
+        if t == OP_SELECTDB:
+            dbid, pos = _read_len(buf, pos + 1, end)
+            self._db = dbid
+            return pos
+        if t == OP_RESIZEDB:
+            size, p = _read_len(buf, pos + 1, end)
+            expires_size, p = _read_len(buf, p, end)
+            append(ResizeDb(db, size, expires_size))
+            return p
+        if t == OP_AUX:
+            name, p = read_string(buf, pos + 1, end)
+            value, p = read_string(buf, p, end)
+            append(Aux(name, value))
+            return p
+        if t == OP_EXPIRETIME:
+            if pos + 5 > end:
+                raise _Short(pos + 5)
+            self._expire = int.from_bytes(buf[pos + 1:pos + 5], "little", signed=True) * 1000
+            return pos + 5
+        if t == OP_FREQ:
+            if pos + 2 > end:
+                raise _Short(pos + 2)
+            return pos + 2
+        if t == OP_IDLE:
+            return _read_len(buf, pos + 1, end)[1]
+        if t == OP_FUNCTION2:
+            code, p = read_string(buf, pos + 1, end)
+            append(Function(code))
+            return p
+        if t == OP_FUNCTION_PRE_GA:
+            # 7.0 release candidates: name, engine, optional description, body.
+            name, p = read_string(buf, pos + 1, end)
+            engine, p = read_string(buf, p, end)
+            has_desc, p = _read_len(buf, p, end)
+            if has_desc:
+                _, p = read_string(buf, p, end)
+            body, p = read_string(buf, p, end)
+            append(Function(b"#!%s name=%s\n%s" % (engine, name, body)))
+            return p
+        if t == OP_MODULE_AUX:
+            module_id, p = _read_len(buf, pos + 1, end)
+            when_opcode, p = _read_len(buf, p, end)
+            _, p = _read_len(buf, p, end)
+            if when_opcode != 2:
+                raise RdbError("bad when_opcode in module AUX data")
+            p = _skip_module_value(buf, p, end)
+            append(ModuleAux(_module_name(module_id)))
+            return p
+        if t == OP_SLOT_INFO:
+            p = pos + 1
+            for _ in range(3):
+                _, p = _read_len(buf, p, end)
+            return p
+        if t == OP_EOF:
+            self._finish(buf, pos, end)
+            return 0
+        raise RdbError(f"Unknown RDB opcode {t}")
 
     def _finish(self, buf: bytes, pos: int, end: int) -> None:
         """At the EOF opcode (buf[pos]): verify the checksum, keep what follows."""
@@ -1329,24 +1504,38 @@ class RdbParser:
         self._buf = b""  # _parse leaves _pos at 0
 
 
-def load(fileobj, *, chunk_size: int = 1 << 20, zset_factory=None,
-         verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION) -> Iterator:
-    """Parse an RDB file from a binary file object; yields events (see module docstring)."""
-    parser = RdbParser(zset_factory=zset_factory, verify_checksum=verify_checksum,
-                       max_version=max_version)
+_MAX_READ = 64 << 20  # a (possibly corrupt) length never makes us allocate more at once
+
+
+def load(fileobj, *, chunk_size: int = 1 << 20, **options) -> Iterator:
+    """Parse an RDB file from a binary file object; yields events (see module docstring).
+
+    `options` are RdbParser's: zset_factory, verify_checksum, max_version,
+    into, skip_expired_before.
+    """
+    parser = RdbParser(**options)
     read = fileobj.read
+    feed = parser.feed
     while not parser.done:
-        chunk = read(max(chunk_size, parser.bytes_needed))
+        chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
         if not chunk:
             break
-        yield from parser.feed(chunk)
-    parser.close()
+        yield from feed(chunk)
+    yield from parser.close()
 
 
-def load_file(path: str | os.PathLike, **options) -> Iterator:
+def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) -> Iterator:
     """load() on the file at `path`."""
-    with open(path, "rb") as f:
-        yield from load(f, **options)
+    parser = RdbParser(**options)
+    with open(path, "rb", buffering=0) as f:
+        read = f.read
+        feed = parser.feed
+        while not parser.done:
+            chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
+            if not chunk:
+                break
+            yield from feed(chunk)
+    yield from parser.close()
 
 
 def load_payload(data: bytes, *, zset_factory=None, max_version: int = RDB_VERSION,

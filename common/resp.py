@@ -29,7 +29,7 @@ import hiredis
 
 INLINE_MAX_SIZE = 64 * 1024
 INT_MAX = 2**31 - 1
-_MARKER = b"*1\r\n$12\r\n\x00hakv-mark\x00\r\n"
+_MARKER = b"*1\r\n$11\r\n\x00hakv-mark\x00\r\n"
 _MARKER_MSG = [b"\x00hakv-mark\x00"]
 # An array header with a 7+ digit count anywhere in a chunk (or a false hit in a
 # payload): hiredis would allocate the whole list up front and freeing a

@@ -56,6 +56,7 @@ class Server:
         self.info_sections: dict = {}
         self.cron_jobs: list = []
         self.shutdown_hooks: list = []
+        self.disconnect_hooks: list = []  # per server: a class-level list would be shared
         self.sinks: list = []
         self.propagating = False
         self.pending_propagation: list = []
@@ -200,8 +201,6 @@ class Server:
         for hook in self.disconnect_hooks:
             hook(client)
 
-    disconnect_hooks: list = []
-
     def kill_clients(self, predicate) -> int:
         n = 0
         for client in list(self.clients.values()):
@@ -311,19 +310,26 @@ class Server:
             ready, ks.ready_keys = ks.ready_keys, []
             for db, key in ready:
                 waiters = db.blocked.get(key)
-                while waiters:
-                    client = waiters[0]
+                if not waiters:
+                    continue
+                # A waiter that cannot use the key now (on_ready -> None, e.g. a
+                # BLPOP while the key holds a sorted set) is skipped, so the
+                # BZPOPMIN queued behind it is still served.
+                for client in list(waiters):
                     block = client.block
+                    if block is None or block.db is not db:
+                        continue  # served meanwhile through another of its keys
                     saved = client.dbid
                     client.select(db.id)
                     reply = block.on_ready(client, key)
                     client.select(saved)
                     if reply is None:
-                        break
+                        continue
                     self.unblock(client, reply)
                     if self.pending_propagation:
                         self.flush_propagation()
-                    waiters = db.blocked.get(key)
+                    if key not in db.data:
+                        break  # emptied: nothing left for the others
 
     # ------------------------------------------------------------ pause
 

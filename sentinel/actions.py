@@ -10,8 +10,14 @@ A *link* is the sentinel's connection to one monitored process, named by an
 integer `link_id` that the state machine allocates:
 
 * kind REDIS (a master or a replica): a command connection **and** a pub/sub
-  connection that SUBSCRIBEs to ``__sentinel__:hello``. The pair is one link:
-  if either side fails, close both and report `on_link_down`.
+  connection that SUBSCRIBEs to ``__sentinel__:hello``. The link is up when
+  both are; `on_link_down` is reported when the *command* connection fails
+  (or the initial connect of either fails). If only the established pub/sub
+  connection drops later, re-open and re-SUBSCRIBE it quietly (at most once
+  per second): the failover leader's ``CLIENT KILL TYPE pubsub`` does that
+  to every sentinel routinely, and the command connection may still carry
+  the reply that confirms a promotion. A pub/sub side that stays silent is
+  caught by the state machine (no hello seen for 6 s -> Disconnect).
 * kind SENTINEL (another sentinel): a command connection only. Links to the
   same sentinel process are shared between the masters it watches.
 

@@ -44,6 +44,15 @@ its algorithm; they only remove waiting):
    sharing an ID can never both count as leader.
 8. Times come from the caller's monotonic clock: TILT triggers on stalls of
    the process (tick gaps > 2 s), not on wall-clock adjustments.
+9. After the promoted replica confirmed (failover state reconf_slaves),
+   SENTINEL MASTER(S) describe the master at its new address, without the
+   old address's s_down/o_down flags, as GET-MASTER-ADDR-BY-NAME already
+   does in Redis: redis-py's Sentinel finds the new master from the leader
+   too, not only once every replica has resynchronised.
+10. In select-slave, replicas rejected only for stale INFO are asked again
+    and the leader waits up to 2 s for the answers before giving up: the
+    fast election can otherwise finish before the 1 s replica INFO poll
+    that starts at SDOWN has answered.
 """
 from __future__ import annotations
 
@@ -553,7 +562,7 @@ class SentinelState(CommandsMixin):
         link = ri.link
         if not link.disconnected or link.connecting or ri.addr.port == 0:
             return
-        if now - link.last_reconn_time < self.timings.ping_period:
+        if now - link.last_reconn_time < self._ping_period(ri):
             return
         link.last_reconn_time = now
         if self.resolve_hostnames:
@@ -752,6 +761,10 @@ class SentinelState(CommandsMixin):
             if info.replica_announced is not None:
                 ri.replica_announced = info.replica_announced
         ri.info_refresh = now
+        master = ri.master
+        if (ri.is_slave and master is not None and master.flags & Flag.FAILOVER_IN_PROGRESS
+                and master.failover_state == FailoverState.SELECT_SLAVE and not self.tilt):
+            self._failover_step(master, now)  # it may have been waiting for this INFO
 
         if role and role != ri.role_reported:
             ri.role_reported_time = now
@@ -943,6 +956,8 @@ class SentinelState(CommandsMixin):
         self.previous_time = now
 
     def _handle_instance(self, ri: Instance, now: int) -> None:
+        if ri.iid not in self._instances:
+            return  # released earlier in this tick (reset or switch of its master)
         self._reconnect(ri, now)
         self._send_periodic(ri, now)
         if self.tilt:
@@ -1033,6 +1048,16 @@ class SentinelState(CommandsMixin):
                           str(self.current_epoch), runid):
                 ri.ask_sent_time = now
 
+    def _reask_doubting_peers(self, master: Instance, now: int) -> None:
+        for ri in master.sentinels.values():
+            if ri.flags & Flag.MASTER_DOWN or ri.link.disconnected or ri.ask_sent_time:
+                continue
+            runid = self.myid if master.failover_state > FailoverState.NONE else "*"
+            if self._send(ri, Purpose.IS_MASTER_DOWN, "SENTINEL", "is-master-down-by-addr",
+                          self._announce_host(master.addr), str(master.addr.port),
+                          str(self.current_epoch), runid):
+                ri.ask_sent_time = now
+
     # ------------------------------------------------------------------
     # Votes
     # ------------------------------------------------------------------
@@ -1102,7 +1127,7 @@ class SentinelState(CommandsMixin):
         else:
             unknown += 1
         needed = self._votes_needed(master)
-        if unknown:
+        if unknown or needed > len(master.sentinels) + 1:
             return False
         return all(votes < needed for votes in counters.values()) and len(counters) > 1
 
@@ -1137,32 +1162,33 @@ class SentinelState(CommandsMixin):
         self.start_failover(master, now)
         return True
 
-    def select_slave(self, master: Instance, now: int) -> Instance | None:
-        """Redis's replica choice: usable replicas only, then lowest priority,
-        largest replication offset, smallest runid."""
+    def _slave_rejection(self, master: Instance, slave: Instance, now: int) -> str | None:
+        """Why `slave` cannot be promoted now (None if it can)."""
         t = self.timings
+        if slave.flags & (Flag.S_DOWN | Flag.O_DOWN):
+            return "down"
+        if slave.link.disconnected:
+            return "disconnected"
+        if now - slave.link.last_avail_time > t.ping_period * 5:
+            return "not answering"
+        if slave.slave_priority == 0:
+            return "priority 0"
+        # When the master is SDOWN replicas are polled every second,
+        # otherwise only every info-period.
+        info_validity = t.ping_period * 5 if master.flags & Flag.S_DOWN else t.info_period * 3
+        if now - slave.info_refresh > info_validity:
+            return "stale info"
         max_master_down_time = master.down_after_period * 10
         if master.flags & Flag.S_DOWN:
             max_master_down_time += now - master.s_down_since_time
-        if master.flags & Flag.S_DOWN:
-            info_validity = t.ping_period * 5
-        else:
-            info_validity = t.info_period * 3
-        candidates = []
-        for slave in master.slaves.values():
-            if slave.flags & (Flag.S_DOWN | Flag.O_DOWN):
-                continue
-            if slave.link.disconnected:
-                continue
-            if now - slave.link.last_avail_time > t.ping_period * 5:
-                continue
-            if slave.slave_priority == 0:
-                continue
-            if now - slave.info_refresh > info_validity:
-                continue
-            if slave.master_link_down_time > max_master_down_time:
-                continue
-            candidates.append(slave)
+        if slave.master_link_down_time > max_master_down_time:
+            return "link down too long"
+        return None
+
+    def select_slave(self, master: Instance, now: int) -> Instance | None:
+        """Redis's replica choice: usable replicas only, then lowest priority,
+        largest replication offset, smallest runid."""
+        candidates = [s for s in master.slaves.values() if self._slave_rejection(master, s, now) is None]
         if not candidates:
             return None
         candidates.sort(key=lambda s: (s.slave_priority, -s.slave_repl_offset, s.runid is None,
@@ -1195,6 +1221,9 @@ class SentinelState(CommandsMixin):
                 self._failover_wait_promotion(master, now)
             elif before == FailoverState.RECONF_SLAVES:
                 self._failover_reconf_next_slave(master, now)
+            if master.failover_state == FailoverState.UPDATE_CONFIG:
+                self._switch_to_promoted(master, now)
+                return
             if master.failover_state == before or any(isinstance(a, Exit) for a in self._out):
                 return
 
@@ -1226,6 +1255,15 @@ class SentinelState(CommandsMixin):
     def _failover_select_slave(self, master: Instance, now: int) -> None:
         slave = self.select_slave(master, now)
         if slave is None:
+            # The election can end before the replicas answered the faster INFO
+            # poll that started at SDOWN: refresh stale ones and wait a little
+            # rather than abort (an abort costs 2 x failover-timeout).
+            stale = [s for s in master.slaves.values() if self._slave_rejection(master, s, now) == "stale info"]
+            if stale and now - master.failover_state_change_time < self.timings.ping_period * 2:
+                for s in stale:
+                    if not s.info_sent_time or now - s.info_sent_time >= 1000:
+                        self._send_info(s, now)
+                return
             self._event(LogLevel.WARNING, "-failover-abort-no-good-slave", master)
             self._abort_failover(master, now)
             return
@@ -1360,6 +1398,7 @@ class SentinelState(CommandsMixin):
             keep.append(master.addr.copy())
         self.reset_master(master, now, keep_sentinels=True)
         master.addr = new_addr
+        master.link.last_reconn_time = 0  # a new address: connect at once
         master.o_down_since_time = 0
         master.s_down_since_time = 0
         master.info_refresh = 0  # ask the new master for INFO as soon as it is connected

@@ -197,56 +197,43 @@ def client_setinfo(ctx, argv):
     return "OK"
 
 
-def _client_filter(ctx, argv, start):
-    """CLIENT LIST / KILL filters: ID, TYPE, ADDR, LADDR, USER, SKIPME."""
-    conds = []
-    skipme = True
-    i = start
-    while i < len(argv):
-        if i + 1 >= len(argv):
-            raise ErrorReply(errors.SYNTAX)
-        opt, val = argv[i].lower(), argv[i + 1]
-        if opt == b"id":
-            ids = set()
-            for v in argv[i + 1:]:
-                n = parse_int(v)
-                if n is None or n <= 0:
-                    raise ErrorReply("ERR Invalid client ID")
-                ids.add(n)
-            conds.append(lambda c, ids=ids: c.id in ids)
-            break
-        if opt == b"type":
-            t = val.lower().decode("utf-8", "replace")
-            if t == "slave":
-                t = "replica"
-            if t not in ("normal", "master", "replica", "pubsub"):
-                raise ErrorReply("ERR Unknown client type '%s'" % val.decode("utf-8", "replace"))
-            conds.append(lambda c, t=t: c.kind() == t)
-        elif opt == b"addr":
-            conds.append(lambda c, v=val.decode(): c.addr == v)
-        elif opt == b"laddr":
-            conds.append(lambda c, v=val.decode(): c.laddr == v)
-        elif opt == b"user":
-            conds.append(lambda c, v=val.decode(): c.user == v)
-        elif opt == b"skipme":
-            if val.lower() == b"yes":
-                skipme = True
-            elif val.lower() == b"no":
-                skipme = False
-            else:
-                raise ErrorReply(errors.SYNTAX)
-        else:
-            raise ErrorReply(errors.SYNTAX)
-        i += 2
-    return conds, skipme
+_CLIENT_TYPES = {"normal": "normal", "master": "master", "replica": "replica",
+                 "slave": "replica", "pubsub": "pubsub"}
+
+
+def _client_type(name: bytes) -> str:
+    t = _CLIENT_TYPES.get(name.lower().decode("utf-8", "replace"))
+    if t is None:
+        raise ErrorReply("ERR Unknown client type '%s'" % name.decode("utf-8", "replace"))
+    return t
+
+
+def _user_exists(server, name: bytes) -> bool:
+    acl = server.acl
+    if acl is not None and hasattr(acl, "get_user"):
+        return acl.get_user(name.decode("utf-8", "surrogateescape")) is not None
+    return name == b"default"
 
 
 @command("client|list", -2, "admin noscript loading stale", group=G)
 def client_list(ctx, argv):
-    conds, _ = _client_filter(ctx, argv, 2)
-    lines = [c.info_line() for c in sorted(ctx.server.clients.values(), key=lambda c: c.id)
-             if all(f(c) for f in conds)]
-    return Verbatim(("".join(line + "\n" for line in lines)).encode())
+    # Redis accepts exactly TYPE <type> or ID <id> [<id> ...]; IDs are listed in
+    # the order given.
+    clients = ctx.server.clients
+    if len(argv) == 4 and argv[2].lower() == b"type":
+        t = _client_type(argv[3])
+        chosen = [c for c in sorted(clients.values(), key=lambda c: c.id) if c.kind() == t]
+    elif len(argv) > 3 and argv[2].lower() == b"id":
+        chosen = []
+        for v in argv[3:]:
+            cid = get_int(v, "ERR Invalid client ID")
+            if cid in clients:
+                chosen.append(clients[cid])
+    elif len(argv) != 2:
+        raise ErrorReply(errors.SYNTAX)
+    else:
+        chosen = sorted(clients.values(), key=lambda c: c.id)
+    return Verbatim("".join(c.info_line() + "\n" for c in chosen).encode())
 
 
 @command("client|info", 2, "noscript loading stale", group=G)
@@ -257,15 +244,44 @@ def client_info(ctx, argv):
 @command("client|kill", -3, "admin noscript loading stale", group=G)
 def client_kill(ctx, argv):
     server = ctx.server
+    conds = []
+    skipme = True
     if len(argv) == 3:
-        addr = argv[2].decode("utf-8", "replace")
-        for c in list(server.clients.values()):
-            if c.addr == addr:
-                c.flush()
-                c.close() if c is not ctx else setattr(c, "close_after_reply", True)
-                return "OK"
-        raise ErrorReply("ERR No such client")
-    conds, skipme = _client_filter(ctx, argv, 2)
+        # Old form CLIENT KILL <ip:port>: may kill the caller too.
+        conds.append(lambda c, v=argv[2].decode("utf-8", "replace"): c.addr == v)
+        skipme = False
+    else:
+        i = 2
+        while i < len(argv):
+            opt = argv[i].lower()
+            if i + 1 >= len(argv):
+                raise ErrorReply(errors.SYNTAX)
+            val = argv[i + 1]
+            if opt == b"id":
+                cid = parse_int(val)
+                if cid is None or cid < 1:
+                    raise ErrorReply("ERR client-id should be greater than 0")
+                conds.append(lambda c, cid=cid: c.id == cid)
+            elif opt == b"type":
+                conds.append(lambda c, t=_client_type(val): c.kind() == t)
+            elif opt == b"addr":
+                conds.append(lambda c, v=val.decode("utf-8", "replace"): c.addr == v)
+            elif opt == b"laddr":
+                conds.append(lambda c, v=val.decode("utf-8", "replace"): c.laddr == v)
+            elif opt == b"user":
+                if not _user_exists(server, val):
+                    raise ErrorReply("ERR No such user '%s'" % val.decode("utf-8", "replace"))
+                conds.append(lambda c, v=val.decode("utf-8", "surrogateescape"): c.user == v)
+            elif opt == b"skipme":
+                if val.lower() == b"yes":
+                    skipme = True
+                elif val.lower() == b"no":
+                    skipme = False
+                else:
+                    raise ErrorReply(errors.SYNTAX)
+            else:
+                raise ErrorReply(errors.SYNTAX)
+            i += 2
     killed = 0
     for c in list(server.clients.values()):
         if skipme and c is ctx:
@@ -277,21 +293,30 @@ def client_kill(ctx, argv):
             else:
                 c.flush()
                 c.close()
+    if len(argv) == 3:
+        if not killed:
+            raise ErrorReply("ERR No such client")
+        return "OK"
     return killed
+
+
+def _subcommand_syntax(name: str) -> ErrorReply:
+    return ErrorReply("ERR unknown subcommand or wrong number of arguments for '%s'. "
+                      "Try CLIENT HELP." % name)
 
 
 @command("client|pause", -3, "admin noscript loading stale", group=G)
 def client_pause(ctx, argv):
-    ms = get_int(argv[2], "ERR timeout is not an integer or out of range")
-    if ms < 0:
-        raise ErrorReply("ERR timeout is negative")
+    if len(argv) > 4:
+        raise _subcommand_syntax("pause")
     mode = b"all"
     if len(argv) == 4:
         mode = argv[3].lower()
         if mode not in (b"write", b"all"):
-            raise ErrorReply(errors.SYNTAX)
-    elif len(argv) > 4:
-        raise ErrorReply(errors.SYNTAX)
+            raise ErrorReply("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    ms = get_int(argv[2], "ERR timeout is not an integer or out of range")
+    if ms < 0:
+        raise ErrorReply("ERR timeout is negative")
     server = ctx.server
     until = time.time() + ms / 1000
     # A second pause never shortens the current one (Redis's rule).
@@ -323,7 +348,8 @@ def client_reply(ctx, argv):
     if mode == b"off":
         ctx.reply_mode = "off"
     elif mode == b"skip":
-        ctx.reply_mode = "skip"
+        if ctx.reply_mode != "off":
+            ctx.reply_mode = "skip"
     else:
         raise ErrorReply(errors.SYNTAX)
     return NO_REPLY
@@ -331,14 +357,14 @@ def client_reply(ctx, argv):
 
 @command("client|unblock", -3, "admin noscript loading stale", group=G)
 def client_unblock(ctx, argv):
-    cid = get_int(argv[2])
+    if len(argv) > 4:
+        raise _subcommand_syntax("unblock")
     how = b"timeout"
     if len(argv) == 4:
         how = argv[3].lower()
         if how not in (b"timeout", b"error"):
             raise ErrorReply("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
-    elif len(argv) > 4:
-        raise ErrorReply(errors.SYNTAX)
+    cid = get_int(argv[2])
     target = ctx.server.clients.get(cid)
     if target is None or target.block is None:
         return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hakv.common.commands.table import command, container
 from hakv.common.dispatch import NO_REPLY
 from hakv.common.glob import compile_glob
-from hakv.common.resp import Push
+from hakv.common.resp import ErrorReply, Push
 
 G = "pubsub"
 
@@ -93,6 +93,9 @@ container("pubsub", -2, group=G)
 
 @command("pubsub|channels", -2, "pubsub loading stale", group=G)
 def pubsub_channels(ctx, argv):
+    if len(argv) > 3:
+        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for 'channels'. "
+                         "Try PUBSUB HELP.")
     chans = list(ctx.server.channels)
     if len(argv) > 2:
         match = compile_glob(argv[2])
@@ -115,6 +118,9 @@ def pubsub_numpat(ctx, argv):
 
 @command("pubsub|shardchannels", -2, "pubsub loading stale", group=G)
 def pubsub_shardchannels(ctx, argv):
+    if len(argv) > 3:
+        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for "
+                         "'shardchannels'. Try PUBSUB HELP.")
     return []
 
 
@@ -124,3 +130,18 @@ def pubsub_shardnumsub(ctx, argv):
     for ch in argv[2:]:
         out += [ch, 0]
     return out
+
+
+@command("pubsub|help", 2, "loading stale", group=G)
+def pubsub_help(ctx, argv):
+    return [
+        b"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        b"CHANNELS [<pattern>]", b"    Channels with at least one subscriber (matching the "
+        b"glob-style <pattern> if given).",
+        b"NUMPAT", b"    The number of pattern subscriptions.",
+        b"NUMSUB [<channel> ...]", b"    The number of subscribers of each channel.",
+        b"SHARDCHANNELS [<pattern>]", b"    Shard channels with subscribers (always none here).",
+        b"SHARDNUMSUB [<shardchannel> ...]", b"    The number of subscribers of each shard "
+        b"channel.",
+        b"HELP", b"    This help.",
+    ]

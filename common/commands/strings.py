@@ -11,6 +11,7 @@ import math
 import time
 
 from hakv.common import errors
+from hakv.common.commands.keys import note_string_encoding
 from hakv.common.commands.table import command
 from hakv.common.numbers import LLONG_MAX, LLONG_MIN, format_float_incr, get_float, get_int, parse_int
 from hakv.common.resp import ErrorReply
@@ -247,6 +248,8 @@ def append(ctx, argv):
     new = argv[2] if old is None else old + argv[2]
     _check_size(ctx, len(new))
     db.set(key, new, keepttl=True)
+    if old is not None:
+        note_string_encoding(db, key, new)  # Redis appends in place: "raw"
     ctx.server.dirty += 1
     ctx.server.keyspace.notify(db, "$", b"append", key)
     return len(new)
@@ -316,6 +319,7 @@ def incrbyfloat(ctx, argv):
         raise ErrorReply(errors.NAN_OR_INF)
     text = format_float_incr(new)
     db.set(key, text, keepttl=True)
+    note_string_encoding(db, key, text, b"embstr")  # never "int" in Redis
     ctx.server.dirty += 1
     ctx.server.keyspace.notify(db, "$", b"incrbyfloat", key)
     # Replicas must not redo float math: send the result.
@@ -370,6 +374,7 @@ def setrange(ctx, argv):
             old = old + b"\x00" * (offset - len(old))
         new = old[:offset] + value + old[offset + len(value):]
     db.set(key, new, keepttl=True)
+    note_string_encoding(db, key, new)  # Redis writes in place: "raw"
     ctx.server.dirty += 1
     ctx.server.keyspace.notify(db, "$", b"setrange", key)
     return len(new)

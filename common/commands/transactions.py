@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from hakv.common import errors
 from hakv.common.commands.table import command
-from hakv.common.dispatch import call, gate
-from hakv.common.resp import NULL_ARRAY, ErrorReply
+from hakv.common.dispatch import NO_REPLY, call, gate
+from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw
 
 G = "transactions"
 
@@ -61,7 +61,13 @@ def exec_(ctx, argv):
             if denied is not None:
                 replies.append(denied)
                 continue
+            mark = len(ctx.out)
             reply = call(ctx, cmd, cmd_argv)
+            if reply is NO_REPLY:
+                # The handler wrote its replies itself (SUBSCRIBE ...): they
+                # become this command's element of EXEC's array.
+                reply = Raw(b"".join(ctx.out[mark:]))
+                del ctx.out[mark:]
             replies.append(reply)
     finally:
         ctx.in_exec = False

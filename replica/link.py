@@ -1,0 +1,210 @@
+"""The connection from a replica to its primary.
+
+It is a Client (the "primary client", flags=M in CLIENT LIST) whose input is
+not requests but, in turn: the handshake replies, the snapshot payload, and
+the replication stream. The stream is applied through the normal dispatch
+(one implementation of every command), with the replies discarded; the bytes
+of each applied command (a whole MULTI/EXEC block at once) advance the
+replication offset and are passed on unchanged to our own replicas.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hakv.common import dispatch
+from hakv.common.connection import Client, _fmt_addr
+from hakv.common.resp import ErrorReply, encode_command
+from hakv.replica.payload import PayloadReader
+from hakv.replica.stream import CommandStream
+
+HANDSHAKE = "handshake"
+PAYLOAD = "payload"
+LOADING = "loading"
+STREAM = "stream"
+
+_MAX_LINE = 64 * 1024
+
+
+class PrimaryLink(Client):
+    def __init__(self, follower):
+        super().__init__(follower.server)
+        self.follower = follower
+        self.authenticated = True
+        self.parser.unauthenticated = False
+        self.phase = HANDSHAKE
+        self.lines = bytearray()
+        self.handshake = follower.make_handshake()
+        self.payload: PayloadReader | None = None
+        self.transfer = None
+        self.full = None  # the PsyncResult of a full sync
+        self.held = bytearray()  # stream bytes that arrived while the snapshot loaded
+        self.stream = CommandStream()
+        self.unapplied = bytearray()  # stream bytes read but not yet applied
+        self.uncommitted = 0  # bytes of an open MULTI block
+        self.registered = False
+        self.errors_logged = 0
+
+    # ------------------------------------------------------------ asyncio
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.addr = _fmt_addr(transport.get_extra_info("peername"))
+        self.laddr = _fmt_addr(transport.get_extra_info("sockname"))
+        if not self.follower.link_connected(self):
+            transport.close()
+            return
+        transport.write(self.handshake.start())
+
+    def data_received(self, data: bytes):
+        now = time.time()
+        self.last_interaction = now
+        follower = self.follower
+        follower.last_io = now
+        try:
+            self._dispatch_input(data)
+        except Exception as exc:  # a protocol, RDB or stream error: drop and retry
+            follower.link_failed(self, str(exc) or exc.__class__.__name__)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.registered:
+            self.registered = False
+            self.server.client_disconnected(self)
+        self.follower.link_lost(self)
+
+    # Replies to the primary's stream are discarded (Redis never answers it,
+    # except REPLCONF ACK, which is written explicitly).
+    def reply(self, value) -> None:
+        pass
+
+    def reply_raw(self, data: bytes) -> None:
+        pass
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def flush(self) -> None:
+        self.out.clear()
+
+    # ------------------------------------------------------------ phases
+
+    def _dispatch_input(self, data: bytes) -> None:
+        phase = self.phase
+        if phase == STREAM:
+            self._apply_stream(data)
+        elif phase == PAYLOAD:
+            self._payload(data)
+        elif phase == LOADING:
+            self.held += data
+        elif phase == HANDSHAKE:
+            self._handshake(data)
+
+    def _handshake(self, data: bytes) -> None:
+        self.lines += data
+        follower = self.follower
+        while self.phase == HANDSHAKE and not self.closed:
+            eol = self.lines.find(b"\n")
+            if eol < 0:
+                if len(self.lines) > _MAX_LINE:
+                    follower.link_failed(self, "Reply from MASTER too long during handshake")
+                return
+            line = bytes(self.lines[:eol]).rstrip(b"\r").decode("utf-8", "replace")
+            del self.lines[: eol + 1]
+            step = self.handshake.on_line(line)
+            for level, message in step.logs:
+                self.server.log(level, message)
+            if step.error:
+                follower.link_failed(self, step.error)
+                return
+            if step.send:
+                self.transport.write(step.send)
+            if step.result is not None:
+                rest = bytes(self.lines)
+                self.lines.clear()
+                follower.psync_result(self, step.result)
+                if rest and not self.closed:
+                    self._dispatch_input(rest)
+                return
+
+    def begin_payload(self, result, transfer) -> None:
+        self.full = result
+        self.transfer = transfer
+        self.payload = PayloadReader()
+        self.phase = PAYLOAD
+
+    def _payload(self, data: bytes) -> None:
+        reader = self.payload
+        header_before = reader.in_header
+        chunk, rest = reader.feed(data)
+        if header_before and not reader.in_header:
+            self.follower.payload_started(self)
+        if chunk:
+            self.transfer.write(chunk)
+        if reader.done:
+            self.held += rest
+            self.phase = LOADING
+            self.transport.pause_reading()
+            self.follower.payload_complete(self)
+
+    def start_stream(self, dbid: int) -> None:
+        """The stream begins: register as the primary client and apply what
+        already arrived."""
+        self.phase = STREAM
+        self.is_primary = True
+        self.select(dbid)
+        if not self.registered and not self.closed:
+            self.server.clients[self.id] = self
+            self.registered = True
+        self.transport.resume_reading()
+        if self.held:
+            held = bytes(self.held)
+            self.held.clear()
+            self._apply_stream(held)
+
+    def _apply_stream(self, data: bytes) -> None:
+        self.unapplied += data
+        commands = self.stream.feed(data)
+        if not commands:
+            return
+        server = self.server
+        source = self.follower.source
+        ks = server.keyspace
+        execute = dispatch.execute
+        ks.applying_primary_stream = True
+        try:
+            for argv, nbytes in commands:
+                if self.closed:
+                    return
+                self.uncommitted += nbytes
+                reply = execute(self, argv)
+                if reply.__class__ is ErrorReply:
+                    self._log_error(argv, reply)
+                if self.multi is None:
+                    n = self.uncommitted
+                    self.uncommitted = 0
+                    applied = bytes(self.unapplied[:n])
+                    del self.unapplied[:n]
+                    source.proxy(applied)
+        finally:
+            ks.applying_primary_stream = False
+
+    def _log_error(self, argv, reply) -> None:
+        if self.errors_logged >= 100:
+            return
+        self.errors_logged += 1
+        self.server.log("warning", "== CRITICAL == This replica is sending an error to its "
+                        "master: '%s' after processing the command '%s'"
+                        % (reply.message, argv[0].decode("utf-8", "replace")))
+
+    # ------------------------------------------------------------ output
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def send_ack(self, offset: int) -> None:
+        self.write(encode_command(b"REPLCONF", b"ACK", str(offset).encode()))
+
+    def pending_bytes(self) -> int:
+        return len(self.unapplied)

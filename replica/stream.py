@@ -1,0 +1,47 @@
+"""Parsing the replication stream: commands and the bytes each one took.
+
+A replica must count the bytes it processed (its replication offset) exactly
+as the primary counted them. The stream is parsed with hiredis (C speed),
+which does not say where each message ended; but primaries (Redis and hakv)
+only write the canonical multibulk form `*<n>\\r\\n` + `$<len>\\r\\n<arg>\\r\\n`...,
+whose length follows from the parsed arguments, so the count is exact.
+"""
+
+from __future__ import annotations
+
+import hiredis
+
+
+class StreamError(Exception):
+    pass
+
+
+def command_length(argv: list) -> int:
+    """Bytes of argv in canonical RESP multibulk form."""
+    total = 3 + len(str(len(argv)))
+    for a in argv:
+        n = len(a)
+        total += n + 5 + len(str(n))
+    return total
+
+
+class CommandStream:
+    def __init__(self):
+        self.reader = hiredis.Reader()
+
+    def feed(self, data: bytes) -> list:
+        """The complete commands in data, as (argv, nbytes)."""
+        reader = self.reader
+        reader.feed(data)
+        out = []
+        while True:
+            try:
+                msg = reader.gets()
+            except hiredis.ProtocolError as exc:
+                raise StreamError("Protocol error in the replication stream: %s" % exc) from None
+            if msg is False:
+                return out
+            if msg.__class__ is not list or not msg:
+                raise StreamError("Unexpected message in the replication stream: %r"
+                                  % (msg if not isinstance(msg, bytes) else msg[:64],))
+            out.append((msg, command_length(msg)))

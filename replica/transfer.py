@@ -1,0 +1,191 @@
+"""Receiving and loading the snapshot of a full sync (repl-diskless-load).
+
+- DiskTransfer (`disabled`, or `on-empty-db` with data): the payload goes to
+  a temporary file; when complete, the old data is flushed and the file is
+  loaded in slices on the event loop (clients get -LOADING meanwhile).
+- DisklessTransfer(live=True) (`on-empty-db` on an empty node): the bytes are
+  parsed as they arrive, straight into the keyspace (-LOADING meanwhile).
+- DisklessTransfer(live=False) (`swapdb`): parsed into a separate keyspace
+  while the old data keeps being served; swapped in once complete.
+
+Any failure (a bad or truncated RDB, the link dropping) discards what was
+loaded: a replica never serves a half-loaded dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hakv.common import rdb, snapshot
+from hakv.common.keyspace import Keyspace
+
+LOAD_SLICE = 256 * 1024
+SLICE_SECONDS = 0.05
+
+
+class _KeyspaceShim:
+    """A server whose keyspace is a separate one (for swapdb loading)."""
+
+    def __init__(self, server, keyspace):
+        self._server = server
+        self.keyspace = keyspace
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
+
+
+def _flush_live(server) -> None:
+    server.keyspace.flushall()
+
+
+class DiskTransfer:
+    kind = "disk"
+
+    def __init__(self, server):
+        self.server = server
+        self.path = os.path.abspath("temp-%d.%d.rdb" % (int(time.time()), os.getpid()))
+        self.file = open(self.path, "wb")
+        self.src = None
+        self.parser = None
+        self.loader = None
+        self.loading = False
+        self.aborted = False
+        self.on_success = None
+        self.on_failure = None
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def keys_loaded(self) -> int:
+        return self.loader.keys_loaded if self.loader else 0
+
+    def complete(self, on_success, on_failure) -> None:
+        server = self.server
+        self.file.close()
+        self.on_success, self.on_failure = on_success, on_failure
+        server.log("notice", "MASTER <-> REPLICA sync: Flushing old data")
+        _flush_live(server)
+        server.loading = True
+        self.loading = True
+        server.log("notice", "MASTER <-> REPLICA sync: Loading DB in memory")
+        self.src = open(self.path, "rb")
+        self.parser = rdb.RdbParser()
+        self.loader = snapshot.KeyspaceLoader(server, keep_expired=True)
+        server.loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        if self.aborted:
+            return
+        deadline = time.perf_counter() + SLICE_SECONDS
+        try:
+            while time.perf_counter() < deadline:
+                data = self.src.read(LOAD_SLICE)
+                if not data:
+                    self.loader.apply(self.parser.close())
+                    self.loader.finish()
+                    self._cleanup()
+                    self.server.loading = False
+                    self.loading = False
+                    self.on_success()
+                    return
+                self.loader.apply(self.parser.feed(data))
+                if self.parser.done:
+                    self.loader.finish()
+                    self._cleanup()
+                    self.server.loading = False
+                    self.loading = False
+                    self.on_success()
+                    return
+        except (rdb.RdbError, snapshot.LoadError) as exc:
+            self.server.log("warning", "Failed trying to load the MASTER synchronization DB "
+                            "from disk: %s" % exc)
+            self.abort()
+            self.on_failure("Failed trying to load the MASTER synchronization DB from disk")
+            return
+        self.server.loop.call_soon(self._step)
+
+    def _cleanup(self) -> None:
+        for f in (self.file, self.src):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+    def abort(self) -> None:
+        if self.aborted:
+            return
+        self.aborted = True
+        self._cleanup()
+        if self.loading:
+            # Half loaded: drop it all rather than serve part of a dataset.
+            _flush_live(self.server)
+            self.server.loading = False
+            self.loading = False
+
+
+class DisklessTransfer:
+    kind = "diskless"
+
+    def __init__(self, server, live: bool):
+        self.server = server
+        self.live = live
+        self.aborted = False
+        if live:
+            server.log("notice", "MASTER <-> REPLICA sync: Flushing old data")
+            _flush_live(server)
+            server.loading = True
+            target = server
+        else:
+            self.temp = Keyspace(len(server.keyspace))
+            target = _KeyspaceShim(server, self.temp)
+        self.parser = rdb.RdbParser()
+        self.loader = snapshot.KeyspaceLoader(target, keep_expired=True)
+        server.log("notice", "MASTER <-> REPLICA sync: Loading DB in memory%s"
+                   % ("" if live else " (swapdb: the old data is served meanwhile)"))
+
+    def keys_loaded(self) -> int:
+        return self.loader.keys_loaded
+
+    def write(self, chunk: bytes) -> None:
+        self.loader.apply(self.parser.feed(chunk))
+
+    def complete(self, on_success, on_failure) -> None:
+        try:
+            self.loader.apply(self.parser.close())
+            self.loader.finish()
+        except (rdb.RdbError, snapshot.LoadError) as exc:
+            self.server.log("warning", "Failed trying to load the MASTER synchronization DB "
+                            "from socket: %s" % exc)
+            self.abort()
+            on_failure("Failed trying to load the MASTER synchronization DB from socket")
+            return
+        if not self.live:
+            self._swap_in()
+        self.server.loading = False
+        on_success()
+
+    def _swap_in(self) -> None:
+        ks = self.server.keyspace
+        for live, loaded in zip(ks.dbs, self.temp.dbs):
+            live.flush()  # WATCHers of keys that existed see the change
+            live.data, live.expires, live.heap = loaded.data, loaded.expires, loaded.heap
+            for key in live.blocked:
+                if key in live.data:
+                    ks.ready_keys.append((live, key))
+        self.temp = None
+
+    def abort(self) -> None:
+        if self.aborted:
+            return
+        self.aborted = True
+        if self.live:
+            _flush_live(self.server)
+            self.server.loading = False
+        else:
+            self.temp = None

@@ -1,0 +1,377 @@
+"""Replication between hakv nodes: full sync under a write load (disk and
+diskless), streaming, REPLICAOF at runtime, INFO/ROLE, partial resyncs
+(dropped link, restart, promotion: PSYNC2), chained replicas, WAIT,
+min-replicas-to-write, read-only and stale-data rules, expiry on replicas."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import redis
+
+from replication_support import (
+    WriteLoad, assert_same_contents, collection_kinds, link_up, raw_client, repl_info, seed,
+    stats, wait_caught_up, wait_for, wait_link_up,
+)
+
+FAST = ("--repl-diskless-sync-delay", "0")
+
+
+def replica_of(primary) -> tuple:
+    return ("--replicaof", "127.0.0.1", str(primary.port))
+
+
+# ------------------------------------------------------------------ full sync
+
+
+@pytest.mark.parametrize("diskless_sync, diskless_load", [
+    ("yes", "disabled"), ("no", "disabled"), ("yes", "on-empty-db"), ("no", "swapdb"),
+])
+def test_full_sync_under_write_load_then_stream(make_hakv, diskless_sync, diskless_load):
+    primary = make_hakv(*FAST, "--repl-diskless-sync", diskless_sync)
+    p = primary.client()
+    seed(p, 3000)
+    kinds = collection_kinds(p)
+    with WriteLoad(primary.port, use=kinds) as load:
+        wait_for(lambda: load.ops > 50, what="the load to start")
+        replica = make_hakv(*replica_of(primary), "--repl-diskless-load", diskless_load)
+        r = replica.client()
+        wait_link_up(r)
+        wait_for(lambda: load.ops > 300, what="writes after the sync")
+    load.stop()
+    wait_caught_up(p, r)
+    n = assert_same_contents(p, r)
+    assert n > 3000
+    assert stats(p)["sync_full"] == 1
+    # Streaming after the sync.
+    p.set("after", "sync")
+    p.execute_command("SELECT", 0)
+    wait_for(lambda: r.get("after") == b"sync", what="streamed write")
+
+
+def test_two_replicas_share_one_diskless_snapshot(make_hakv):
+    primary = make_hakv("--repl-diskless-sync-delay", "1")
+    p = primary.client()
+    seed(p, 500)
+    r1 = make_hakv(*replica_of(primary)).client()
+    r2 = make_hakv(*replica_of(primary)).client()
+    wait_link_up(r1)
+    wait_link_up(r2)
+    wait_caught_up(p, r1, r2)
+    assert stats(p)["sync_full"] == 2
+    assert "Starting BGSAVE for SYNC" in primary.output()
+    assert primary.output().count("Background RDB transfer started") == 1
+    assert_same_contents(p, r1)
+    assert_same_contents(p, r2)
+
+
+def test_replica_answers_loading_during_a_long_full_sync(make_hakv):
+    primary = make_hakv(*FAST, "--repl-diskless-sync", "no")
+    p = primary.client()
+    pipe = p.pipeline(transaction=False)
+    for i in range(150_000):
+        pipe.set("big:%d" % i, "x" * 20)
+        if i % 10000 == 9999:
+            pipe.execute()
+    pipe.execute()
+    replica = make_hakv()
+    r = replica.client()
+    r.set("stale", "data")
+    r.replicaof("127.0.0.1", primary.port)
+    seen = set()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            r.get("stale")
+            if link_up(r):
+                break
+        except redis.exceptions.BusyLoadingError:
+            seen.add("loading")
+        time.sleep(0.005)
+    assert "loading" in seen
+    wait_caught_up(p, r)
+    assert r.dbsize() == 150_000 and r.get("stale") is None
+
+
+# ------------------------------------------------------------------ REPLICAOF, INFO, ROLE
+
+
+def test_replicaof_at_runtime_both_directions(make_hakv):
+    primary = make_hakv(*FAST)
+    node = make_hakv()
+    p, n = primary.client(), raw_client(primary.client())
+    r = raw_client(node.client())
+    p.set("k", "v")
+    assert r.execute_command("REPLICAOF", "127.0.0.1", primary.port) == b"OK"
+    assert r.execute_command("REPLICAOF", "127.0.0.1", primary.port) == \
+        b"OK Already connected to specified master"
+    wait_for(lambda: r.execute_command("GET", "k") == b"v", what="sync")
+    with pytest.raises(redis.exceptions.ReadOnlyError,
+                       match="You can't write against a read only replica."):
+        r.execute_command("SET", "x", "1")
+    assert r.execute_command("ROLE")[:4] == [b"slave", b"127.0.0.1", primary.port, b"connected"]
+    role = n.execute_command("ROLE")
+    assert role[0] == b"master" and role[2] == [[b"127.0.0.1", str(node.port).encode(),
+                                                  str(role[2][0][2].decode()).encode()]]
+    with pytest.raises(redis.exceptions.ResponseError, match="Invalid master port"):
+        r.execute_command("SLAVEOF", "127.0.0.1", "notaport")
+    assert r.execute_command("SLAVEOF", "NO", "ONE") == b"OK"
+    assert r.execute_command("ROLE")[0] == b"master"
+    assert r.execute_command("SET", "x", "1") == b"OK"
+    assert r.execute_command("GET", "k") == b"v"  # the data stays
+    assert "MASTER MODE enabled" in node.output()
+    # And back: a replica again, its local write is gone after the resync.
+    assert r.execute_command("REPLICAOF", "127.0.0.1", primary.port) == b"OK"
+    wait_for(lambda: link_up(node.client()), what="link up again")
+    wait_caught_up(p, node.client())
+    assert r.execute_command("GET", "x") is None
+
+
+INFO_REPLICA_ORDER = [
+    "role", "master_host", "master_port", "master_link_status", "master_last_io_seconds_ago",
+    "master_sync_in_progress", "slave_read_repl_offset", "slave_repl_offset", "slave_priority",
+    "slave_read_only", "replica_announced", "connected_slaves", "master_failover_state",
+    "master_replid", "master_replid2", "master_repl_offset", "second_repl_offset",
+    "repl_backlog_active", "repl_backlog_size", "repl_backlog_first_byte_offset",
+    "repl_backlog_histlen",
+]
+
+
+def _info_fields(text: bytes) -> list:
+    lines = text.decode().split("\r\n")
+    assert lines[0] == "# Replication"
+    return [tuple(line.split(":", 1)) for line in lines[1:] if line]
+
+
+def test_info_replication_format(make_hakv):
+    primary = make_hakv(*FAST, "--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
+    replica = make_hakv(*replica_of(primary), "--replica-priority", "42",
+                        "--replica-announce-ip", "127.0.0.1")
+    p, r = raw_client(primary.client()), raw_client(replica.client())
+    wait_link_up(replica.client())
+    p.execute_command("SET", "a", "b")
+    wait_caught_up(primary.client(), replica.client())
+    fields = _info_fields(r.execute_command("INFO", "replication"))
+    assert [k for k, _ in fields] == INFO_REPLICA_ORDER
+    rf = dict(fields)
+    assert rf["role"] == "slave" and rf["master_link_status"] == "up"
+    assert rf["master_port"] == str(primary.port) and rf["slave_priority"] == "42"
+    pf = dict(_info_fields(p.execute_command("INFO", "replication")))
+    assert pf["role"] == "master" and pf["connected_slaves"] == "1"
+    assert pf["min_slaves_good_slaves"] == "1"
+    assert re.fullmatch(r"ip=127\.0\.0\.1,port=%d,state=online,offset=\d+,lag=\d+" % replica.port,
+                        pf["slave0"])
+    assert pf["master_replid"] == rf["master_replid"] and re.fullmatch("[0-9a-f]{40}",
+                                                                      pf["master_replid"])
+    assert pf["master_replid2"] == "0" * 40 and pf["second_repl_offset"] == "-1"
+    assert pf["master_repl_offset"] == rf["master_repl_offset"] == rf["slave_repl_offset"]
+    assert pf["repl_backlog_active"] == "1" and pf["repl_backlog_first_byte_offset"] == "1"
+    assert pf["repl_backlog_histlen"] == pf["master_repl_offset"]
+    assert b"sync_full:1\r\nsync_partial_ok:0\r\nsync_partial_err:0" in p.execute_command(
+        "INFO", "stats")
+    assert p.execute_command("HELLO", "3")[b"role"] == b"master"
+    assert r.execute_command("HELLO", "3")[b"role"] == b"replica" or \
+        r.execute_command("HELLO", "3")[b"role"] == b"slave"
+    # A replica whose primary is gone: link down since N seconds.
+    primary.kill()
+    wait_for(lambda: repl_info(replica.client())["master_link_status"] == "down")
+    info = repl_info(replica.client())
+    assert info["master_link_down_since_seconds"] >= 0
+    assert info["master_last_io_seconds_ago"] == -1
+
+
+# ------------------------------------------------------------------ partial resync
+
+
+def test_partial_resync_after_dropped_link(make_hakv):
+    primary = make_hakv(*FAST)
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    seed(p, 500)
+    wait_caught_up(p, r)
+    before = stats(p)
+    with WriteLoad(primary.port) as load:
+        for _ in range(3):
+            wait_for(lambda: load.ops > 50)
+            assert r.client_kill_filter(_type="master") == 1
+            time.sleep(0.3)
+    load.stop()
+    wait_caught_up(p, r)
+    after = stats(p)
+    assert after["sync_full"] == before["sync_full"]
+    assert after["sync_partial_ok"] >= before["sync_partial_ok"] + 3
+    assert "Partial resynchronization request from" in primary.output()
+    assert_same_contents(p, r)
+
+
+def test_partial_resync_after_replica_restart(make_hakv):
+    primary = make_hakv(*FAST)
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    seed(p, 500)
+    p.execute_command("SELECT", 0)
+    wait_caught_up(p, r)
+    # The replica saves on shutdown (its RDB records repl-id / repl-offset).
+    r.config_set("save", "3600 1")
+    replica.stop()
+    p.set("while-down", "1")
+    p3 = redis.Redis(port=primary.port, db=3)
+    p3.set("while-down-db3", "1")
+    before = stats(p)
+    replica.start()
+    r = replica.client()
+    wait_caught_up(p, r)
+    after = stats(p)
+    assert after["sync_full"] == before["sync_full"]
+    assert after["sync_partial_ok"] == before["sync_partial_ok"] + 1
+    assert r.get("while-down") == b"1"
+    assert_same_contents(p, r)
+
+
+def test_psync2_promoted_replica_serves_its_siblings(make_hakv):
+    primary = make_hakv(*FAST)
+    a = make_hakv(*FAST, *replica_of(primary))
+    b = make_hakv(*FAST, *replica_of(primary))
+    p, ra, rb = primary.client(), a.client(), b.client()
+    seed(p, 1000)
+    wait_caught_up(p, ra, rb)
+    old_id = repl_info(p)["master_replid"]
+    # Failover: the primary goes away, A is promoted, B follows A.
+    primary.kill()
+    assert ra.replicaof("NO", "ONE")
+    info = repl_info(ra)
+    assert info["master_replid2"] == old_id
+    assert info["second_repl_offset"] == info["master_repl_offset"] + 1
+    ra.set("written-on-a", "1")
+    rb.replicaof("127.0.0.1", a.port)
+    wait_caught_up(ra, rb)
+    sa = stats(ra)
+    assert sa["sync_full"] == 0 and sa["sync_partial_ok"] == 1
+    assert rb.get("written-on-a") == b"1"
+    assert repl_info(rb)["master_replid"] == repl_info(ra)["master_replid"]
+    assert repl_info(rb)["master_replid2"] == old_id
+    assert_same_contents(ra, rb)
+    # The old primary comes back as a replica of A: partial too (it wrote
+    # nothing after the promotion point).
+    primary.start()
+    p = primary.client()
+    p.replicaof("127.0.0.1", a.port)
+    wait_caught_up(ra, p)
+    assert stats(ra)["sync_full"] == 0 and stats(ra)["sync_partial_ok"] == 2
+    assert_same_contents(ra, p)
+
+
+def test_chained_replicas(make_hakv):
+    primary = make_hakv(*FAST)
+    middle = make_hakv(*FAST, *replica_of(primary))
+    leaf = make_hakv(*replica_of(middle))
+    p, m, lf = primary.client(), middle.client(), leaf.client()
+    seed(p, 500)
+    with WriteLoad(primary.port, use=collection_kinds(p)) as load:
+        wait_for(lambda: load.ops > 200)
+    load.stop()
+    wait_caught_up(p, m)
+    wait_caught_up(m, lf)
+    assert repl_info(lf)["master_repl_offset"] == repl_info(p)["master_repl_offset"]
+    assert repl_info(lf)["master_replid"] == repl_info(p)["master_replid"]
+    assert_same_contents(p, lf)
+    assert repl_info(m)["connected_slaves"] == 1
+    # The middle one loses its primary: the leaf keeps its link to it.
+    assert m.client_kill_filter(_type="master") == 1
+    p.set("after-blip", "1")
+    wait_for(lambda: lf.get("after-blip") == b"1")
+    assert stats(m)["sync_full"] == 1
+
+
+# ------------------------------------------------------------------ WAIT, min-replicas
+
+
+def test_wait_and_min_replicas_with_a_stopped_replica(make_hakv):
+    primary = make_hakv(*FAST)
+    replica = make_hakv(*replica_of(primary))
+    p = primary.client()
+    wait_link_up(replica.client())
+    p.set("a", "1")
+    assert p.wait(1, 2000) == 1
+    assert p.wait(2, 200) == 1  # only one replica: times out with 1
+    replica.pause()
+    try:
+        p.set("b", "2")
+        start = time.time()
+        assert p.wait(1, 500) == 0
+        assert 0.45 <= time.time() - start < 3
+        p.config_set("min-replicas-max-lag", "2")
+        p.config_set("min-replicas-to-write", "1")
+        wait_for(lambda: repl_info(p).get("min_slaves_good_slaves") == 0, timeout=10)
+        with pytest.raises(redis.exceptions.ResponseError,
+                           match="NOREPLICAS Not enough good replicas to write."):
+            p.set("c", "3")
+        assert p.get("a") == b"1"  # reads still work
+    finally:
+        replica.resume()
+    wait_for(lambda: repl_info(p).get("min_slaves_good_slaves") == 1, timeout=10)
+    assert p.set("c", "3")
+    assert p.wait(1, 5000) == 1
+    with pytest.raises(redis.exceptions.ResponseError, match="timeout is negative"):
+        p.wait(1, -1)
+    with pytest.raises(redis.exceptions.ResponseError, match="WAIT cannot be used with replica"):
+        replica.client().wait(0, 0)
+
+
+# ------------------------------------------------------------------ replica rules
+
+
+def test_stale_data_and_writable_replica(make_hakv):
+    primary = make_hakv(*FAST)
+    replica = make_hakv(*replica_of(primary), "--replica-serve-stale-data", "no")
+    p, r = primary.client(), replica.client()
+    p.set("k", "v")
+    wait_caught_up(p, r)
+    assert r.get("k") == b"v"
+    primary.kill()
+    wait_for(lambda: not link_up(r))
+    with pytest.raises(redis.exceptions.ResponseError, match="MASTERDOWN Link with MASTER is down"):
+        r.get("k")
+    assert r.ping()  # allowed while stale
+    r.config_set("replica-serve-stale-data", "yes")
+    assert r.get("k") == b"v"
+    r.config_set("replica-read-only", "no")
+    assert r.set("local", "write")
+    assert repl_info(r)["slave_read_only"] == 0
+
+
+def test_replica_does_not_expire_keys_itself(make_hakv):
+    primary = make_hakv(*FAST)
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    wait_link_up(r)
+    p.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    p.set("soon", "gone", px=100)
+    wait_caught_up(p, r)
+    time.sleep(0.3)
+    # Logically expired: hidden from reads, but still held until the primary says DEL.
+    assert r.get("soon") is None
+    assert r.dbsize() == 1
+    before = repl_info(p)["master_repl_offset"]
+    assert p.get("soon") is None  # the primary expires it now and propagates a DEL
+    wait_for(lambda: repl_info(p)["master_repl_offset"] > before)
+    wait_caught_up(p, r)
+    assert r.dbsize() == 0
+
+
+def test_masterauth_and_announce(make_hakv):
+    primary = make_hakv(*FAST, "--requirepass", "s3cret")
+    primary.password = "s3cret"
+    replica = make_hakv(*replica_of(primary), "--masterauth", "s3cret",
+                        "--replica-announce-port", "4242")
+    p, r = primary.client(password="s3cret"), replica.client()
+    p.set("k", "v")
+    wait_caught_up(p, r)
+    assert r.get("k") == b"v"
+    assert repl_info(p)["slave0"]["port"] == 4242
+    # A wrong password: the replica logs why and keeps retrying.
+    other = make_hakv(*replica_of(primary), "--masterauth", "wrong")
+    wait_for(lambda: other.output().count("Unable to AUTH to MASTER") >= 2)
+    assert repl_info(other.client())["master_link_status"] == "down"
