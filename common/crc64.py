@@ -140,14 +140,19 @@ def _apply_word_tables(tables, value: int) -> int:
             ^ t5[(value >> 40) & 0xFF] ^ t6[(value >> 48) & 0xFF] ^ t7[value >> 56])
 
 
+def _byte_columns(table: list[int]) -> list[bytes]:
+    """For m in 0..7, byte m of every entry of a 256-entry table (a translate table)."""
+    packed = struct.pack("<256Q", *table)
+    return [packed[m::8] for m in range(8)]
+
+
 def _translate_tables(word_tables) -> list[list[bytes]]:
     """tr[k][m]: translate table mapping input byte k to output byte m."""
-    return [[bytes((word_tables[k][b] >> (8 * m)) & 0xFF for b in range(256))
-             for m in range(8)] for k in range(8)]
+    return [_byte_columns(word_tables[k]) for k in range(8)]
 
 
 # Output byte m of the plain byte table, as translate tables for the lane loop.
-_LANE_TABLES = [bytes((_T0[b] >> (8 * m)) & 0xFF for b in range(256)) for m in range(8)]
+_LANE_TABLES = _byte_columns(_T0)
 
 
 class _LaneConfig:

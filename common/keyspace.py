@@ -216,6 +216,7 @@ class Keyspace:
         self.ready_keys: list = []  # (db, key) with clients to wake
         self.replica_mode = False  # set while this node follows a primary
         self.applying_primary_stream = False
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
         self.stat_expired_keys = 0
         # Set by the server: keyspace notifications and the propagation stream.
         self.notify = _no_notify
@@ -253,7 +254,7 @@ class Keyspace:
     def active_expire_cycle(self, budget_s: float) -> int:
         deadline = time.perf_counter() + budget_s
         removed = 0
-        if self.replica_mode:
+        if self.replica_mode or not self.active_expire_enabled:
             return 0
         for db in self.dbs:
             if db.heap:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 
 from hakv.common import config
 from hakv.common.config import FatalConfigError, Settings
@@ -17,9 +18,7 @@ def build_server(argv: list[str]):
 
     settings = Settings()
     path, lines = config.argv_to_lines(argv)
-    config.load(settings, path, lines)
-    if settings["dir"]:
-        os.chdir(settings["dir"])
+    config.load(settings, path, lines)  # changes directory at a `dir` line, as Redis
     return Node(settings)
 
 
@@ -38,11 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node = build_server(argv)
     except FatalConfigError as exc:
-        sys.stderr.write(str(exc))
-        return 1
-    except OSError as exc:
-        sys.stderr.write("Fatal error, can't open config file '%s': %s\n"
-                         % (exc.filename, exc.strerror))
+        if exc.logged:
+            # Redis logs this one, in its log line format, on stdout.
+            now = time.time()
+            sys.stdout.write("%d:C %s.%03d # %s\n" % (
+                os.getpid(), time.strftime("%d %b %Y %H:%M:%S", time.localtime(now)),
+                int(now * 1000) % 1000, exc))
+            sys.stdout.flush()
+        else:
+            sys.stderr.write(str(exc))
         return 1
     return asyncio.run(_run(node))
 

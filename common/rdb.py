@@ -1,41 +1,51 @@
 """RDB snapshots and DUMP payloads in Redis 7.0's format (RDB version 10).
 
-A real Redis 7.0 loads what `RdbWriter` writes, and the loader reads what any
-Redis from 1.x to 7.0 writes (RDB versions 1..10; also 11/12 files from Redis
-7.2/7.4 as long as they only hold types hakv has).  Values follow hakv's value
-model: bytes (string), collections.deque (list), dict (hash), set (set) and
-hakv.common.types.zset.ZSet (sorted set).
+A real Redis 7.0 loads what `RdbWriter` writes (redis-check-rdb agrees), and
+the loader reads what any Redis from 1.x to 7.0 writes (RDB versions 1..10;
+also 11/12 files from Redis 7.2/7.4 as long as they only hold types hakv has).
+Values follow hakv's value model: bytes (string), collections.deque (list),
+dict (hash), set (set) and hakv.common.types.zset.ZSet (sorted set).
 
 Writing
 -------
 ::
 
-    w = RdbWriter(sink, compress=True, checksum=True, limits=EncodingLimits())
+    w = RdbWriter(sink, compress=True, checksum=True, limits=EncodingLimits(),
+                  lzf_try_ratio=DEFAULT_LZF_TRY_RATIO)
     w.write_header({"redis-ver": "7.0.15", "redis-bits": 64, "ctime": 1700000000,
-                    "used-mem": 1234, "aof-base": 0})      # str|bytes|int values
-    w.write_functions([b"#!lua name=lib\\n..."])             # FUNCTION2 records
+                    "used-mem": 1234, "aof-base": 0})  # AUX fields in order; str|bytes|int
+    w.write_aux(name, value)                   # one more AUX field, if needed
+    w.write_functions([b"#!lua name=lib\\n..."])  # one FUNCTION2 record per library
     w.write_db(0, size, expires_size, items)   # items: iterable of (key, value, expire_ms|None)
-    w.write_db_dicts(1, data, expires)         # same, straight from the keyspace's two dicts
+    w.write_db_dicts(1, data, expires)         # same, from the keyspace's two dicts
     crc = w.finish()                           # EOF + CRC64 (8 zero bytes if checksum=False)
 
 `sink` is anything with ``write(bytes)`` (a file, a socket wrapper, a list's
 append); the writer hands it chunks of about 1 MiB.  ``w.bytes_written``
 counts what was written so far.  Encodings are the ones Redis 7.0 itself
-writes: integer strings as INT8/16/32, strings over 20 bytes LZF-compressed
-when that saves at least 4 bytes, lists as QUICKLIST_2 of listpack nodes
+writes: integer strings as INT8/16/32, lists as QUICKLIST_2 of listpack nodes
 (8 KiB each with the default list-max-listpack-size -2), small hashes and
-sorted sets as listpacks, small all-integer sets as intsets, and big ones as
+sorted sets as listpacks, small all-integer sets as intsets, big ones as
 HASH / SET / ZSET_2 (binary doubles, highest score first).  The thresholds are
 the redis.conf ``*-max-listpack-*`` / ``set-max-intset-entries`` settings,
-passed as `EncodingLimits`.  Empty collections are skipped: Redis never has
+passed as `EncodingLimits`.  With compression off, DUMP payloads are
+byte-identical to Redis 7.0's.  Empty collections are skipped: Redis never has
 them, and it drops them when loading.  Expired keys are written as given
 (Redis does the same; the loader's caller decides what to drop).
 
-``dump_to_file(path, dbs, aux, functions=(), *, compress, checksum, limits)``
-writes a whole snapshot to a temporary file in the same directory, fsyncs it,
-renames it over `path` and fsyncs the directory, so a crash mid-save never
-destroys the previous dump.  `dbs` is an iterable of ``(dbid, data, expires)``
-(the keyspace's dicts); empty databases are skipped, as Redis does.
+Compression: Redis LZF-compresses every string over 20 bytes when that saves
+4 bytes.  LZF in pure Python runs at 5-10 MB/s, so by default a string is only
+tried when it is at least 64 bytes long and a fast deflate estimate says it
+shrinks to half or less (``lzf_try_ratio=0.5``); ``lzf_try_ratio=1.0`` follows
+Redis's rule exactly.  Either way the output is what Redis reads.
+
+``dump_to_file(path, dbs, aux=None, functions=(), *, compress=True,
+checksum=True, limits=None, lzf_try_ratio=0.5) -> int`` writes a whole
+snapshot to a temporary file in the same directory, fsyncs it, renames it over
+`path` and fsyncs the directory, so a crash mid-save never destroys the
+previous dump; it returns the file size.  `dbs` is an iterable of ``(dbid,
+data, expires)`` (the keyspace's dicts); empty databases are skipped, as Redis
+does.
 
 Loading
 -------
@@ -49,28 +59,42 @@ Loading
             case ResizeDb(db, size, expires_size): ... # a sizing hint
             case ModuleAux(module): ...                # module data, skipped (name given)
 
-The file is read incrementally in chunks (1 MiB by default).  For bytes that
-arrive in pieces (a replica reading its primary's snapshot off a socket)
-``RdbParser`` is the same loader as a push state machine:
-``parser.feed(data) -> list[event]``, then ``parser.close()``; ``parser.done``
-is true once EOF and checksum were read and ``parser.unused`` holds any bytes
-fed after the end.  ``parser.version`` is the file's RDB version.
+The file is read incrementally (1 MiB reads by default).  Options of
+`load_file` / `load` / `RdbParser`:
+
+- ``into=lambda dbid: (data_dict, expires_dict)``: keys are stored straight
+  into those dicts instead of being returned as Key events (the fast path for
+  loading a keyspace; about 1.5x faster than handling events).
+- ``skip_expired_before=now_ms``: drop keys that expired before that time, as
+  a Redis primary does when it loads a file (a replica keeps them).
+- ``verify_checksum=True``, ``max_version=12``, ``zset_factory=ZSet``.
+
+For bytes that arrive in pieces (a replica reading its primary's snapshot off
+a socket) ``RdbParser(**options)`` is the same loader as a push state machine:
+``parser.feed(data) -> list[event]`` as bytes arrive, then, when the input
+ended, ``parser.close() -> list[event]`` (the last events; raises if the file
+was cut short).  ``parser.done`` turns true once EOF and checksum were read,
+``parser.unused`` holds bytes fed after the end, ``parser.version`` is the RDB
+version and ``parser.keys_loaded`` / ``parser.keys_expired`` count keys.
 
 Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
 checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
-"Can't handle RDB format version N", or a precise reason naming the key
-(streams and module values, which hakv has not got, are refused that way).
-A trailing checksum of zero means the file was saved without one and is not
-checked (as Redis does).
+"Can't handle RDB format version N", "Wrong signature trying to load DB from
+file", or a precise reason naming the key (streams and module values, which
+hakv has not got, are refused that way).  A trailing checksum of zero means
+the file was saved without one and is not checked (as Redis does).  Old
+pre-release FUNCTION records are converted to library code as Redis does;
+module AUX data is skipped (reported as ModuleAux).
 
 DUMP / RESTORE
 --------------
-``dump_payload(value, *, compress=True, limits=None) -> bytes`` is what DUMP
-returns: type byte, value, RDB version (2 bytes LE), CRC64 (8 bytes LE).
-``load_payload(data, *, max_version=10, verify_checksum=True) -> value``
-raises ``RdbError("DUMP payload version or checksum are wrong")`` or
-``RdbError("Bad data format")``: RESTORE replies "ERR " + str(error).
-The detail behind "Bad data format" is in ``error.detail``.
+``dump_payload(value, *, compress=True, limits=None, lzf_try_ratio=0.5) ->
+bytes`` is what DUMP returns: type byte, value, RDB version (2 bytes LE),
+CRC64 (8 bytes LE).  ``load_payload(data, *, max_version=10,
+verify_checksum=True, zset_factory=None) -> value`` raises
+``RdbError("DUMP payload version or checksum are wrong")`` or
+``RdbError("Bad data format")``: RESTORE replies "ERR " + str(error).  The
+reason behind "Bad data format" is in ``error.detail``.
 """
 
 from __future__ import annotations
@@ -82,16 +106,16 @@ import tempfile
 import zlib
 from bisect import bisect_right
 from collections import deque
-from itertools import accumulate, chain
-from operator import itemgetter
 from dataclasses import dataclass
+from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from hakv.common import lzf
 from hakv.common.crc64 import crc64
 
 __all__ = [
-    "RDB_VERSION", "MAX_LOADABLE_VERSION", "RdbError", "EncodingLimits",
+    "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
@@ -199,6 +223,7 @@ class EncodingLimits:
 
 
 _DEFAULT_LIMITS = EncodingLimits()
+DEFAULT_LZF_TRY_RATIO = 0.5
 _LIST_PLAIN_THRESHOLD = 1 << 30      # Redis 7.0 stores list elements this big as plain nodes
 _NODE_SIZE_SAFETY = 8192             # a count-limited quicklist node stays below this
 
@@ -208,7 +233,7 @@ _INT_LEAD = frozenset(b"-0123456789")
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _pack_q = struct.Struct("<q").pack
-_pack_d = struct.Struct("<d").pack
+_unpack_d_from = struct.Struct("<d").unpack_from
 _pack_lp_header = struct.Struct("<IH").pack
 
 
@@ -246,42 +271,67 @@ def _int_string_encoding(s: bytes) -> bytes | None:
     return None
 
 
-# LZF in pure Python runs at 5-10 MB/s, so trying it on every string would
-# dominate a save.  A deflate pass with fixed Huffman codes (C, ~300 MB/s)
-# estimates what an LZ77 coder can gain; LZF is only tried on strings of 64
-# bytes or more whose estimate is at most `ratio` of the input.  ratio >= 1
-# tries every string over 20 bytes, which is Redis's rule.
-_ESTIMATOR = zlib.compressobj(1, zlib.DEFLATED, -13, 8, zlib.Z_FIXED)
-_ESTIMATOR_OVERHEAD = len(_ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
-DEFAULT_LZF_TRY_RATIO = 0.5
+class _Lzf:
+    """Which strings get LZF-compressed, and the compressing.
 
+    LZF in pure Python runs at 5-10 MB/s, so trying it on every string would
+    dominate a save.  A deflate pass with fixed Huffman codes (C, ~300 MB/s)
+    estimates what an LZ77 coder can gain; LZF is tried only on strings of 64
+    bytes or more whose estimate is at most `ratio` of their size.  A kind of
+    blob (plain strings, hash listpacks, list nodes, ...) whose last 64
+    estimates all failed is only sampled (1 in 16) until one succeeds, so data
+    that never compresses stops paying for the estimate.  ratio >= 1 tries
+    every string over 20 bytes: Redis's own rule.
+    """
 
-_ESTIMATED_MIN_LEN = 64  # shorter strings gain too little to pay for the estimate
+    __slots__ = ("ratio", "min_len", "_misses")
 
+    _ESTIMATOR = zlib.compressobj(1, zlib.DEFLATED, -13, 8, zlib.Z_FIXED)
+    _FLUSH_BYTES = len(_ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
+    _GIVE_UP_AFTER = 64
+    _SAMPLE_EVERY = 16
 
-def _try_lzf(s: bytes, ratio: float) -> bytes | None:
-    n = len(s)
-    if ratio < 1.0:
-        if n < _ESTIMATED_MIN_LEN:
+    def __init__(self, ratio: float):
+        self.ratio = ratio
+        self.min_len = 21 if ratio >= 1.0 else 64
+        self._misses = [0] * 256  # per kind (an RDB type): consecutive failed estimates
+
+    def encode(self, s: bytes, kind: int) -> bytes | None:
+        """The LZF string encoding of s, or None when it is not worth it."""
+        n = len(s)
+        if n < self.min_len:
             return None
-        estimate = len(_ESTIMATOR.compress(s) + _ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
-        if estimate - _ESTIMATOR_OVERHEAD > ratio * n:
+        if self.ratio < 1.0:
+            misses = self._misses[kind]
+            if misses >= self._GIVE_UP_AFTER:
+                self._misses[kind] = misses + 1
+                if misses % self._SAMPLE_EVERY:
+                    return None
+            estimator = self._ESTIMATOR
+            estimate = len(estimator.compress(s) + estimator.flush(zlib.Z_FULL_FLUSH))
+            if estimate - self._FLUSH_BYTES > self.ratio * n:
+                self._misses[kind] = misses + 1
+                return None
+            self._misses[kind] = 0
+        packed = lzf.compress(s, n - 4)  # Redis stores it only if it saves 4 bytes
+        if packed is None:
             return None
-    packed = lzf.compress(s, n - 4)  # Redis stores it only if it saves 4 bytes
-    if packed is None:
-        return None
-    return b"\xc3" + _encode_len(len(packed)) + _encode_len(n) + packed
+        return b"\xc3" + _encode_len(len(packed)) + _encode_len(n) + packed
 
 
-def _encode_string(s: bytes, lzf_ratio: float) -> bytes:
-    """A string as Redis's rdbSaveRawString writes it (lzf_ratio 0: no compression)."""
+def _lzf_policy(compress: bool, ratio: float) -> _Lzf | None:
+    return _Lzf(ratio) if compress else None
+
+
+def _encode_string(s: bytes, compressor: _Lzf | None, kind: int = 0) -> bytes:
+    """A string as Redis's rdbSaveRawString writes it (`kind`: what it holds, see _Lzf)."""
     n = len(s)
     if n < 12 and n and s[0] in _INT_LEAD:
         encoded = _int_string_encoding(s)
         if encoded is not None:
             return encoded
-    if lzf_ratio and n > 20:
-        packed = _try_lzf(s, lzf_ratio)
+    if compressor is not None and n > 20:
+        packed = compressor.encode(s, kind)
         if packed is not None:
             return packed
     if n < 64:
@@ -289,11 +339,9 @@ def _encode_string(s: bytes, lzf_ratio: float) -> bytes:
     return _encode_len(n) + s
 
 
-def _uncompressed_below(lzf_ratio: float) -> int:
+def _uncompressed_below(compressor: _Lzf | None) -> int:
     """Strings up to this length are never LZF-compressed (and fit a 6-bit length)."""
-    if not lzf_ratio:
-        return 63
-    return 20 if lzf_ratio >= 1.0 else _ESTIMATED_MIN_LEN - 1
+    return 63 if compressor is None else compressor.min_len - 1
 
 
 _FIRST_BYTE = itemgetter(slice(0, 1))
@@ -310,12 +358,12 @@ def _plain_short(items: list[bytes], lens: list[int], max_len: int) -> bool:
         map(_FIRST_BYTE, items))
 
 
-def _encode_strings(items: list[bytes], lzf_ratio: float) -> bytes:
+def _encode_strings(items: list[bytes], compressor: _Lzf | None) -> bytes:
     """The concatenated _encode_string() of every item."""
     lens = list(map(len, items))
-    if _plain_short(items, lens, _uncompressed_below(lzf_ratio)):
+    if _plain_short(items, lens, _uncompressed_below(compressor)):
         return b"".join(chain.from_iterable(zip(map(_LEN6.__getitem__, lens), items)))
-    return b"".join([_encode_string(item, lzf_ratio) for item in items])
+    return b"".join([_encode_string(item, compressor) for item in items])
 
 
 # Listpack entries (element encoding + data + backlen).
@@ -402,7 +450,7 @@ def _score_entry(score: float) -> bytes:
     return _LP_STR6_HEAD[len(text)] + text + _LP_STR6_TAIL[len(text)]
 
 
-def _encode_list(items, lzf_ratio: float, limits: EncodingLimits) -> bytes:
+def _encode_list(items, compressor: _Lzf | None, limits: EncodingLimits) -> bytes:
     fill = limits.list_max_listpack_size
     if fill < 0:
         max_bytes = 4096 << min(-fill - 1, 4)     # -1: 4 KiB ... -5: 64 KiB
@@ -427,7 +475,7 @@ def _encode_list(items, lzf_ratio: float, limits: EncodingLimits) -> bytes:
         runs.append(run)
     for run in runs:
         if run.__class__ is bytes:
-            nodes.append(b"\x01" + _encode_string(run, lzf_ratio))
+            nodes.append(b"\x01" + _encode_string(run, compressor))
             continue
         entries = _lp_entries(run)
         ends = list(accumulate(map(len, entries)))
@@ -441,45 +489,47 @@ def _encode_list(items, lzf_ratio: float, limits: EncodingLimits) -> bytes:
             if stop == start:
                 stop = start + 1
             node = _listpack_bytes(b"".join(entries[start:stop]), stop - start)
-            nodes.append(b"\x02" + _encode_string(node, lzf_ratio))
+            nodes.append(b"\x02" + _encode_string(node, compressor, T_LIST_QUICKLIST_2))
             start = stop
     return _encode_len(len(nodes)) + b"".join(nodes)
 
 
-def _encode_value(value, lzf_ratio: float, limits: EncodingLimits) -> tuple[int, bytes] | None:
+def _encode_value(value, compressor: _Lzf | None,
+                  limits: EncodingLimits) -> tuple[int, bytes] | None:
     """(RDB type, serialized value) as Redis 7.0 writes it; None for an empty collection."""
     cls = value.__class__
     if cls is bytes:
-        return T_STRING, _encode_string(value, lzf_ratio)
+        return T_STRING, _encode_string(value, compressor)
     if cls is deque or cls is list or cls is tuple:
         if not value:
             return None
-        return T_LIST_QUICKLIST_2, _encode_list(value, lzf_ratio, limits)
+        return T_LIST_QUICKLIST_2, _encode_list(value, compressor, limits)
     if cls is dict:
-        return _encode_hash(value, lzf_ratio, limits)
+        return _encode_hash(value, compressor, limits)
     if cls is set or cls is frozenset:
-        return _encode_set(value, lzf_ratio, limits)
+        return _encode_set(value, compressor, limits)
     if isinstance(value, (bytearray, memoryview, bytes)):
-        return T_STRING, _encode_string(bytes(value), lzf_ratio)
+        return T_STRING, _encode_string(bytes(value), compressor)
     if isinstance(value, dict):
-        return _encode_hash(value, lzf_ratio, limits)
+        return _encode_hash(value, compressor, limits)
     if isinstance(value, (set, frozenset)):
-        return _encode_set(value, lzf_ratio, limits)
+        return _encode_set(value, compressor, limits)
     if isinstance(value, (deque, list, tuple)):
-        return _encode_value(deque(value), lzf_ratio, limits)
+        return _encode_value(deque(value), compressor, limits)
     if hasattr(value, "items") and hasattr(value, "score"):
-        return _encode_zset(value, lzf_ratio, limits)
+        return _encode_zset(value, compressor, limits)
     raise TypeError(f"cannot store a {cls.__name__} in an RDB file")
 
 
-def _encode_hash(value: Mapping[bytes, bytes], lzf_ratio: float, limits: EncodingLimits):
+def _encode_hash(value: Mapping[bytes, bytes], compressor: _Lzf | None,
+                 limits: EncodingLimits):
     if not value:
         return None
     flat = list(chain.from_iterable(value.items()))
     if (len(value) <= limits.hash_max_listpack_entries
             and max(map(len, flat)) <= limits.hash_max_listpack_value):
-        return T_HASH_LISTPACK, _encode_string(_listpack(flat), lzf_ratio)
-    return T_HASH, _encode_len(len(value)) + _encode_strings(flat, lzf_ratio)
+        return T_HASH_LISTPACK, _encode_string(_listpack(flat), compressor, T_HASH_LISTPACK)
+    return T_HASH, _encode_len(len(value)) + _encode_strings(flat, compressor)
 
 
 def _intset_blob(members: list[bytes]) -> bytes | None:
@@ -502,18 +552,18 @@ def _intset_blob(members: list[bytes]) -> bytes | None:
     return struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
 
 
-def _encode_set(value, lzf_ratio: float, limits: EncodingLimits):
+def _encode_set(value, compressor: _Lzf | None, limits: EncodingLimits):
     if not value:
         return None
     members = list(value)
     if len(members) <= limits.set_max_intset_entries:
         blob = _intset_blob(members)
         if blob is not None:
-            return T_SET_INTSET, _encode_string(blob, lzf_ratio)
-    return T_SET, _encode_len(len(members)) + _encode_strings(members, lzf_ratio)
+            return T_SET_INTSET, _encode_string(blob, compressor, T_SET_INTSET)
+    return T_SET, _encode_len(len(members)) + _encode_strings(members, compressor)
 
 
-def _encode_zset(zset, lzf_ratio: float, limits: EncodingLimits):
+def _encode_zset(zset, compressor: _Lzf | None, limits: EncodingLimits):
     count = len(zset)
     if not count:
         return None
@@ -532,16 +582,17 @@ def _encode_zset(zset, lzf_ratio: float, limits: EncodingLimits):
         else:
             body = b"".join(chain.from_iterable(zip(map(_lp_entry, members),
                                                     map(_score_entry, scores))))
-        return T_ZSET_LISTPACK, _encode_string(_listpack_bytes(body, 2 * count), lzf_ratio)
+        return T_ZSET_LISTPACK, _encode_string(_listpack_bytes(body, 2 * count), compressor,
+                                               T_ZSET_LISTPACK)
     # Highest score first, as Redis does: loading then always inserts at the head.
     members = members[::-1]
     doubles = struct.pack(f"<{count}d", *scores[::-1])
-    if _plain_short(members, lens, _uncompressed_below(lzf_ratio)):
+    if _plain_short(members, lens, _uncompressed_below(compressor)):
         encoded = map(_LEN6.__getitem__, map(len, members))
         body = b"".join(chain.from_iterable(zip(encoded, members, _chunks8(doubles))))
     else:
         body = b"".join(chain.from_iterable(zip(
-            [_encode_string(m, lzf_ratio) for m in members], _chunks8(doubles))))
+            [_encode_string(m, compressor) for m in members], _chunks8(doubles))))
     return T_ZSET_2, _encode_len(count) + body
 
 
@@ -567,7 +618,7 @@ class RdbWriter:
                  lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO,
                  version: int = RDB_VERSION, buffer_size: int = 1 << 20):
         self._sink = sink
-        self._compress = lzf_try_ratio if compress else 0.0
+        self._compressor = _lzf_policy(compress, lzf_try_ratio)
         self._checksum = checksum
         self._limits = limits or _DEFAULT_LIMITS
         self._version = version
@@ -608,13 +659,13 @@ class RdbWriter:
             self.write_aux(name, value)
 
     def write_aux(self, name, value) -> None:
-        self._parts.append(b"\xfa" + _encode_string(_aux_bytes(name), self._compress)
-                           + _encode_string(_aux_bytes(value), self._compress))
+        self._parts.append(b"\xfa" + _encode_string(_aux_bytes(name), self._compressor)
+                           + _encode_string(_aux_bytes(value), self._compressor))
 
     def write_functions(self, codes: Iterable[bytes | str]) -> None:
         """One FUNCTION2 record per function library (its full source code)."""
         for code in codes:
-            self._parts.append(b"\xf5" + _encode_string(_aux_bytes(code), self._compress))
+            self._parts.append(b"\xf5" + _encode_string(_aux_bytes(code), self._compressor))
         self._flush_parts()
 
     def _select(self, dbid: int, size: int, expires_size: int) -> None:
@@ -627,7 +678,7 @@ class RdbWriter:
         self._select(dbid, size, expires_size)
         parts = self._parts
         append = parts.append
-        compress = self._compress
+        compress = self._compressor
         limits = self._limits
         encode = _encode_string
         for key, value, expire in items:
@@ -653,12 +704,12 @@ class RdbWriter:
     def write_db_dicts(self, dbid: int, data: Mapping[bytes, Any],
                        expires: Mapping[bytes, int]) -> None:
         """write_db for a keyspace database: `data` key -> value, `expires` key -> unix ms."""
+        # zip/map/repeat iterate in C: no Python generator frame per key
         if not expires:
-            self.write_db(dbid, len(data), 0, ((k, v, None) for k, v in data.items()))
+            items = zip(data.keys(), data.values(), repeat(None))
         else:
-            get = expires.get
-            self.write_db(dbid, len(data), len(expires),
-                          ((k, v, get(k)) for k, v in data.items()))
+            items = zip(data.keys(), data.values(), map(expires.get, data.keys()))
+        self.write_db(dbid, len(data), len(expires), items)
 
     def finish(self) -> int:
         """Write EOF and the checksum, flush everything to the sink; returns the CRC64."""
@@ -728,7 +779,7 @@ def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapp
 def dump_payload(value, *, compress: bool = True, limits: EncodingLimits | None = None,
                  lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO) -> bytes:
     """DUMP's serialization: type, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)."""
-    encoded = _encode_value(value, lzf_try_ratio if compress else 0.0,
+    encoded = _encode_value(value, _lzf_policy(compress, lzf_try_ratio),
                             limits or _DEFAULT_LIMITS)
     if encoded is None:
         raise ValueError("cannot DUMP an empty collection")
@@ -858,13 +909,6 @@ def _parse_score(text) -> float:
         return float.fromhex(text.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         raise RdbError(f"Invalid double value {bytes(text)!r}") from None
-
-
-def _read_binary_double(buf: bytes, pos: int, end: int) -> tuple[float, int]:
-    stop = pos + 8
-    if stop > end:
-        raise _Short(stop)
-    return struct.unpack_from("<d", buf, pos)[0], stop
 
 
 # -- compact encodings inside a string: listpack, ziplist, intset, zipmap ------
@@ -1099,16 +1143,30 @@ def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
             flat, pos = _read_strings(buf, pos, end, 2 * count)
             return _pairs_to_dict(flat, "Hash"), pos
         read = _read_string
-        read_score = _read_binary_double if rdb_type == T_ZSET_2 else _read_text_double
-        pairs = []
-        append = pairs.append
-        for _ in range(count):
-            member, pos = read(buf, pos, end)
-            score, pos = read_score(buf, pos, end)
-            if score != score:
-                raise RdbError("Zset with NAN score detected")
-            append((member, score))
-        return _zset_from_pairs(pairs, count, zset_factory()), pos
+        members = []
+        scores = []
+        if rdb_type == T_ZSET_2:
+            unpack = _unpack_d_from
+            for _ in range(count):
+                if pos < end and buf[pos] < 64:
+                    stop = pos + 1 + buf[pos]
+                    members.append(buf[pos + 1:stop])
+                else:
+                    member, stop = read(buf, pos, end)
+                    members.append(member)
+                pos = stop + 8
+                if pos > end:
+                    raise _Short(pos)
+                scores.append(unpack(buf, stop)[0])
+        else:
+            for _ in range(count):
+                member, pos = read(buf, pos, end)
+                score, pos = _read_text_double(buf, pos, end)
+                members.append(member)
+                scores.append(score)
+        if any(map(math.isnan, scores)):
+            raise RdbError("Zset with NAN score detected")
+        return _zset_from_pairs(list(zip(members, scores)), count, zset_factory()), pos
 
     if rdb_type in (T_LIST_QUICKLIST, T_LIST_QUICKLIST_2):
         nodes, pos = _read_len(buf, pos, end)

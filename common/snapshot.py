@@ -283,11 +283,12 @@ def fork_child(server, kind: str, target, on_done, keep_fds=()) -> ChildProcess:
     if server.child is not None:
         raise ChildBusy("child %d (%s) is active" % (server.child_pid, server.child_kind))
     start = time.perf_counter()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # ------------------------------------------------ child
         code = 1
         try:
-            _prepare_child(server, set(keep_fds))
+            _prepare_child(server, set(keep_fds), parent)
             target()
             code = 0
         except BaseException:
@@ -309,7 +310,22 @@ def fork_child(server, kind: str, target, on_done, keep_fds=()) -> ChildProcess:
     return child
 
 
-def _prepare_child(server, keep_fds: set) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A child outliving a killed node would hold its files and sockets: ask
+    the kernel to SIGKILL it when the parent goes (Linux prctl)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _prepare_child(server, keep_fds: set, parent: int) -> None:
+    _die_with_parent(parent)
     # Signals: the parent's asyncio handlers must not run here; SIGUSR1 (our
     # kill) and SIGTERM terminate.
     try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from hakv.common.glob import glob_match
+
 from .actions import HELLO_CHANNEL, CommandResult, Log, LogLevel
-from .glob import stringmatch
 from .instances import Flag, Instance
 from .replies import (
     FLUSH_FAILED,
@@ -289,7 +290,7 @@ class CommandsMixin:
     def _cmd_reset(self: SentinelState, args: list[str], now: int):
         count = 0
         for master in list(self.masters.values()):
-            if stringmatch(args[0], master.name):
+            if glob_match(args[0].encode(), master.name.encode()):
                 self.reset_master(master, now, generate_event=True)
                 count += 1
         if count:
@@ -471,7 +472,7 @@ class CommandsMixin:
             "sentinel-user": self.sentinel_user or "",
             "sentinel-pass": self.sentinel_pass or "",
         }
-        return {k: v for k, v in values.items() if stringmatch(pattern, k, nocase=True)}
+        return {k: v for k, v in values.items() if glob_match(pattern.encode(), k.encode(), nocase=True)}
 
     def _config_set(self: SentinelState, option: str, value: str):
         lowered = option.lower()

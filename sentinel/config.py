@@ -523,14 +523,14 @@ def _atou(text: str) -> int:
     return value
 
 
-def _is_executable(path: str) -> bool:
+def is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def parse_config(
     text: str,
     *,
-    is_executable: Callable[[str], bool] = _is_executable,
+    is_executable: Callable[[str], bool] = is_executable,
     dir_exists: Callable[[str], bool] = os.path.isdir,
 ) -> SentinelConfig:
     """Parse sentinel.conf text; raises ConfigError for the first bad line."""

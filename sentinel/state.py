@@ -49,7 +49,11 @@ its algorithm; they only remove waiting):
    old address's s_down/o_down flags, as GET-MASTER-ADDR-BY-NAME already
    does in Redis: redis-py's Sentinel finds the new master from the leader
    too, not only once every replica has resynchronised.
-10. In select-slave, replicas rejected only for stale INFO are asked again
+10. After a switch to a new master address the link reconnects at once (Redis
+    may wait up to a second, and with a 1 s down-after can then mark the new
+    master SDOWN), and peers' "master is down" opinions, which were about the
+    old address, are dropped instead of being counted for up to 5 s more.
+11. In select-slave, replicas rejected only for stale INFO are asked again
     and the leader waits up to 2 s for the answers before giving up: the
     fast election can otherwise finish before the 1 s replica INFO poll
     that starts at SDOWN has answered.
@@ -81,6 +85,7 @@ from .config import (
     KnownSentinel,
     MasterConfig,
     SentinelConfig,
+    is_executable as _script_is_executable,
 )
 from .hello import Hello, parse_hello
 from .info import parse_info
@@ -128,7 +133,7 @@ class SentinelState(CommandsMixin):
         self.rng = rng or random.Random()
         self.timings = timings or Timings()
         self._resolver = resolver or resolve_literal
-        self._is_executable = is_executable or (lambda path: True)
+        self._is_executable = is_executable or _script_is_executable
         self.port = config.port
         self._myid_generated = config.myid is None
         if config.myid is None:
@@ -1367,6 +1372,13 @@ class SentinelState(CommandsMixin):
             for si in list(master.sentinels.values()):
                 self.release_instance(si)
             master.sentinels = {}
+        else:
+            # What peers said about the master was about the old address: Redis
+            # keeps those flags for up to 5 s, and a new master briefly
+            # unreachable after a switch would reach ODOWN on stale opinions.
+            for si in master.sentinels.values():
+                si.flags &= ~Flag.MASTER_DOWN
+                si.ask_sent_time = 0
         self._close_link(master.link)
         master.flags &= Flag.MASTER
         master.leader = None

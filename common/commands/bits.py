@@ -68,10 +68,10 @@ def setbit(ctx, argv):
     shift = 7 - (offset & 7)
     grows = old is None or len(old) <= byte
     previous = 0 if grows else (old[byte] >> shift) & 1
-    note_access(ctx, db, key)
     if not grows and previous == on:
         # No change, but Redis still turned the value into a raw string.
         note_string_encoding(db, key, old)
+        note_access(ctx, db, key)
         return previous
     buf = bytearray(old or b"")
     if len(buf) <= byte:
@@ -81,6 +81,7 @@ def setbit(ctx, argv):
     else:
         buf[byte] &= ~(1 << shift) & 0xFF
     _store(ctx, db, key, bytes(buf))
+    note_access(ctx, db, key)
     ctx.server.keyspace.notify(db, "$", b"setbit", key)
     ctx.server.dirty += 1
     return previous
@@ -411,7 +412,6 @@ def _bitfield(ctx, argv, readonly: bool):
     if readonly:
         raise ErrorReply("ERR BITFIELD_RO only supports the GET subcommand")
     old = db.get_typed(key, bytes)
-    note_access(ctx, db, key)
     need = (highest >> 3) + 1
     buf = bytearray(old or b"")
     grown = old is None or len(buf) < need
@@ -443,6 +443,7 @@ def _bitfield(ctx, argv, readonly: bool):
         _store(ctx, db, key, bytes(buf))
     else:
         note_string_encoding(db, key, old)
+    note_access(ctx, db, key)
     if changes:
         ctx.server.keyspace.notify(db, "$", b"setbit", key)
         ctx.server.dirty += changes

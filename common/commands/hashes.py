@@ -76,20 +76,23 @@ class LongDouble:
             return None
         if cls._DEC.fullmatch(raw):
             mantissa, _, exp = raw.lower().partition(b"e")
-            exponent = int(exp) if exp else 0
-            digits = mantissa.lstrip(b"+-").replace(b".", b"").lstrip(b"0")
+            whole, _, frac = mantissa.lstrip(b"+-").partition(b".")
+            digits = (whole + frac).lstrip(b"0")
             if not digits:
                 return Fraction(0)
-            intdigits = len(mantissa.lstrip(b"+-").split(b".")[0].lstrip(b"0"))
-            if not intdigits:
-                frac = mantissa.split(b".")[1] if b"." in mantissa else b""
-                intdigits = -(len(frac) - len(frac.lstrip(b"0")))
-            magnitude = exponent + intdigits  # about log10 of the value
-            if magnitude > 4940:
+            exponent = _exponent(exp)
+            # Where the first significant digit sits: about log10 of the value.
+            lead = len(whole.lstrip(b"0")) or -(len(frac) - len(frac.lstrip(b"0")))
+            if exponent + lead > 4940:
                 return None  # overflow
-            if magnitude < -4960:
+            if exponent + lead < -4960:
                 return None  # underflow to zero
-            value = cls.round(Fraction(raw.decode()))
+            num = _int_of_digits(digits)
+            if raw[:1] == b"-":
+                num = -num
+            exponent -= len(frac)
+            q = Fraction(num * 10**exponent) if exponent >= 0 else Fraction(num, 10**-exponent)
+            value = cls.round(q)
         elif cls._INF.fullmatch(raw):
             return float("-inf") if raw[:1] == b"-" else float("inf")
         else:
@@ -97,7 +100,7 @@ class LongDouble:
             if m is None or not (m.group(2) or m.group(3)):
                 return None
             sign, whole, frac, exp = m.groups()
-            exponent = int(exp) if exp else 0
+            exponent = _exponent(exp)
             mant = int((whole + frac) or b"0", 16)
             if mant == 0:
                 return Fraction(0)
@@ -123,7 +126,7 @@ class LongDouble:
         if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q & 1):
             q += 1
         whole, frac = divmod(q, 10**17)
-        text = b"%d" % whole
+        text = _digits_of(whole)
         frac_text = (b"%017d" % frac).rstrip(b"0")
         if frac_text:
             text += b"." + frac_text
@@ -145,6 +148,36 @@ def _apply_increment(current, delta, not_float_msg):
     if isinstance(total, float):
         raise ErrorReply("ERR increment would produce NaN or Infinity")
     return LongDouble.format_human(total)
+
+
+# Python refuses int <-> str conversions beyond 4300 digits (a DoS guard);
+# long doubles reach 4933 digits, so convert in pieces.
+_PIECE = 4000
+
+
+def _exponent(text: bytes | None) -> int:
+    """An exponent's value, clamped far beyond any long double's range."""
+    if not text:
+        return 0
+    digits = text.lstrip(b"+-").lstrip(b"0")
+    if len(digits) > 7:
+        return -10**7 if text[:1] == b"-" else 10**7
+    value = int(digits or b"0")
+    return -value if text[:1] == b"-" else value
+
+
+def _int_of_digits(digits: bytes) -> int:
+    if len(digits) <= _PIECE:
+        return int(digits or b"0")
+    cut = len(digits) - _PIECE
+    return _int_of_digits(digits[:cut]) * 10**_PIECE + int(digits[cut:])
+
+
+def _digits_of(n: int) -> bytes:
+    if n < 10**_PIECE:
+        return b"%d" % n
+    high, low = divmod(n, 10**_PIECE)
+    return _digits_of(high) + b"%0*d" % (_PIECE, low)
 
 
 # ---------------------------------------------------------------- helpers
@@ -381,7 +414,7 @@ def hrandfield(ctx, argv):
     withvalues = False
     if len(argv) == 4 and argv[3].lower() == b"withvalues":
         withvalues = True
-        if count < -(LLONG_MAX // 2):
+        if abs(count) > LLONG_MAX // 2:  # Redis doubles it for the reply's length
             raise ErrorReply("ERR value is out of range")
     elif len(argv) > 3:
         raise ErrorReply(errors.SYNTAX)

@@ -60,7 +60,9 @@ class KeyMeta:
                  encoding is not what their content says.
     collections: (dbid, key) -> (value, encoding) for collections seen above
                  the compact limits.
-    access:      (dbid, key) -> [last access ms, LFU counter, last decay ms].
+    access:      (dbid, key) -> [last access ms, LFU counter, last decay ms,
+                 id of the value]; keyed on id() rather than holding the value,
+                 so that a big value is never kept alive by it.
     Stale entries (the key now holds another object, or is gone) are ignored
     when read and dropped when a table doubles in size.
     """
@@ -110,15 +112,23 @@ class KeyMeta:
             return entry[1]
         return None
 
-    def touch(self, dbid: int, key: bytes, now: int, settings) -> list:
+    def _access_entry(self, dbid: int, key: bytes, now: int) -> list:
+        """The access entry of the value now at key; a missing entry, or one
+        left by a value that was replaced since, starts afresh (accessed now,
+        LFU counter at its initial value)."""
+        value_id = id(self._current(dbid, key))
         entry = self.access.get((dbid, key))
-        if entry is None:
-            entry = self.access[(dbid, key)] = [now, LFU_INIT_VAL, now]
+        if entry is None or entry[3] != value_id:
+            entry = self.access[(dbid, key)] = [now, LFU_INIT_VAL, now, value_id]
             if len(self.access) > self._access_limit:
                 self.access = {k: e for k, e in self.access.items()
-                               if self._current(*k) is not None}
+                               if id(self._current(*k)) == e[3]}
                 self._access_limit = max(1024, 2 * len(self.access))
-            return entry
+        return entry
+
+    def touch(self, dbid: int, key: bytes, now: int, settings) -> list:
+        """An access: refresh the LRU time, bump the LFU counter."""
+        entry = self._access_entry(dbid, key, now)
         counter = _lfu_decayed(entry, now, settings)
         entry[0] = now
         entry[1] = _lfu_log_incr(counter, settings["lfu-log-factor"])
@@ -126,11 +136,8 @@ class KeyMeta:
         return entry
 
     def peek(self, dbid: int, key: bytes, now: int) -> list:
-        """The access entry, created (as 'accessed now') if missing."""
-        entry = self.access.get((dbid, key))
-        if entry is None:
-            entry = self.access[(dbid, key)] = [now, LFU_INIT_VAL, now]
-        return entry
+        """The access entry, without counting an access."""
+        return self._access_entry(dbid, key, now)
 
     def forget(self, dbid: int, key: bytes) -> None:
         k = (dbid, key)
@@ -164,7 +171,7 @@ class KeyMeta:
             self.collections[dst] = (new_value, coll[1])
         else:
             self.collections.pop(dst, None)
-        self.access[dst] = [now, LFU_INIT_VAL, now]
+        self.access[dst] = [now, LFU_INIT_VAL, now, id(new_value)]
 
 
 def key_meta(ks) -> KeyMeta:

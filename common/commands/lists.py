@@ -360,10 +360,12 @@ def lpos(ctx, argv):
     lst = ctx.db.get_typed(argv[1], deque)
     if lst is None:
         return [] if count != -1 else None
+    want = 1 if count == -1 else count
     if rank == LLONG_MIN:
-        rank = -1  # Redis negates it in C, which leaves it negative: "the first from the tail"
-    found = _positions(lst, element, abs(rank) - 1, rank > 0,
-                       1 if count == -1 else count, maxlen)
+        # Redis negates it in C, which leaves it negative: every match from
+        # the tail counts, and the COUNT test overflows so COUNT is ignored.
+        rank, want = -1, (1 if count == -1 else 0)
+    found = _positions(lst, element, abs(rank) - 1, rank > 0, want, maxlen)
     if count != -1:
         return found
     return found[0] if found else None
@@ -670,8 +672,8 @@ def brpoplpush(ctx, argv):
 
 @command("blmpop", -5, "write blocking", key_finder=_bl_keys, group=G)
 def blmpop(ctx, argv):
-    deadline = parse_timeout(argv[1])
     keys, end, count = parse_mpop(argv, 2)
+    deadline = parse_timeout(argv[1])
     left = end == 0
     reply = _lmpop_now(ctx, keys, left, count)
     if reply is not None:

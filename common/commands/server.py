@@ -3,11 +3,12 @@ DEBUG MONITOR SHUTDOWN SLOWLOG MEMORY LATENCY."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from hakv.common import config, errors
 from hakv.common.commands.table import command, container
-from hakv.common.config import BY_NAME, ConfigError
+from hakv.common.config import BY_NAME, MULTI_ARG_KINDS, ConfigError
 from hakv.common.glob import compile_glob
 from hakv.common.numbers import get_int, parse_int
 from hakv.common.resp import ErrorReply, Verbatim
@@ -125,31 +126,44 @@ def config_get(ctx, argv):
 @command("config|set", -4, "admin noscript loading stale", group=G)
 def config_set(ctx, argv):
     if len(argv) % 2:
-        raise ErrorReply(errors.wrong_sub_args("config", "set").message)
+        raise ErrorReply(errors.SYNTAX)
     settings = ctx.server.settings
-    pairs = []
-    for i in range(2, len(argv), 2):
-        name = argv[i].decode("utf-8", "replace").lower()
-        if name not in BY_NAME or BY_NAME[name].multi and name != "client-output-buffer-limit":
+    # Redis's order: an unknown name anywhere wins; then immutable or repeated
+    # names (reported as typed); then each value (reported in lower case).
+    names = [argv[i].decode("utf-8", "replace") for i in range(2, len(argv), 2)]
+    for name in names:
+        d = BY_NAME.get(name.lower())
+        if d is None or d.multi:
             raise ErrorReply("ERR Unknown option or number of arguments for CONFIG SET - '%s'"
-                             % argv[i].decode("utf-8", "replace"))
-        pairs.append((name, argv[i + 1].decode("utf-8", "surrogateescape")))
-    # Validate all first, so a bad value leaves every setting unchanged.
-    for name, value in pairs:
-        d = BY_NAME[name]
+                             % name)
+    seen = set()
+    for name in names:
+        d = BY_NAME[name.lower()]
+        reason = ("can't set immutable config" if not d.mutable
+                  else "duplicate parameter" if d.name in seen else None)
+        if reason:
+            raise ErrorReply("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
+                             % (name, reason))
+        seen.add(d.name)
+    # Validate every value first, so a bad one leaves all settings unchanged.
+    values = []
+    for i, name in enumerate(names):
+        d = BY_NAME[name.lower()]
+        text = argv[3 + 2 * i].decode("utf-8", "surrogateescape")
+        args = (text.split(" ") if text else []) if d.kind in MULTI_ARG_KINDS else [text]
         try:
-            if not d.mutable:
-                raise ConfigError("can't set immutable config")
-            d.parse(value.split() if d.kind in ("save", "list", "replicaof") else [value])
+            values.append((d.name, settings.parse(d.name, args)))
         except ConfigError as exc:
             raise ErrorReply("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
-                             % (name, exc)) from None
-    for name, value in pairs:
-        d = BY_NAME[name]
-        args = value.split() if d.kind in ("save", "list", "replicaof") else [value]
-        if d.kind == "save" and not args:
-            args = [""]
-        settings.set(name, args)
+                             % (name.lower(), exc)) from None
+    for name, value in values:
+        if name == "dir" and value:
+            try:
+                os.chdir(value)
+            except OSError as exc:
+                raise ErrorReply("ERR CONFIG SET failed (possibly related to argument 'dir') "
+                                 "- %s" % exc.strerror) from None
+        settings.store(name, value)
     return "OK"
 
 

@@ -181,11 +181,19 @@ class Sampler:
 sampler = Sampler()
 
 
+# Redis builds the reply of a negative count whatever its size, and dies of
+# it for absurd ones (SRANDMEMBER s -9223372036854775807 crashes 7.0); hakv
+# refuses counts no reply could ever hold.
+MAX_REPLY_ELEMENTS = 2**31 - 1
+
+
 def parse_rand_count(raw: bytes) -> int:
     """SRANDMEMBER / HRANDFIELD / ZRANDMEMBER count: -LONG_MAX..LONG_MAX."""
     count = get_int(raw)
     if count == LLONG_MIN:
         raise ErrorReply(COUNT_RANGE)
+    if count < -MAX_REPLY_ELEMENTS:
+        raise ErrorReply("ERR value is out of range")
     return count
 
 

@@ -10,9 +10,12 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from replication_support import (
-    WriteLoad, assert_same_contents, collection_kinds, link_up, raw_client, repl_info, seed,
+    WriteLoad, assert_same_contents, collection_kinds, link_up, raw_client, raw_reply,
+    repl_info, seed,
     stats, wait_caught_up, wait_for, wait_link_up,
 )
 
@@ -77,7 +80,8 @@ def test_replica_answers_loading_during_a_long_full_sync(make_hakv):
             pipe.execute()
     pipe.execute()
     replica = make_hakv()
-    r = replica.client()
+    # No retries: redis-py retries LOADING errors by default.
+    r = replica.client(retry=Retry(NoBackoff(), 0))
     r.set("stale", "data")
     r.replicaof("127.0.0.1", primary.port)
     seen = set()
@@ -108,9 +112,8 @@ def test_replicaof_at_runtime_both_directions(make_hakv):
     assert r.execute_command("REPLICAOF", "127.0.0.1", primary.port) == \
         b"OK Already connected to specified master"
     wait_for(lambda: r.execute_command("GET", "k") == b"v", what="sync")
-    with pytest.raises(redis.exceptions.ReadOnlyError,
-                       match="You can't write against a read only replica."):
-        r.execute_command("SET", "x", "1")
+    assert raw_reply(node.port, "SET", "x", "1") == (
+        b"-READONLY You can't write against a read only replica.")
     assert r.execute_command("ROLE")[:4] == [b"slave", b"127.0.0.1", primary.port, b"connected"]
     role = n.execute_command("ROLE")
     assert role[0] == b"master" and role[2] == [[b"127.0.0.1", str(node.port).encode(),
@@ -231,17 +234,18 @@ def test_partial_resync_after_replica_restart(make_hakv):
 
 
 def test_psync2_promoted_replica_serves_its_siblings(make_hakv):
-    primary = make_hakv(*FAST)
+    # A long ping period: the old primary must not write (PING) after the promotion.
+    primary = make_hakv(*FAST, "--repl-ping-replica-period", "60")
     a = make_hakv(*FAST, *replica_of(primary))
     b = make_hakv(*FAST, *replica_of(primary))
     p, ra, rb = primary.client(), a.client(), b.client()
     seed(p, 1000)
     wait_caught_up(p, ra, rb)
     old_id = repl_info(p)["master_replid"]
-    # Failover: the primary goes away, A is promoted, B follows A.
-    primary.kill()
+    # Failover (the old primary is cut off, not dead): A is promoted, B follows A.
     assert ra.replicaof("NO", "ONE")
     info = repl_info(ra)
+    assert info["role"] == "master" and info["master_replid"] != old_id
     assert info["master_replid2"] == old_id
     assert info["second_repl_offset"] == info["master_repl_offset"] + 1
     ra.set("written-on-a", "1")
@@ -253,14 +257,33 @@ def test_psync2_promoted_replica_serves_its_siblings(make_hakv):
     assert repl_info(rb)["master_replid"] == repl_info(ra)["master_replid"]
     assert repl_info(rb)["master_replid2"] == old_id
     assert_same_contents(ra, rb)
-    # The old primary comes back as a replica of A: partial too (it wrote
-    # nothing after the promotion point).
-    primary.start()
-    p = primary.client()
+    # The old primary is reconfigured as a replica of A: partial too, since it
+    # wrote nothing after the promotion point.
     p.replicaof("127.0.0.1", a.port)
     wait_caught_up(ra, p)
-    assert stats(ra)["sync_full"] == 0 and stats(ra)["sync_partial_ok"] == 2
+    assert stats(ra) == {"sync_full": 0, "sync_partial_ok": 2, "sync_partial_err": 0}
+    assert p.get("written-on-a") == b"1"
     assert_same_contents(ra, p)
+
+
+def test_restarted_primary_keeps_its_history_as_secondary_id(make_hakv):
+    primary = make_hakv(*FAST, "--save", "3600", "1")
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    seed(p, 200)
+    wait_caught_up(p, r)
+    old = repl_info(p)
+    primary.stop()  # saves on shutdown: the RDB records repl-id and repl-offset
+    wait_for(lambda: not link_up(r))
+    primary.start()
+    p = primary.client()
+    info = repl_info(p)
+    assert info["master_replid2"] == old["master_replid"]
+    assert info["second_repl_offset"] == old["master_repl_offset"] + 1
+    wait_caught_up(p, r)
+    assert stats(p)["sync_full"] == 0 and stats(p)["sync_partial_ok"] == 1
+    p.set("after-restart", "1")
+    wait_for(lambda: r.get("after-restart") == b"1")
 
 
 def test_chained_replicas(make_hakv):
@@ -305,9 +328,8 @@ def test_wait_and_min_replicas_with_a_stopped_replica(make_hakv):
         p.config_set("min-replicas-max-lag", "2")
         p.config_set("min-replicas-to-write", "1")
         wait_for(lambda: repl_info(p).get("min_slaves_good_slaves") == 0, timeout=10)
-        with pytest.raises(redis.exceptions.ResponseError,
-                           match="NOREPLICAS Not enough good replicas to write."):
-            p.set("c", "3")
+        assert raw_reply(primary.port, "SET", "c", "3") == (
+            b"-NOREPLICAS Not enough good replicas to write.")
         assert p.get("a") == b"1"  # reads still work
     finally:
         replica.resume()
@@ -332,9 +354,9 @@ def test_stale_data_and_writable_replica(make_hakv):
     assert r.get("k") == b"v"
     primary.kill()
     wait_for(lambda: not link_up(r))
-    with pytest.raises(redis.exceptions.ResponseError, match="MASTERDOWN Link with MASTER is down"):
-        r.get("k")
-    assert r.ping()  # allowed while stale
+    assert raw_reply(replica.port, "GET", "k") == (
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+    assert r.info("replication")["master_link_status"] == "down"  # INFO is allowed while stale
     r.config_set("replica-serve-stale-data", "yes")
     assert r.get("k") == b"v"
     r.config_set("replica-read-only", "no")
@@ -362,7 +384,8 @@ def test_replica_does_not_expire_keys_itself(make_hakv):
 
 
 def test_masterauth_and_announce(make_hakv):
-    primary = make_hakv(*FAST, "--requirepass", "s3cret")
+    primary = make_hakv(*FAST)
+    primary.client().config_set("requirepass", "s3cret")
     primary.password = "s3cret"
     replica = make_hakv(*replica_of(primary), "--masterauth", "s3cret",
                         "--replica-announce-port", "4242")

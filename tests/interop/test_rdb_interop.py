@@ -161,6 +161,58 @@ def test_redis_loads_our_dump_without_checksum(tmp_path, start_redis):
     client.close()
 
 
+def compressible_strings(seed: int, count: int = 300) -> dict:
+    """Strings that exercise LZF: short and long, literal runs, near and far
+    (up to the 8 KiB window) repeats, long matches, overlapping runs."""
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(1, 12)) for _ in range(40)]
+    out = {}
+    for i in range(count):
+        size = rng.choice([21, 22, 30, 64, 100, 1000, 5000, 9000, 20_000, 100_000])
+        parts = []
+        total = 0
+        while total < size:
+            pick = rng.random()
+            if pick < 0.5:
+                part = rng.choice(words)
+            elif pick < 0.7:
+                part = rng.randbytes(rng.randint(1, 40))
+            elif pick < 0.85:
+                part = bytes([rng.randrange(256)]) * rng.randint(1, 600)
+            else:
+                part = b"".join(parts)[-rng.randint(1, 9000):][:rng.randint(3, 300)] or b"x"
+            parts.append(part)
+            total += len(part)
+        out[b"lzf:%d" % i] = b"".join(parts)[:size]
+    return out
+
+
+def test_redis_reads_our_lzf_strings(tmp_path, start_redis):
+    strings = compressible_strings(11)
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    rdb.dump_to_file(workdir / "dump.rdb", [(0, strings, {})], lzf_try_ratio=1.0)
+    compressed = sum(1 for v in strings.values() if rdb._encode_string(v, rdb._Lzf(1.0))[0] == 0xC3)
+    assert compressed > len(strings) // 2
+    server = start_redis("--dbfilename", "dump.rdb", workdir=str(workdir))
+    client = server.client()
+    for key, value in strings.items():
+        assert client.get(key) == value, key
+    client.close()
+
+
+def test_we_read_redis_lzf_strings(start_redis):
+    strings = compressible_strings(12)
+    server = start_redis("--dbfilename", "dump.rdb", "--rdbcompression", "yes")
+    client = server.client()
+    client.mset(strings)
+    assert client.save()
+    client.close()
+    got = {e.key: e.value for e in rdb.load_file(os.path.join(server.workdir, "dump.rdb"))
+           if isinstance(e, Key)}
+    assert got == strings
+
+
 # ------------------------------------------------------------ Redis's dump -> us
 
 @pytest.mark.parametrize("compression", ["yes", "no"])

@@ -189,7 +189,9 @@ def test_list_nodes_respect_size_limit():
 
 
 def test_string_encodings():
-    enc = rdb._encode_string
+    def enc(s, compress):
+        return rdb._encode_string(s, rdb._Lzf(1.0) if compress else None)
+
     assert enc(b"12", True) == b"\xc0\x0c"
     assert enc(b"-1", True) == b"\xc0\xff"
     assert enc(b"300", True) == b"\xc1\x2c\x01"
@@ -197,10 +199,55 @@ def test_string_encodings():
     assert enc(b"2147483648", True) == b"\x0a2147483648"
     assert enc(b"007", True) == b"\x03007"
     assert enc(b"a" * 20, True) == b"\x14" + b"a" * 20        # 20 bytes: never compressed
+    assert enc(b"a" * 21, True)[0] == 0xC3                     # 21: compressed (Redis's rule)
     packed = enc(b"a" * 100, True)
     assert packed[0] == 0xC3 and len(packed) < 20
     assert enc(b"a" * 100, False) == b"\x40\x64" + b"a" * 100  # 14-bit length
     assert enc(b"b" * 70000, False)[:5] == b"\x80\x00\x01\x11\x70"
+
+
+def test_default_compression_policy():
+    policy = rdb._Lzf(rdb.DEFAULT_LZF_TRY_RATIO)
+    assert rdb._encode_string(b"a" * 63, policy)[0] == 63       # short: not tried
+    assert rdb._encode_string(b"ab" * 40, policy)[0] == 0xC3    # very compressible
+    rng = random.Random(4)
+    text = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(200))
+    assert rdb._encode_string(text, policy)[:2] == b"\x40\xc8"  # estimate says no
+    assert rdb._encode_string(text, rdb._Lzf(1.0))[:2] == b"\x40\xc8"  # LZF agrees
+
+
+def test_compression_of_a_kind_that_never_compresses_is_sampled(monkeypatch):
+    policy = rdb._Lzf(0.5)
+    tried = []
+    real = rdb.lzf.compress
+    monkeypatch.setattr(rdb.lzf, "compress", lambda s, limit: tried.append(s) or real(s, limit))
+    rng = random.Random(9)
+    noise = [rng.randbytes(100) for _ in range(64 + 160)]
+    estimates = []
+    estimator = rdb._Lzf._ESTIMATOR
+
+    class Counting:
+        def compress(self, s):
+            estimates.append(s)
+            return estimator.compress(s)
+
+        def flush(self, mode):
+            return estimator.flush(mode)
+
+    monkeypatch.setattr(rdb._Lzf, "_ESTIMATOR", Counting())
+    for blob in noise:
+        rdb._encode_string(blob, policy, rdb.T_HASH_LISTPACK)
+    assert len(estimates) == 64 + 160 // 16          # after 64 misses, 1 in 16
+    assert not tried
+    # another kind is still fully estimated, and a success resets the sampling
+    assert rdb._encode_string(b"xy" * 50, policy, rdb.T_ZSET_LISTPACK)[0] == 0xC3
+    for blob in noise[:16]:                          # misses 224..239: one sample
+        rdb._encode_string(blob, policy, rdb.T_HASH_LISTPACK)
+    before = len(estimates)
+    assert before == 64 + 160 // 16 + 1 + 1
+    assert rdb._encode_string(b"xy" * 50, policy, rdb.T_HASH_LISTPACK)[0] == 0xC3  # sampled
+    rdb._encode_string(noise[0], policy, rdb.T_HASH_LISTPACK)
+    assert len(estimates) == before + 2             # estimating every blob again
 
 
 def test_skips_empty_collections():
@@ -218,7 +265,8 @@ def test_write_db_dicts_and_dump_to_file(tmp_path):
                             {"redis-ver": "7.0.15"}, [b"#!lua name=x\n"])
     assert size == path.stat().st_size
     events = list(rdb.load_file(path))
-    assert keys_of(events) == {(0, b"a"): (b"1", None), (0, b"b"): (deque([b"x"]), 1_900_000_000_000),
+    assert keys_of(events) == {(0, b"a"): (b"1", None),
+                               (0, b"b"): (deque([b"x"]), 1_900_000_000_000),
                                (0, b"c"): ({b"m"}, None), (5, b"z"): (b"q", None)}
     assert Function(b"#!lua name=x\n") in events
     assert [e.db for e in events if isinstance(e, ResizeDb)] == [0, 5]  # empty db 1 skipped
@@ -465,7 +513,8 @@ def test_text_double_zset_type_3():
 
 
 def test_binary_double_zset_type_5_and_plain_hash_set():
-    value = rdb_len(2) + rdb_str(b"b") + struct.pack("<d", 2.5) + rdb_str(b"a") + struct.pack("<d", -1)
+    value = (rdb_len(2) + rdb_str(b"b") + struct.pack("<d", 2.5)
+             + rdb_str(b"a") + struct.pack("<d", -1))
     assert one_key(5, b"z", value) == ("zset", [(b"a", -1.0), (b"b", 2.5)])
     assert one_key(4, b"h", rdb_len(1) + rdb_str(b"f") + b"\xc0\x01") == {b"f": b"1"}
     assert one_key(2, b"s", rdb_len(2) + rdb_str(b"x") + b"\xc1\x00\x01") == {b"x", b"256"}
@@ -482,7 +531,8 @@ def test_lzf_string_written_by_hand():
 
 def test_opcodes_expiretime_idle_freq_slotinfo():
     records = (b"\xfe\x01"
-               + b"\xfd" + struct.pack("<i", 1_600_000_000) + b"\x00" + rdb_str(b"sec") + rdb_str(b"1")
+               + b"\xfd" + struct.pack("<i", 1_600_000_000)
+               + b"\x00" + rdb_str(b"sec") + rdb_str(b"1")
                + b"\xf8" + rdb_len(3600) + b"\xfc" + struct.pack("<q", 5) + b"\x00" + rdb_str(b"ms")
                + rdb_str(b"2")
                + b"\xf9\x07" + b"\x00" + rdb_str(b"lfu") + rdb_str(b"3")

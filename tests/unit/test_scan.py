@@ -123,6 +123,7 @@ def test_guarantee_under_random_mutation(seed):
     removed_ever = set()
     fresh = (b"new%d" % i for i in itertools.count())
     scanner = Scanner(prepare_step=rnd.choice([100, 50_000]))
+    clears = [0]
 
     def mutate(call):
         for _ in range(rnd.randrange(0, 30)):
@@ -140,7 +141,8 @@ def test_guarantee_under_random_mutation(seed):
         if rnd.random() < 0.01:
             for _ in range(rnd.randrange(100, 3000)):   # a burst of growth
                 add(next(fresh))
-        if seed >= 4 and rnd.random() < 0.05:
+        if seed >= 4 and clears[0] < 5 and rnd.random() < 0.05:
+            clears[0] += 1
             scanner.clear()          # lost cursor state: rebuild from position
 
     returned, calls = full_iteration(scanner, coll, count=rnd.choice([1, 10, 97]),

@@ -1,7 +1,6 @@
 """INFO parsing, hello messages and glob matching used by the sentinel."""
 from __future__ import annotations
 
-from hakv.sentinel.glob import stringmatch
 from hakv.sentinel.hello import Hello, parse_hello
 from hakv.sentinel.info import parse_info
 
@@ -54,15 +53,3 @@ def test_hello_round_trip():
     assert parse_hello(text.encode()) == h
     for bad in ("", "a,b,c", text + ",9", text.replace(",3,", ",x,"), text.replace("26379", "99999")):
         assert parse_hello(bad) is None
-
-
-def test_glob():
-    assert stringmatch("my*", "mymaster")
-    assert not stringmatch("My*", "mymaster")
-    assert stringmatch("My*", "mymaster", nocase=True)
-    assert stringmatch("m?master", "mymaster")
-    assert stringmatch("[a-m]ymaster", "mymaster")
-    assert not stringmatch("[^m]ymaster", "mymaster")
-    assert stringmatch("*", "")
-    assert stringmatch(r"a\*b", "a*b") and not stringmatch(r"a\*b", "axb")
-    assert stringmatch("announce*", "announce-ip")
