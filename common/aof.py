@@ -17,9 +17,10 @@ Durability (appendfsync):
 - always:   feed() writes and fdatasyncs before returning; feed runs before
             the client's reply is flushed, so an acknowledged write survives
             kill -9 and power loss.
-- everysec: writes are gathered for one loop iteration and written once;
-            fdatasync runs from the cron about once a second.
-- no:       written once per loop iteration; the OS decides when to sync.
+- everysec: written at once (so kill -9 loses nothing acknowledged: the
+            data is in the page cache); fdatasync runs from the cron about
+            once a second, so an OS crash loses at most about a second.
+- no:       written at once; the OS decides when to sync.
 
 Rewrite (BGREWRITEAOF, auto-aof-rewrite-*, turning appendonly on): the
 parent first opens a new incr file and, when the AOF is on, records it in the
@@ -256,7 +257,6 @@ class AppendOnlyFile:
         self.incr: AofInfo | None = None  # the file being appended to
         self.pending_incr: AofInfo | None = None  # opened for wait_rewrite, not in manifest
         self.buf: list[bytes] = []
-        self.flush_scheduled = False
         self.last_dbid = -1
         self.current_size = 0
         self.base_size = 0
@@ -615,19 +615,10 @@ class AppendOnlyFile:
                 last = dbid
             buf.append(data)
         self.last_dbid = last
-        if self.settings["appendfsync"] == "always":
-            self.flush(fsync=True)
-        elif not self.flush_scheduled:
-            self.flush_scheduled = True
-            loop = self.server.loop
-            if loop is not None:
-                loop.call_soon(self._scheduled_flush)
-            else:
-                self._scheduled_flush()
-
-    def _scheduled_flush(self) -> None:
-        self.flush_scheduled = False
-        self.flush(fsync=False)
+        # Written now, before the client's reply is flushed: a kill -9 after
+        # the reply never loses the write (it is in the page cache), as with
+        # Redis; "always" also fdatasyncs here, so a crash of the OS does not.
+        self.flush(fsync=self.settings["appendfsync"] == "always")
 
     def flush(self, fsync: bool) -> bool:
         """Write what is buffered (and fdatasync if asked); False on error."""
@@ -808,6 +799,7 @@ class AppendOnlyFile:
         self.rewrite_started = time.time()
         self.rewrite_preamble = preamble
         self.rewrite_scheduled = False
+        self.rewrites += 1  # counted when started, as Redis does
         server.log("notice", "Background append only file rewriting started by pid %d"
                    % child.pid)
         return None
@@ -848,7 +840,6 @@ class AppendOnlyFile:
             self.pending_incr = None
             self.state = "on"
         self.last_bgrewrite_status = "ok"
-        self.rewrites += 1
         self.consecutive_failures = 0
         server.log("notice", "Background AOF rewrite finished successfully")
 

@@ -102,6 +102,9 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes):
         self.last_interaction = time.time()
+        server = self.server
+        server.stat_net_in += len(data)
+        server.stat_reads += 1
         error = None
         try:
             commands = self.parser.feed(data)
@@ -112,15 +115,15 @@ class Client(asyncio.Protocol):
             self.server.log("warning", "Closing client that reached max query buffer length")
             self.close()
             return
+        if error is not None:
+            # The error is answered after the commands before it, then we close.
+            server.stat_protocol_errors += 1
+            commands.append(ErrorReply("ERR " + str(error)))
         if commands:
             if self.block is not None or self.paused_argv is not None or self.pending:
                 self.pending.extend(commands)
             else:
                 self.run(commands)
-        if error is not None:
-            self.server.stat_protocol_errors += 1
-            self.reply(ErrorReply("ERR " + str(error)))
-            self.close_after_reply = True
         self.flush()
 
     def connection_lost(self, exc):
@@ -134,6 +137,12 @@ class Client(asyncio.Protocol):
         execute = dispatch.execute
         for i, argv in enumerate(commands):
             if self.close_after_reply or self.closed:
+                break
+            if argv.__class__ is ErrorReply:  # a protocol error: reply, then close
+                self.server.count_error(argv)
+                self.reply_mode = "on"
+                self.reply(argv)
+                self.close_after_reply = True
                 break
             reply = execute(self, argv)
             if reply is not NO_REPLY:
@@ -173,7 +182,10 @@ class Client(asyncio.Protocol):
 
     def flush(self) -> None:
         if self.out and self.transport is not None and not self.closed:
-            self.transport.write(b"".join(self.out) if len(self.out) > 1 else self.out[0])
+            data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
+            self.transport.write(data)
+            self.server.stat_net_out += len(data)
+            self.server.stat_writes += 1
         self.out.clear()
         if self.close_after_reply and self.block is None:
             self.close()
@@ -184,6 +196,7 @@ class Client(asyncio.Protocol):
             self.out.append(data)
         elif self.transport is not None and not self.closed:
             self.transport.write(data)
+            self.server.stat_net_out += len(data)
 
     def send_value(self, value) -> None:
         self.send(encode(value, self.resp3))

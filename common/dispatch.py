@@ -14,6 +14,7 @@ Errors found while queueing in MULTI make EXEC fail with EXECABORT.
 from __future__ import annotations
 
 import time
+import traceback
 
 from hakv.common import errors
 from hakv.common.resp import ErrorReply
@@ -35,17 +36,27 @@ def lookup(server, argv: list):
             return errors.unknown_command(argv)
     if cmd.subcommands and (len(argv) >= 2 or cmd.handler is None):
         if len(argv) < 2:
-            return errors.wrong_args(cmd.name)
+            err = errors.wrong_args(cmd.name)
+            err.command = cmd
+            return err
         sub = cmd.subcommands.get(argv[1].lower())
-        if sub is None:
+        if sub is None or cmd.name == "debug" and (
+                (sub.arity > 0 and len(argv) != sub.arity) or len(argv) < -sub.arity):
+            if cmd.name == "debug":  # not a container in Redis: its own parser's error
+                return ErrorReply("ERR unknown subcommand or wrong number of arguments for "
+                                  "'%s'. Try DEBUG HELP." % argv[1].decode("utf-8", "replace"))
             return errors.unknown_subcommand(argv)
         cmd = sub
         if (sub.arity > 0 and len(argv) != sub.arity) or len(argv) < -sub.arity:
-            return errors.wrong_sub_args(cmd.parent.name, cmd.name)
+            err = errors.wrong_sub_args(cmd.parent.name, cmd.name)
+            err.command = cmd
+            return err
         return cmd
     arity = cmd.arity
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-        return errors.wrong_args(cmd.name)
+        err = errors.wrong_args(cmd.name)
+        err.command = cmd
+        return err
     return cmd
 
 
@@ -57,8 +68,12 @@ def execute(client, argv: list):
         if client.multi is not None:
             client.multi_error = True
         server.stat_rejected_calls += 1
-        if argv[0].lower() == b"exec":  # found, so this is an arity error
-            return _exec_abort(client, cmd)
+        found = getattr(cmd, "command", None)
+        if found is not None:  # known command, wrong arity
+            found.rejected_calls += 1
+            if found.name == "exec" and found.parent is None:
+                cmd = _exec_abort(client, cmd)
+        server.count_error(cmd)
         return cmd
     reject = gate(server, client, cmd, argv)
     if reject is not None:
@@ -66,7 +81,8 @@ def execute(client, argv: list):
             client.multi_error = True
         cmd.rejected_calls += 1
         if cmd.name == "exec" and cmd.parent is None:
-            return _exec_abort(client, reject)
+            reject = _exec_abort(client, reject)
+        server.count_error(reject)
         return reject
     if client.multi is not None and cmd.parent is None and cmd.name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
@@ -123,6 +139,19 @@ def gate(server, client, cmd, argv):
     return None
 
 
+def _redacted(cmd, argv):
+    name = cmd.fullname
+    if name == "auth":
+        return argv[:1] + [b"(redacted)"] * (len(argv) - 1)
+    if name == "hello":
+        argv = list(argv)
+        for i in range(2, len(argv) - 2):
+            if argv[i].lower() == b"auth":
+                argv[i + 1] = argv[i + 2] = b"(redacted)"
+                break
+    return argv
+
+
 def _allowed_while_busy(cmd, argv) -> bool:
     name = cmd.fullname
     return name in ("auth", "hello", "script|kill", "function|kill", "shutdown", "multi",
@@ -134,22 +163,38 @@ def _allowed_while_busy(cmd, argv) -> bool:
 def call(client, cmd, argv):
     """Execute a command that passed the gate."""
     server = client.server
-    if server.monitors and not cmd.no_monitor and not client.is_replica:
-        server.feed_monitors(client, argv)
     dirty_before = server.dirty
     client.custom_propagation = False
     client.last_cmd = cmd.fullname  # CLIENT LIST shows the running command
+    ks = server.keyspace
+    ks.track_reads = "readonly" in cmd.flags  # keyspace_hits / misses count reads only
     start = time.perf_counter()
     try:
         reply = cmd.handler(client, argv)
     except ErrorReply as exc:
         reply = exc
-        cmd.failed_calls += 1
-        server.count_error(exc)
+    except Exception as exc:  # a bug in a handler: report it, keep the connection
+        server.log("warning", "Error running %s: %s" % (
+            cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
+        reply = ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))
     duration = time.perf_counter() - start
+    ks.track_reads = False
+    if reply.__class__ is ErrorReply:
+        cmd.failed_calls += 1
+        server.count_error(reply)
+    usec = int(duration * 1e6)
     cmd.calls += 1
-    cmd.usec += int(duration * 1e6)
+    cmd.usec += usec
     server.stat_commands += 1
+    buckets = server.latency.get(cmd)
+    if buckets is None:
+        buckets = server.latency[cmd] = {}
+    bucket = usec.bit_length()
+    buckets[bucket] = buckets.get(bucket, 0) + 1
+    # MONITOR sees a command once it ran (so SELECT shows the new db), with
+    # passwords hidden, as Redis does.
+    if server.monitors and not cmd.no_monitor and not client.is_replica:
+        server.feed_monitors(client, _redacted(cmd, argv))
     if server.dirty != dirty_before and not client.custom_propagation and server.propagating:
         server.keyspace.propagate(client.dbid, argv)
     if not (client.in_exec or client.in_script):

@@ -18,6 +18,8 @@ Semantics reproduced (all on bytes):
 * ``nocase`` folds only ASCII A-Z (the C locale), applied to literals, to
   plain set members and to both range ends and the byte -- but *not* to
   backslash-escaped bytes inside a set, which always compare exactly.
+* A pattern with more than 1000 '*' runs that are followed by other pattern
+  bytes matches nothing (Redis's recursion limit, CVE-2024-31228 fix).
 * The empty string matches only the empty pattern, so ``*`` does not match
   b"".  KEYS and SCAN treat a lone ``*`` pattern as "everything" before ever
   calling the matcher (the empty key included): callers must special-case it.
@@ -40,12 +42,19 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import accumulate
 from typing import Callable, Optional
 
 __all__ = ["compile_glob", "glob_match"]
 
 _STAR = "star"
 _ANY = "any"
+
+# Redis (7.0.15 with the CVE-2024-31228 fix, as Debian ships it) gives up
+# past 1000 nested '*' recursions: a pattern with more than 1000 stars that
+# are followed by something other than stars matches nothing.
+_MAX_INNER_STARS = 1000
+_NEVER = re.compile(b"(?!)").fullmatch
 
 
 def _signed(c: int) -> int:
@@ -56,6 +65,10 @@ def _signed(c: int) -> int:
 def _lower(c: int) -> int:
     """tolower() in the C locale, on a (possibly negative) char value."""
     return c + 32 if 65 <= c <= 90 else c
+
+
+def _same(c: int) -> int:
+    return c
 
 
 def _parse_set(pattern: bytes, i: int, nocase: bool) -> tuple[frozenset, int]:
@@ -88,16 +101,21 @@ def _parse_set(pattern: bytes, i: int, nocase: bool) -> tuple[frozenset, int]:
         else:
             literal.add(pattern[i])
         i += 1
+    # Mark the ranges on the signed char axis -128..127 with a difference
+    # array, so a long set costs O(len + 256), not O(len * 256).
+    fold = _lower if nocase else _same
+    delta = [0] * 258
+    for start, end in ranges:
+        start, end = max(fold(start), -128), min(fold(end), 127)
+        if start <= end:
+            delta[start + 128] += 1
+            delta[end + 129] -= 1
+    covered = list(accumulate(delta))
+    folded_literals = {fold(_signed(p)) for p in literal}
     accepted = set()
     for c in range(256):
-        sc = _signed(c)
-        hit = c in exact
-        if not hit:
-            if nocase:
-                hit = any(_lower(_signed(p)) == _lower(sc) for p in literal) or any(
-                    _lower(a) <= _lower(sc) <= _lower(b) for a, b in ranges)
-            else:
-                hit = c in literal or any(a <= sc <= b for a, b in ranges)
+        v = fold(_signed(c))
+        hit = c in exact or v in folded_literals or (-128 <= v <= 127 and covered[v + 128] > 0)
         if hit != negate:
             accepted.add(c)
     return frozenset(accepted), i
@@ -165,12 +183,13 @@ def _to_regex(tokens: list) -> str:
     if all(t is _STAR for t in tokens):
         return ".+"  # '*' alone matches every non-empty string, never b""
     # Split into fixed-width segments around the stars.
-    segments: list[str] = [""]
+    segments: list[list[str]] = [[]]
     for t in tokens:
         if t is _STAR:
-            segments.append("")
+            segments.append([])
         else:
-            segments[-1] += _token_regex(t)
+            segments[-1].append(_token_regex(t))
+    segments = ["".join(parts) for parts in segments]
     if len(segments) == 1:
         return segments[0]
     head, middle, tail = segments[0], segments[1:-1], segments[-1]
@@ -183,7 +202,11 @@ def _to_regex(tokens: list) -> str:
 @lru_cache(maxsize=1024)
 def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], Optional[re.Match]]:
     """Compile a Redis glob pattern into a matcher (see module docstring)."""
-    regex = _to_regex(_tokens(bytes(pattern), nocase))
+    tokens = _tokens(bytes(pattern), nocase)
+    inner_stars = tokens.count(_STAR) - (1 if tokens and tokens[-1] is _STAR else 0)
+    if inner_stars > _MAX_INNER_STARS:
+        return _NEVER
+    regex = _to_regex(tokens)
     return re.compile(regex.encode("latin-1"), re.DOTALL).fullmatch
 
 

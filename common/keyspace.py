@@ -53,23 +53,29 @@ class Database:
     def get(self, key: bytes):
         """The value at key, or None; an expired key is removed first."""
         if self.expires and key in self.expires and self._expired(key):
-            return None
-        return self.data.get(key)
+            value = None
+        else:
+            value = self.data.get(key)
+        if self.ks.track_reads:
+            self.ks.count_read(value is not None)
+        return value
 
     def get_typed(self, key: bytes, cls):
         """The value if it is of type cls, None if the key is missing;
         WRONGTYPE otherwise."""
-        if self.expires and key in self.expires and self._expired(key):
-            return None
-        value = self.data.get(key)
+        value = self.get(key)
         if value is not None and value.__class__ is not cls:
             raise ErrorReply(WRONGTYPE)
         return value
 
     def exists(self, key: bytes) -> bool:
         if self.expires and key in self.expires and self._expired(key):
-            return False
-        return key in self.data
+            found = False
+        else:
+            found = key in self.data
+        if self.ks.track_reads:
+            self.ks.count_read(found)
+        return found
 
     def ttl_ms(self, key: bytes) -> int:
         """Remaining time to live in ms; -2 when the key is missing, -1 when
@@ -144,12 +150,16 @@ class Database:
         if key in self.blocked:
             self.ks.ready_keys.append((self, key))
 
-    def flush(self) -> int:
+    def flush(self, lazy: bool = False) -> int:
+        """Empty the database; lazy (FLUSHDB ASYNC) leaves freeing the old
+        values to the event loop, a slice at a time."""
         removed = len(self.data)
         if self.watched:
             for key in list(self.watched):
                 if key in self.data:
                     self._touch_watched(key)
+        if lazy and removed:
+            self.ks.lazyfree.append(self.data)
         self.data = {}
         self.expires = {}
         self.heap = []
@@ -214,13 +224,27 @@ class Keyspace:
     def __init__(self, num_dbs: int = 16):
         self.dbs = [Database(self, i) for i in range(num_dbs)]
         self.ready_keys: list = []  # (db, key) with clients to wake
+        self.lazyfree: list = []  # dicts of flushed databases still to free
+        self.stat_lazyfreed = 0
         self.replica_mode = False  # set while this node follows a primary
         self.applying_primary_stream = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
         self.stat_expired_keys = 0
+        self.stat_expire_time_cap = 0  # active cycles that ran out of time
+        self.stat_expire_cpu = 0.0  # seconds spent in active expiry
+        # keyspace_hits / misses: counted while a read-only command runs.
+        self.track_reads = False
+        self.stat_hits = 0
+        self.stat_misses = 0
         # Set by the server: keyspace notifications and the propagation stream.
         self.notify = _no_notify
         self.propagate = _no_propagate
+
+    def count_read(self, hit: bool) -> None:
+        if hit:
+            self.stat_hits += 1
+        else:
+            self.stat_misses += 1
 
     def __getitem__(self, dbid: int) -> Database:
         return self.dbs[dbid]
@@ -231,8 +255,25 @@ class Keyspace:
     def key_count(self) -> int:
         return sum(len(db.data) for db in self.dbs)
 
-    def flushall(self) -> int:
-        return sum(db.flush() for db in self.dbs)
+    def flushall(self, lazy: bool = False) -> int:
+        return sum(db.flush(lazy) for db in self.dbs)
+
+    def lazyfree_pending(self) -> int:
+        return sum(len(d) for d in self.lazyfree)
+
+    def free_some(self, deadline: float) -> None:
+        """Drop values of flushed databases until time.perf_counter() passes
+        deadline (a million values freed at once would stall the loop)."""
+        while self.lazyfree:
+            d = self.lazyfree[-1]
+            popitem = d.popitem
+            while d:
+                for _ in range(min(len(d), 1024)):
+                    popitem()
+                if time.perf_counter() > deadline:
+                    return
+            self.lazyfree.pop()
+            self.stat_lazyfreed += 1
 
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases; clients stay on
@@ -252,7 +293,8 @@ class Keyspace:
                     self.ready_keys.append((d, key))
 
     def active_expire_cycle(self, budget_s: float) -> int:
-        deadline = time.perf_counter() + budget_s
+        start = time.perf_counter()
+        deadline = start + budget_s
         removed = 0
         if self.replica_mode or not self.active_expire_enabled:
             return 0
@@ -260,7 +302,9 @@ class Keyspace:
             if db.heap:
                 removed += db.active_expire(deadline)
                 if time.perf_counter() > deadline:
+                    self.stat_expire_time_cap += 1
                     break
+        self.stat_expire_cpu += time.perf_counter() - start
         return removed
 
     def has_due_keys(self) -> bool:

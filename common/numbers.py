@@ -92,3 +92,105 @@ def format_float_incr(v: float) -> bytes:
     if b"e" not in short:
         return short
     return text.rstrip(b"0").rstrip(b".")
+
+
+# ---------------------------------------------------------------- long double
+# INCRBYFLOAT computes in C long double: on x86-64, the x87 80-bit format
+# (64-bit significand). Python floats would print 0.1 + 0.2 as
+# 0.30000000000000004 where Redis says 0.3, so the operands and the sum are
+# kept exact (Fraction) and rounded the way the x87 format rounds.
+
+_LD_SIGNIFICAND = 64
+_LD_MIN_EXP = -16382  # exponent of the smallest normal value
+_LD_OVERFLOW = 2**16384
+_LD_DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
+
+
+def round_long_double(x):
+    """The Fraction x rounded to the nearest 80-bit long double (ties to
+    even, subnormals included); +-math.inf when it overflows."""
+    from fractions import Fraction
+
+    if x == 0:
+        return Fraction(0)
+    negative = x < 0
+    n, d = abs(x.numerator), x.denominator
+    e = n.bit_length() - d.bit_length()
+    if (n << -e if e < 0 else n) < (d << e if e > 0 else d):
+        e -= 1  # now 2**e <= |x| < 2**(e+1)
+    shift = max(e, _LD_MIN_EXP) - (_LD_SIGNIFICAND - 1)  # weight of the last bit
+    num, den = (n, d << shift) if shift >= 0 else (n << -shift, d)
+    q, r = divmod(num, den)
+    if 2 * r > den or (2 * r == den and q & 1):
+        q += 1
+    value = Fraction(q << shift) if shift >= 0 else Fraction(q, 1 << -shift)
+    if value >= _LD_OVERFLOW:
+        return -math.inf if negative else math.inf
+    return -value if negative else value
+
+
+def parse_long_double(b: bytes):
+    """An operand of INCRBYFLOAT as Redis's string2ld reads it (strtold):
+    the exact long double value as a Fraction, +-math.inf for inf/infinity,
+    or None if Redis refuses it (syntax, nan, overflow, underflow to zero)."""
+    from fractions import Fraction
+
+    if parse_float(b) is None:
+        return None
+    if b.lstrip(b"+-").lower() in (b"inf", b"infinity"):
+        return -math.inf if b[:1] == b"-" else math.inf
+    m = _LD_DECIMAL.fullmatch(b)
+    if m is None:
+        return None
+    sign, int_part, frac_part, exp = m.groups()
+    frac_part = frac_part or b""
+    digits = (int_part + frac_part).lstrip(b"0")
+    if not digits:
+        return Fraction(0)
+    e = int(exp or b"0") - len(frac_part)
+    magnitude = len(digits) + e  # 10**(magnitude-1) <= |value| < 10**magnitude
+    if magnitude > 4933 or magnitude < -4951:
+        return None  # beyond LDBL_MAX, or below half the smallest subnormal
+    value = Fraction(_int_from_digits(digits)) * Fraction(10) ** e
+    value = round_long_double(value)
+    if value == 0 or isinstance(value, float):
+        return None  # strtold reports ERANGE: Redis refuses the value
+    return -value if sign == b"-" else value
+
+
+def format_long_double(x) -> bytes:
+    """Redis's ld2string(LD_STR_HUMAN): "%.17Lf" of the exact value (ties to
+    even), trailing zeros and dot removed, "-0" printed as "0"."""
+    a = abs(x)
+    scaled = a * 10**17
+    q, r = divmod(scaled.numerator, scaled.denominator)
+    if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q & 1):
+        q += 1
+    whole, frac = divmod(q, 10**17)
+    text = (_digits_of_int(whole) + b".%017d" % frac).rstrip(b"0").rstrip(b".")
+    if x < 0 and text != b"0":
+        text = b"-" + text
+    return text
+
+
+
+# Python refuses int <-> decimal text conversions beyond 4300 digits (a guard
+# against quadratic time); long doubles reach 4933 digits, so go by chunks.
+_CHUNK = 1000
+
+
+def _int_from_digits(digits: bytes) -> int:
+    n = 0
+    for i in range(0, len(digits), _CHUNK):
+        part = digits[i:i + _CHUNK]
+        n = n * 10 ** len(part) + int(part)
+    return n
+
+
+def _digits_of_int(n: int) -> bytes:
+    parts = []
+    while n >= 10**_CHUNK:
+        n, low = divmod(n, 10**_CHUNK)
+        parts.append(b"%0*d" % (_CHUNK, low))
+    parts.append(b"%d" % n)
+    return b"".join(reversed(parts))

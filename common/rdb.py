@@ -865,23 +865,127 @@ def _read_string(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
     raise RdbError(f"Unknown RDB string encoding type {kind}")
 
 
-def _read_strings(buf: bytes, pos: int, end: int, count: int) -> tuple[list, int]:
-    """`count` consecutive strings (short plain ones are read inline)."""
-    out = []
-    append = out.append
+# -- collections stored element by element ----------------------------------
+#
+# A big collection can span many chunks of input.  Its elements are read by
+# _collect(), which stops at the last complete element and reports how far it
+# got, so the parser keeps what it has (a _Partial) and continues with the next
+# chunk instead of re-reading the whole value.
+
+def _collect(rdb_type: int, buf: bytes, pos: int, end: int, items: list,
+             remaining: int) -> tuple[int, int, int]:
+    """Append up to `remaining` elements at buf[pos:] to `items`.
+
+    Returns (position after the last complete element, elements still
+    missing, buffer position the next element needs); an element is a string
+    (LIST, SET and HASH: fields and values alike), a member and its score
+    (ZSET, ZSET_2: both go to `items`) or a node (the quicklists: its
+    elements go to `items`).
+    """
     read = _read_string
-    for _ in range(count):
-        if pos < end:
-            b = buf[pos]
-            if b < 64:
-                stop = pos + 1 + b
-                if stop <= end:
-                    append(buf[pos + 1:stop])
-                    pos = stop
-                    continue
-        s, pos = read(buf, pos, end)
-        append(s)
-    return out, pos
+    append = items.append
+    try:
+        if rdb_type in (T_LIST, T_SET, T_HASH):
+            while remaining:
+                if pos < end:
+                    b = buf[pos]
+                    if b < 64:  # short plain string: read inline
+                        stop = pos + 1 + b
+                        if stop > end:
+                            raise _Short(stop)
+                        append(buf[pos + 1:stop])
+                        pos = stop
+                        remaining -= 1
+                        continue
+                s, pos = read(buf, pos, end)
+                append(s)
+                remaining -= 1
+        elif rdb_type == T_ZSET_2:
+            unpack = _unpack_d_from
+            while remaining:
+                if pos < end and buf[pos] < 64:
+                    stop = pos + 1 + buf[pos]
+                    member = buf[pos + 1:stop]
+                else:
+                    member, stop = read(buf, pos, end)
+                if stop + 8 > end:
+                    raise _Short(stop + 8)
+                append(member)
+                append(unpack(buf, stop)[0])
+                pos = stop + 8
+                remaining -= 1
+        elif rdb_type == T_ZSET:
+            while remaining:
+                member, p = read(buf, pos, end)
+                score, pos = _read_text_double(buf, p, end)
+                append(member)
+                append(score)
+                remaining -= 1
+        else:  # T_LIST_QUICKLIST, T_LIST_QUICKLIST_2: one node per element
+            v2 = rdb_type == T_LIST_QUICKLIST_2
+            while remaining:
+                container = _QUICKLIST_PACKED
+                p = pos
+                if v2:
+                    container, p = _read_len(buf, p, end)
+                    if container != _QUICKLIST_PACKED and container != _QUICKLIST_PLAIN:
+                        raise RdbError("Quicklist integrity check failed (bad container)")
+                blob, pos = read(buf, p, end)
+                if not blob:
+                    raise RdbError("Quicklist integrity check failed (empty node)")
+                if container == _QUICKLIST_PLAIN:
+                    append(blob)
+                elif v2:
+                    items.extend(_listpack_entries(blob, "List"))
+                else:
+                    items.extend(_ziplist_entries(blob, "List"))
+                remaining -= 1
+    except _Short as short:
+        return pos, remaining, short.need
+    return pos, 0, 0
+
+
+def _collection_value(rdb_type: int, items: list, count: int, zset_factory):
+    """The value of a collection read by _collect (_EMPTY when it has no elements)."""
+    if not items:
+        return _EMPTY
+    if rdb_type == T_SET:
+        value = set(items)
+        if len(value) != count:
+            raise RdbError("Duplicate set members detected")
+        return value
+    if rdb_type == T_HASH:
+        return _pairs_to_dict(items, "Hash")
+    if rdb_type == T_ZSET_2 or rdb_type == T_ZSET:
+        scores = items[1::2]
+        if any(map(math.isnan, scores)):
+            raise RdbError("Zset with NAN score detected")
+        return _zset_from_pairs(list(zip(items[0::2], scores)), count, zset_factory())
+    return deque(items)  # the lists
+
+
+_COLLECTION_TYPES = frozenset({T_LIST, T_SET, T_HASH, T_ZSET, T_ZSET_2,
+                               T_LIST_QUICKLIST, T_LIST_QUICKLIST_2})
+
+
+def _collection_start(rdb_type: int, buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Read a collection's element count: (count, elements to collect, position after it)."""
+    count, pos = _read_len(buf, pos, end)
+    return count, (2 * count if rdb_type == T_HASH else count), pos
+
+
+class _Partial:
+    """A collection whose elements go past the end of the bytes fed so far."""
+
+    __slots__ = ("rdb_type", "key", "expire", "count", "remaining", "items")
+
+    def __init__(self, rdb_type, key, expire, count, remaining, items):
+        self.rdb_type = rdb_type
+        self.key = key
+        self.expire = expire
+        self.count = count
+        self.remaining = remaining
+        self.items = items
 
 
 def _read_text_double(buf: bytes, pos: int, end: int) -> tuple[float, int]:
@@ -1126,67 +1230,13 @@ def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
     if rdb_type == T_STRING:
         return _read_string(buf, pos, end)
 
-    if rdb_type in (T_LIST, T_SET, T_HASH, T_ZSET, T_ZSET_2):
-        count, pos = _read_len(buf, pos, end)
-        if count == 0:
-            return _EMPTY, pos
-        if rdb_type == T_LIST:
-            items, pos = _read_strings(buf, pos, end, count)
-            return deque(items), pos
-        if rdb_type == T_SET:
-            members, pos = _read_strings(buf, pos, end, count)
-            result = set(members)
-            if len(result) != count:
-                raise RdbError("Duplicate set members detected")
-            return result, pos
-        if rdb_type == T_HASH:
-            flat, pos = _read_strings(buf, pos, end, 2 * count)
-            return _pairs_to_dict(flat, "Hash"), pos
-        read = _read_string
-        members = []
-        scores = []
-        if rdb_type == T_ZSET_2:
-            unpack = _unpack_d_from
-            for _ in range(count):
-                if pos < end and buf[pos] < 64:
-                    stop = pos + 1 + buf[pos]
-                    members.append(buf[pos + 1:stop])
-                else:
-                    member, stop = read(buf, pos, end)
-                    members.append(member)
-                pos = stop + 8
-                if pos > end:
-                    raise _Short(pos)
-                scores.append(unpack(buf, stop)[0])
-        else:
-            for _ in range(count):
-                member, pos = read(buf, pos, end)
-                score, pos = _read_text_double(buf, pos, end)
-                members.append(member)
-                scores.append(score)
-        if any(map(math.isnan, scores)):
-            raise RdbError("Zset with NAN score detected")
-        return _zset_from_pairs(list(zip(members, scores)), count, zset_factory()), pos
-
-    if rdb_type in (T_LIST_QUICKLIST, T_LIST_QUICKLIST_2):
-        nodes, pos = _read_len(buf, pos, end)
-        items = deque()
-        for _ in range(nodes):
-            container = _QUICKLIST_PACKED
-            if rdb_type == T_LIST_QUICKLIST_2:
-                container, pos = _read_len(buf, pos, end)
-                if container not in (_QUICKLIST_PACKED, _QUICKLIST_PLAIN):
-                    raise RdbError("Quicklist integrity check failed (bad container)")
-            blob, pos = _read_string(buf, pos, end)
-            if not blob:
-                raise RdbError("Quicklist integrity check failed (empty node)")
-            if container == _QUICKLIST_PLAIN:
-                items.append(blob)
-            elif rdb_type == T_LIST_QUICKLIST_2:
-                items.extend(_listpack_entries(blob, "List"))
-            else:
-                items.extend(_ziplist_entries(blob, "List"))
-        return (items if items else _EMPTY), pos
+    if rdb_type in _COLLECTION_TYPES:
+        count, remaining, pos = _collection_start(rdb_type, buf, pos, end)
+        items: list = []
+        pos, remaining, need = _collect(rdb_type, buf, pos, end, items, remaining)
+        if remaining:
+            raise _Short(need)
+        return _collection_value(rdb_type, items, count, zset_factory), pos
 
     if rdb_type in _BLOB_TYPES:
         blob, pos = _read_string(buf, pos, end)
@@ -1292,6 +1342,7 @@ class RdbParser:
         self._db = 0
         self._expire: int | None = None
         self._header_done = False
+        self._partial: _Partial | None = None
         self.version: int | None = None
         self.done = False
         self.unused = b""
@@ -1335,7 +1386,7 @@ class RdbParser:
         those last events; raises RdbError if the file was cut short."""
         events = []
         if not self.done and self._pending:
-            # Bytes held back waiting for a big record to grow: parse them now.
+            # Bytes held back for a record they do not complete: one last try.
             self._wait_for = 0
             events = self._force_feed()
         if not self.done:
@@ -1386,6 +1437,11 @@ class RdbParser:
         try:
             if not self._header_done:
                 pos = self._header(buf, end)
+            if self._partial is not None:
+                pos, need = self._continue_partial(buf, pos, end, db, append)
+                start = pos
+                if need:
+                    raise _Short(need)
             while True:
                 start = pos
                 if pos >= end:
@@ -1422,7 +1478,21 @@ class RdbParser:
                             raise RdbError(f"Unknown RDB encoding type {t} (key {key!r})")
                         raise RdbError(f"Can't load key {key!r}: {_unsupported_type(t)}")
                     try:
-                        value, pos = _read_value(t, buf, p, end, zset_factory)
+                        if t in _COLLECTION_TYPES:
+                            count, remaining, p = _collection_start(t, buf, p, end)
+                            items: list = []
+                            p, remaining, need = _collect(t, buf, p, end, items, remaining)
+                            if remaining:
+                                # Keep the elements read so far; go on from there
+                                # when more bytes arrive.
+                                self._partial = _Partial(t, key, expire, count, remaining, items)
+                                expire = None
+                                start = p
+                                raise _Short(need)
+                            value = _collection_value(t, items, count, zset_factory)
+                            pos = p
+                        else:
+                            value, pos = _read_value(t, buf, p, end, zset_factory)
                     except RdbError as e:
                         raise RdbError(f"{e} (key {key!r})") from None
                     if value is _EMPTY:
@@ -1465,11 +1535,9 @@ class RdbParser:
                     loaded += 1
                 expire = None
         except _Short as short:
-            # Wait for the missing bytes -- and, for a record that is already
-            # long, for at least twice what we have, so a huge value is
-            # re-parsed O(log n) times rather than once per chunk.
-            have = end - start
-            self._wait_for = max(short.need - start, 2 * have)
+            # Resume at the record (or collection element) that did not fit,
+            # once the bytes it needs are there: exactly once per record.
+            self._wait_for = short.need - start
             pos = start
         else:
             self._wait_for = 0
@@ -1480,6 +1548,37 @@ class RdbParser:
             self.keys_expired += expired
         self._pos = pos
         return events
+
+    def _continue_partial(self, buf: bytes, pos: int, end: int, db: int,
+                          append) -> tuple[int, int]:
+        """Read more elements of the collection in progress, delivering it when
+        complete.  Returns (new position, position still needed or 0)."""
+        partial = self._partial
+        try:
+            pos, partial.remaining, need = _collect(partial.rdb_type, buf, pos, end,
+                                                    partial.items, partial.remaining)
+            if partial.remaining:
+                return pos, need
+            value = _collection_value(partial.rdb_type, partial.items, partial.count,
+                                      self._zset_factory)
+        except RdbError as e:
+            raise RdbError(f"{e} (key {partial.key!r})") from None
+        self._partial = None
+        expire = partial.expire
+        if value is _EMPTY:
+            pass
+        elif expire is not None and self._skip_before is not None and expire < self._skip_before:
+            self.keys_expired += 1
+        else:
+            self.keys_loaded += 1
+            if self._into is None:
+                append(Key(db, partial.key, value, expire))
+            else:
+                data, expires = self._into(db)
+                data[partial.key] = value
+                if expire is not None:
+                    expires[partial.key] = expire
+        return pos, 0
 
     def _opcode(self, t: int, buf: bytes, pos: int, end: int, db: int, append) -> int:
         """Parse one non-key record at buf[pos]; returns the position after it."""

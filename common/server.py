@@ -19,7 +19,7 @@ from collections import deque
 
 from hakv.common import errors
 from hakv.common.commands.table import node_table
-from hakv.common.config import REDIS_VERSION, Settings
+from hakv.common.config import REDIS_VERSION, Settings, notify_flags
 from hakv.common.connection import Client
 from hakv.common.keyspace import Keyspace
 from hakv.common.resp import ErrorReply, Push, encode, encode_command
@@ -36,6 +36,8 @@ class Server:
         self.table = table
         self.keyspace = Keyspace(settings["databases"])
         self.keyspace.propagate = self._queue_propagation
+        self.keyspace.notify = self._keyspace_notify
+        self.notify_flags = notify_flags(settings["notify-keyspace-events"])
         self.run_id = os.urandom(20).hex()
         self.start_time = time.time()
         self.clients: dict[int, Client] = {}
@@ -70,11 +72,12 @@ class Server:
         self.stat_rejected_conn = 0
         self.stat_rejected_calls = 0
         self.stat_protocol_errors = 0
-        self.stat_keyspace_hits = 0
-        self.stat_keyspace_misses = 0
         self.stat_net_in = 0
         self.stat_net_out = 0
+        self.stat_reads = 0
+        self.stat_writes = 0
         self.error_counts: dict[str, int] = {}
+        self.latency: dict = {}  # Command -> {log2(usec) bucket: calls} (INFO latencystats)
         self.slowlog: deque = deque(maxlen=max(settings["slowlog-max-len"], 1))
         self.slowlog_id = 0
         self.slowlog_threshold = settings["slowlog-log-slower-than"]
@@ -365,6 +368,17 @@ class Server:
                     receivers += len(clients)
         return receivers
 
+    def _keyspace_notify(self, db, cls: str, event: bytes, key: bytes) -> None:
+        """Keyspace notifications: __keyspace@<db>__:<key> carries the event,
+        __keyevent@<db>__:<event> the key, for the classes configured."""
+        flags = self.notify_flags
+        if not flags or cls not in flags:
+            return
+        if "K" in flags:
+            self.publish(b"__keyspace@%d__:%s" % (db.id, key), event)
+        if "E" in flags:
+            self.publish(b"__keyevent@%d__:%s" % (db.id, event), key)
+
     def unsubscribe_all(self, client) -> None:
         for ch in client.channels:
             subs = self.channels.get(ch)
@@ -448,7 +462,9 @@ class Server:
         ks.active_expire_cycle(0.003)
         if self.pending_propagation:
             self.flush_propagation()
-        delay = 0.002 if ks.has_due_keys() else 0.05
+        if ks.lazyfree:
+            ks.free_some(time.perf_counter() + 0.003)
+        delay = 0.002 if ks.lazyfree or ks.has_due_keys() else 0.05
         self.loop.call_later(delay, self._expire_tick)
 
     def _client_timeouts(self, now: float) -> None:
@@ -476,44 +492,37 @@ class Server:
             self.slowlog_threshold = value
         elif name == "slowlog-max-len":
             self.slowlog = deque(self.slowlog, maxlen=max(value, 1))
-        elif name == "requirepass":
-            pass
+        elif name == "notify-keyspace-events":
+            self.notify_flags = notify_flags(value)
 
     # ------------------------------------------------------------ INFO
 
+    _INFO_ORDER = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                   "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace")
+    _INFO_DEFAULT = frozenset(("server", "clients", "memory", "persistence", "stats",
+                               "replication", "cpu", "modules", "errorstats", "cluster",
+                               "keyspace"))
+
     def info(self, sections: list[str]) -> bytes:
-        want = [s.lower() for s in sections] or ["default"]
-        everything = "all" in want or "everything" in want
-        default = "default" in want or everything
-        order = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                 "modules", "errorstats", "cluster", "keyspace"]
-        if everything:
-            order.insert(order.index("errorstats"), "commandstats")
-            order.insert(order.index("errorstats"), "latencystats")
+        """INFO [section ...]: sections always come in Redis's order; no argument
+        or 'default' means the default set, 'all'/'everything' every section."""
+        want = set(s.lower() for s in sections) or {"default"}
+        chosen = set(want)
+        if "default" in want:
+            chosen |= self._INFO_DEFAULT
+        if "all" in want or "everything" in want:
+            chosen |= set(self._INFO_ORDER)
         parts = []
-        for name in order:
-            if default and name in ("commandstats", "latencystats") and not everything:
+        for name in self._INFO_ORDER:
+            if name not in chosen:
                 continue
-            if not (default or name in want):
-                continue
-            if name == "errorstats" and default and not everything and "errorstats" not in want:
-                pass
             lines = self._info_section(name)
             if lines is None:
                 continue
-            title = name.capitalize() if name != "cpu" else "CPU"
-            if name == "commandstats":
-                title = "Commandstats"
+            title = "CPU" if name == "cpu" else name.capitalize()
             body = "".join("%s:%s\r\n" % kv if isinstance(kv, tuple) else kv + "\r\n"
                            for kv in lines)
             parts.append("# %s\r\n%s" % (title, body))
-        for name in want:
-            if name not in order and name not in ("default", "all", "everything") \
-                    and name in ("commandstats", "latencystats"):
-                lines = self._info_section(name)
-                title = name.capitalize()
-                body = "".join("%s:%s\r\n" % kv for kv in lines)
-                parts.append("# %s\r\n%s" % (title, body))
         return "\r\n".join(parts).encode()
 
     def _info_section(self, name: str):
@@ -580,6 +589,14 @@ class Server:
         rss = _rss_bytes()
         peak = max(used, getattr(self, "_peak_mem", 0))
         self._peak_mem = peak
+        startup = getattr(self, "_startup_mem", None)
+        if startup is None:
+            startup = self._startup_mem = used
+        total = _total_system_memory()
+        maxmem = self.settings["maxmemory"]
+        dataset = max(used - startup, 0)
+        scripts = getattr(self, "scripts_memory", 0)
+        n_scripts = getattr(self, "cached_scripts", 0)
         return [
             ("used_memory", str(used)),
             ("used_memory_human", human_bytes(used)),
@@ -587,10 +604,51 @@ class Server:
             ("used_memory_rss_human", human_bytes(rss)),
             ("used_memory_peak", str(peak)),
             ("used_memory_peak_human", human_bytes(peak)),
-            ("maxmemory", str(self.settings["maxmemory"])),
-            ("maxmemory_human", human_bytes(self.settings["maxmemory"])),
+            ("used_memory_peak_perc", "%.2f%%" % (100.0 * used / peak if peak else 0)),
+            ("used_memory_overhead", str(startup)),
+            ("used_memory_startup", str(startup)),
+            ("used_memory_dataset", str(dataset)),
+            ("used_memory_dataset_perc", "%.2f%%" % (100.0 * dataset / used if used else 0)),
+            ("allocator_allocated", str(used)),
+            ("allocator_active", str(used)),
+            ("allocator_resident", str(rss)),
+            ("total_system_memory", str(total)),
+            ("total_system_memory_human", human_bytes(total)),
+            ("used_memory_lua", "0"),
+            ("used_memory_vm_eval", "0"),
+            ("used_memory_lua_human", "0B"),
+            ("used_memory_scripts_eval", str(scripts)),
+            ("number_of_cached_scripts", str(n_scripts)),
+            ("number_of_functions", "0"),
+            ("number_of_libraries", "0"),
+            ("used_memory_vm_functions", "0"),
+            ("used_memory_vm_total", "0"),
+            ("used_memory_vm_total_human", "0B"),
+            ("used_memory_functions", "0"),
+            ("used_memory_scripts", str(scripts)),
+            ("used_memory_scripts_human", human_bytes(scripts)),
+            ("maxmemory", str(maxmem)),
+            ("maxmemory_human", human_bytes(maxmem)),
             ("maxmemory_policy", self.settings["maxmemory-policy"]),
+            ("allocator_frag_ratio", "1.00"),
+            ("allocator_frag_bytes", "0"),
+            ("allocator_rss_ratio", "1.00"),
+            ("allocator_rss_bytes", "0"),
+            ("rss_overhead_ratio", "%.2f" % (rss / used if used else 1)),
+            ("rss_overhead_bytes", str(rss - used)),
+            ("mem_fragmentation_ratio", "%.2f" % (rss / used if used else 1)),
+            ("mem_fragmentation_bytes", str(rss - used)),
+            ("mem_not_counted_for_evict", "0"),
+            ("mem_replication_backlog", "0"),
+            ("mem_total_replication_buffers", "0"),
+            ("mem_clients_slaves", "0"),
+            ("mem_clients_normal", "0"),
+            ("mem_cluster_links", "0"),
+            ("mem_aof_buffer", "0"),
             ("mem_allocator", "pymalloc"),
+            ("active_defrag_running", "0"),
+            ("lazyfree_pending_objects", str(self.keyspace.lazyfree_pending())),
+            ("lazyfreed_objects", str(self.keyspace.stat_lazyfreed)),
         ]
 
     def _info_persistence(self):
@@ -598,25 +656,58 @@ class Server:
 
     def _info_stats(self):
         ops = self.ops_samples[-1] if self.ops_samples else 0
+        ks = self.keyspace
         return [
             ("total_connections_received", str(self.stat_connections)),
             ("total_commands_processed", str(self.stat_commands)),
             ("instantaneous_ops_per_sec", str(int(ops))),
             ("total_net_input_bytes", str(self.stat_net_in)),
             ("total_net_output_bytes", str(self.stat_net_out)),
+            ("total_net_repl_input_bytes", "0"),
+            ("total_net_repl_output_bytes", "0"),
+            ("instantaneous_input_kbps", "0.00"),
+            ("instantaneous_output_kbps", "0.00"),
+            ("instantaneous_input_repl_kbps", "0.00"),
+            ("instantaneous_output_repl_kbps", "0.00"),
             ("rejected_connections", str(self.stat_rejected_conn)),
             ("sync_full", "0"),
             ("sync_partial_ok", "0"),
             ("sync_partial_err", "0"),
-            ("expired_keys", str(self.keyspace.stat_expired_keys)),
-            ("evicted_keys", "0"),
-            ("keyspace_hits", str(self.stat_keyspace_hits)),
-            ("keyspace_misses", str(self.stat_keyspace_misses)),
+            ("expired_keys", str(ks.stat_expired_keys)),
+            ("expired_stale_perc", "0.00"),
+            ("expired_time_cap_reached_count", str(ks.stat_expire_time_cap)),
+            ("expire_cycle_cpu_milliseconds", str(int(ks.stat_expire_cpu * 1000))),
+            ("evicted_keys", str(getattr(self, "stat_evicted_keys", 0))),
+            ("evicted_clients", "0"),
+            ("total_eviction_exceeded_time", "0"),
+            ("current_eviction_exceeded_time", "0"),
+            ("keyspace_hits", str(ks.stat_hits)),
+            ("keyspace_misses", str(ks.stat_misses)),
             ("pubsub_channels", str(len(self.channels))),
             ("pubsub_patterns", str(len(self.patterns))),
-            ("total_error_replies", str(sum(self.error_counts.values()))),
+            ("pubsubshard_channels", "0"),
+            ("latest_fork_usec", str(getattr(self, "stat_latest_fork_usec", 0))),
+            ("total_forks", str(getattr(self, "stat_total_forks", 0))),
+            ("migrate_cached_sockets", "0"),
+            ("slave_expires_tracked_keys", "0"),
+            ("active_defrag_hits", "0"),
+            ("active_defrag_misses", "0"),
+            ("active_defrag_key_hits", "0"),
+            ("active_defrag_key_misses", "0"),
+            ("total_active_defrag_time", "0"),
+            ("current_active_defrag_time", "0"),
+            ("tracking_total_keys", "0"),
+            ("tracking_total_items", "0"),
+            ("tracking_total_prefixes", "0"),
             ("unexpected_error_replies", "0"),
-            ("total_reads_processed", str(self.stat_commands)),
+            ("total_error_replies", str(sum(self.error_counts.values()))),
+            ("dump_payload_sanitizations", "0"),
+            ("total_reads_processed", str(self.stat_reads)),
+            ("total_writes_processed", str(self.stat_writes)),
+            ("io_threaded_reads_processed", "0"),
+            ("io_threaded_writes_processed", "0"),
+            ("reply_buffer_shrinks", "0"),
+            ("reply_buffer_expands", "0"),
         ]
 
     def _info_replication(self):
@@ -625,11 +716,14 @@ class Server:
     def _info_cpu(self):
         ru = resource.getrusage(resource.RUSAGE_SELF)
         ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+        th = resource.getrusage(getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF))
         return [
             ("used_cpu_sys", "%.6f" % ru.ru_stime),
             ("used_cpu_user", "%.6f" % ru.ru_utime),
             ("used_cpu_sys_children", "%.6f" % ch.ru_stime),
             ("used_cpu_user_children", "%.6f" % ch.ru_utime),
+            ("used_cpu_sys_main_thread", "%.6f" % th.ru_stime),
+            ("used_cpu_user_main_thread", "%.6f" % th.ru_utime),
         ]
 
     def _info_modules(self):
@@ -660,7 +754,34 @@ class Server:
         return out
 
     def _info_latencystats(self):
-        return []
+        out = []
+        for cmd in self.table.all():
+            buckets = self.latency.get(cmd)
+            if buckets:
+                out.append(("latency_percentiles_usec_%s" % cmd.fullname,
+                            "p50=%.3f,p99=%.3f,p99.9=%.3f" % tuple(
+                                _percentile(buckets, p) for p in (50.0, 99.0, 99.9))))
+        return out
+
+
+def _percentile(buckets: dict, p: float) -> float:
+    """A percentile of latencies kept in power-of-two microsecond buckets
+    (bucket k holds durations below 2**k us): the bucket's upper bound."""
+    total = sum(buckets.values())
+    need = total * p / 100.0
+    seen = 0
+    for k in sorted(buckets):
+        seen += buckets[k]
+        if seen >= need:
+            return float(1 << k) if k else 1.0
+    return float(1 << max(buckets))
+
+
+def _total_system_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 
 
 def _rss_bytes() -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from hakv.common import dispatch
+from hakv.common import dispatch, rdb, snapshot
 from hakv.common.connection import Client, _fmt_addr
 from hakv.common.resp import ErrorReply, encode_command
 from hakv.replica.payload import PayloadReader
@@ -24,6 +24,10 @@ LOADING = "loading"
 STREAM = "stream"
 
 _MAX_LINE = 64 * 1024
+
+
+class TransferError(Exception):
+    pass
 
 
 class PrimaryLink(Client):
@@ -140,7 +144,11 @@ class PrimaryLink(Client):
         if header_before and not reader.in_header:
             self.follower.payload_started(self)
         if chunk:
-            self.transfer.write(chunk)
+            try:
+                self.transfer.write(chunk)
+            except (rdb.RdbError, snapshot.LoadError) as exc:
+                raise TransferError("Failed trying to load the MASTER synchronization DB "
+                                    "from socket: %s" % exc) from None
         if reader.done:
             self.held += rest
             self.phase = LOADING

@@ -112,7 +112,7 @@ def hello(ctx, argv):
     if not ctx.authenticated:
         raise ErrorReply(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
             "select the RESP protocol version at the same time"
         )
     if setname is not None:

@@ -4,6 +4,7 @@ DEBUG MONITOR SHUTDOWN SLOWLOG MEMORY LATENCY."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from hakv.common import config, errors
@@ -26,25 +27,31 @@ def dbsize(ctx, argv):
     return len(ctx.db.data)
 
 
-def _flush_mode(argv, start):
-    if len(argv) > start + 1:
+def _flush_lazy(ctx, argv) -> bool:
+    """FLUSHDB/FLUSHALL [ASYNC|SYNC]: True to free in the background (ASYNC,
+    or no argument with lazyfree-lazy-user-flush)."""
+    if len(argv) > 2:
         raise ErrorReply(errors.SYNTAX)
-    if len(argv) == start + 1 and argv[start].lower() not in (b"async", b"sync"):
-        raise ErrorReply(errors.SYNTAX)
+    if len(argv) == 2:
+        mode = argv[1].lower()
+        if mode not in (b"async", b"sync"):
+            raise ErrorReply(errors.SYNTAX)
+        return mode == b"async"
+    return ctx.server.settings["lazyfree-lazy-user-flush"]
 
 
 @command("flushdb", -1, "write", group=G, categories="keyspace dangerous")
 def flushdb(ctx, argv):
-    _flush_mode(argv, 1)
-    ctx.server.dirty += ctx.db.flush() + 1
+    lazy = _flush_lazy(ctx, argv)
+    ctx.server.dirty += ctx.db.flush(lazy) + 1
     return "OK"
 
 
 @command("flushall", -1, "write", group=G, categories="keyspace dangerous")
 def flushall(ctx, argv):
-    _flush_mode(argv, 1)
+    lazy = _flush_lazy(ctx, argv)
     server = ctx.server
-    server.dirty += server.keyspace.flushall() + 1
+    server.dirty += server.keyspace.flushall(lazy) + 1
     for hook in getattr(server, "flushall_hooks", ()):
         hook()
     return "OK"
@@ -173,8 +180,12 @@ def config_resetstat(ctx, argv):
     server.stat_commands = 0
     server.stat_connections = 0
     server.stat_rejected_calls = 0
-    server.stat_keyspace_hits = server.stat_keyspace_misses = 0
-    server.keyspace.stat_expired_keys = 0
+    server.stat_net_in = server.stat_net_out = server.stat_reads = server.stat_writes = 0
+    server.stat_rejected_conn = 0
+    ks = server.keyspace
+    ks.stat_hits = ks.stat_misses = ks.stat_expired_keys = ks.stat_expire_time_cap = 0
+    ks.stat_expire_cpu = 0.0
+    server.latency.clear()
     server.error_counts.clear()
     for cmd in server.table.all():
         cmd.calls = cmd.usec = cmd.rejected_calls = cmd.failed_calls = 0
@@ -207,13 +218,25 @@ def config_help(ctx, argv):
 # ------------------------------------------------------------------ COMMAND
 
 
+# The order Redis lists flags and ACL categories in (others, like sentinel or
+# may_replicate, it does not show).
+_FLAG_ORDER = ("write readonly denyoom module admin pubsub noscript blocking loading stale "
+               "skip_monitor skip_slowlog asking fast no_auth no_mandatory_keys "
+               "no_async_loading no_multi movablekeys allow_busy").split()
+_CATEGORY_ORDER = ("keyspace read write set sortedset list hash string bitmap hyperloglog geo "
+                   "stream pubsub admin fast slow blocking dangerous connection transaction "
+                   "scripting").split()
+
+
 def _command_info(cmd):
-    flags = sorted(f for f in cmd.flags if f not in ("sentinel", "allow_busy", "no_monitor"))
+    flags = [f.encode() for f in _FLAG_ORDER if f in cmd.flags]
+    cats = sorted(cmd.categories, key=lambda c: (
+        _CATEGORY_ORDER.index(c) if c in _CATEGORY_ORDER else len(_CATEGORY_ORDER), c))
     keyspecs = []
     info = [
-        cmd.fullname.encode(), cmd.arity, [f for f in flags],
+        cmd.fullname.encode(), cmd.arity, flags,
         cmd.first_key, cmd.last_key, cmd.step,
-        ["@" + c for c in sorted(cmd.categories)], [], keyspecs,
+        [b"@" + c.encode() for c in cats], [], keyspecs,
         [_command_info(s) for s in cmd.subcommands.values()],
     ]
     return info
@@ -294,19 +317,18 @@ def command_docs(ctx, argv):
     return out
 
 
-@command("command|getkeys", -3, "loading stale", group=G)
+@command("command|getkeys", -4, "loading stale", group=G)
 def command_getkeys(ctx, argv):
     from hakv.common.dispatch import lookup
     sub = argv[2:]
     cmd = lookup(ctx.server, sub)
     if isinstance(cmd, ErrorReply):
-        if cmd.message.startswith("ERR unknown command"):
+        if getattr(cmd, "command", None) is None:  # unknown command or subcommand
             raise ErrorReply("ERR Invalid command specified")
         raise ErrorReply("ERR Invalid number of arguments specified for command")
-    idx = cmd.key_indexes(sub)
-    if not idx:
+    if cmd.first_key <= 0 and cmd.key_finder is None:
         raise ErrorReply("ERR The command has no key arguments")
-    return [sub[i] for i in idx]
+    return [sub[i] for i in cmd.key_indexes(sub)]
 
 
 @command("command|help", 2, "loading stale", group=G)
@@ -328,11 +350,12 @@ container("debug", -2, "admin noscript loading stale", group=G)
 
 @command("debug|sleep", 3, "admin noscript loading stale", group=G)
 def debug_sleep(ctx, argv):
-    try:
-        seconds = float(argv[2])
-    except ValueError:
-        raise ErrorReply(errors.NOT_FLOAT) from None
-    time.sleep(seconds)  # Blocking the loop is the point of DEBUG SLEEP.
+    # Like strtod: the longest number at the start counts, anything else is 0;
+    # a negative time does not sleep.
+    m = re.match(rb"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", argv[2])
+    seconds = float(m.group()) if m else 0.0
+    if seconds > 0:
+        time.sleep(seconds)  # Blocking the loop is the point of DEBUG SLEEP.
     return "OK"
 
 

@@ -7,13 +7,13 @@ cannot stretch a TTL.
 
 from __future__ import annotations
 
-import math
 import time
 
 from hakv.common import errors
 from hakv.common.commands.keys import note_string_encoding
 from hakv.common.commands.table import command
-from hakv.common.numbers import LLONG_MAX, LLONG_MIN, format_float_incr, get_float, get_int, parse_int
+from hakv.common.numbers import (LLONG_MAX, LLONG_MIN, format_long_double, get_int, parse_int,
+                                 parse_long_double, round_long_double)
 from hakv.common.resp import ErrorReply
 
 G = "string"
@@ -78,12 +78,14 @@ def set_(ctx, argv):
         elif opt in (b"ex", b"px", b"exat", b"pxat") and not keepttl and not seen_expire \
                 and i + 1 < n:
             seen_expire = True
-            unit = 1000 if opt in (b"ex", b"exat") else 1
-            when = _expire_arg(argv[i + 1], unit, opt in (b"exat", b"pxat"), "set")
+            expire = (argv[i + 1], 1000 if opt in (b"ex", b"exat") else 1,
+                      opt in (b"exat", b"pxat"))
             i += 1
         else:
             raise ErrorReply(errors.SYNTAX)
         i += 1
+    if seen_expire:  # the value is checked once all options parsed, as Redis does
+        when = _expire_arg(expire[0], expire[1], expire[2], "set")
     db = ctx.db
     old = None
     if get:
@@ -165,18 +167,18 @@ def getset(ctx, argv):
 @command("getex", -2, "write fast", keys=K1, group=G)
 def getex(ctx, argv):
     key = argv[1]
-    when = None
+    expire = None  # (unit, absolute, raw value): checked after the lookup, as Redis does
     persist = False
     i = 2
     n = len(argv)
     while i < n:
         opt = argv[i].lower()
-        if opt == b"persist" and when is None and not persist:
+        if opt == b"persist" and expire is None and not persist:
             persist = True
-        elif opt in (b"ex", b"px", b"exat", b"pxat") and when is None and not persist \
+        elif opt in (b"ex", b"px", b"exat", b"pxat") and expire is None and not persist \
                 and i + 1 < n:
             unit = 1000 if opt in (b"ex", b"exat") else 1
-            when = _expire_arg(argv[i + 1], unit, opt in (b"exat", b"pxat"), "getex")
+            expire = (unit, opt in (b"exat", b"pxat"), argv[i + 1])
             i += 1
         else:
             raise ErrorReply(errors.SYNTAX)
@@ -185,6 +187,9 @@ def getex(ctx, argv):
     value = db.get_typed(key, bytes)
     if value is None:
         return None
+    when = None
+    if expire is not None:
+        when = _expire_arg(expire[2], expire[0], expire[1], "getex")
     ks = ctx.server.keyspace
     if when is not None:
         if when <= now_ms() and not ctx.is_primary:
@@ -312,12 +317,17 @@ def incrbyfloat(ctx, argv):
     db = ctx.db
     key = argv[1]
     old = db.get_typed(key, bytes)
-    cur = 0.0 if old is None else get_float(old)
-    delta = get_float(argv[2])
-    new = cur + delta
-    if math.isnan(new) or math.isinf(new):
+    # Redis adds in long double: exact operands, rounded as the x87 format.
+    cur = 0 if old is None else parse_long_double(old)
+    delta = parse_long_double(argv[2])
+    if cur is None or delta is None:
+        raise ErrorReply(errors.NOT_FLOAT)
+    if isinstance(cur, float) or isinstance(delta, float):
+        raise ErrorReply(errors.NAN_OR_INF)  # inf plus anything: inf or nan
+    new = round_long_double(cur + delta)
+    if isinstance(new, float):
         raise ErrorReply(errors.NAN_OR_INF)
-    text = format_float_incr(new)
+    text = format_long_double(new)
     db.set(key, text, keepttl=True)
     note_string_encoding(db, key, text, b"embstr")  # never "int" in Redis
     ctx.server.dirty += 1

@@ -72,6 +72,8 @@ chunk slice at a time), so they must be consumed before the set is modified.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import islice
+from operator import eq
 from typing import Iterable, Iterator
 
 __all__ = ["ZSet", "LEX_MIN", "LEX_MAX", "parse_lex_bound"]
@@ -143,16 +145,19 @@ class ZSet:
             d[member] = score
         if not d:
             return z
-        # Two stable C-level sorts give (score, member) order without
-        # building a tuple per element.
-        members = sorted(d)
-        members.sort(key=d.__getitem__)
-        z._load_sorted(members)
+        # C-level sorts without a tuple per element: by score, and only if
+        # some scores tie, a member sort first so the stable score sort
+        # leaves ties in member order.
+        members = sorted(d, key=d.__getitem__)
+        scores = list(map(d.__getitem__, members))
+        if any(map(eq, scores, islice(scores, 1, None))):
+            members = sorted(d)
+            members.sort(key=d.__getitem__)
+            scores = list(map(d.__getitem__, members))
+        z._load_sorted(members, scores)
         return z
 
-    def _load_sorted(self, members: list[bytes]) -> None:
-        d = self.dict
-        scores = list(map(d.__getitem__, members))
+    def _load_sorted(self, members: list[bytes], scores: list[float]) -> None:
         step = _LOAD
         self._members = [members[i:i + step] for i in range(0, len(members), step)]
         self._scores = [scores[i:i + step] for i in range(0, len(scores), step)]

@@ -291,3 +291,21 @@ def test_nocase_matches_real_redis_command_list(real_redis):
     for p, got in zip(patterns, pipe.execute()):
         m = compile_glob(p, nocase=True)
         assert set(got) == {n for n in names if m(n)}, p
+
+
+def test_more_than_1000_inner_stars_never_match():
+    key = b"a" * 1002
+    assert glob_match(b"*a" * 1000, key)
+    assert glob_match(b"a*" * 1001, key)          # 1000 inner + 1 trailing
+    assert not glob_match(b"*a" * 1001, key)
+    assert not glob_match(b"a*" * 1001 + b"a", key)
+
+
+@pytest.mark.interop
+def test_star_recursion_limit_matches_real_redis(real_redis):
+    for n in (999, 1000, 1001):
+        real_redis.flushall()
+        key = b"a" * (n + 1)
+        real_redis.set(key, b"1")
+        for pattern in (b"*a" * n, b"*a" * n + b"*", b"a*" * n, b"a*" * n + b"a", b"*?" * n):
+            assert bool(real_redis.keys(pattern)) == glob_match(pattern, key), (n, pattern[:4])

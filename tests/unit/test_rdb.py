@@ -322,20 +322,44 @@ def test_parser_keeps_bytes_after_the_end():
     assert keys_of(events) == {(0, b"k"): (b"v", None)}
 
 
-def test_big_value_is_parsed_a_bounded_number_of_times(monkeypatch):
-    big = {b"%d-member" % i for i in range(200_000)}
-    data = write({0: {b"s": big}}, compress=False)
-    calls = []
-    real = rdb._read_value
+@pytest.mark.parametrize("value", [
+    {b"%d-member" % i for i in range(200_000)},
+    {b"field-%d" % i: b"value-%d" % i for i in range(100_000)},
+    deque(b"item-%d" % i for i in range(200_000)),
+    zset([(b"m%d" % i, i / 3) for i in range(100_000)]),
+])
+def test_big_collection_elements_are_parsed_once(monkeypatch, value):
+    data = write({0: {b"big": value, b"after": b"x"}}, compress=False)
+    collected = []
+    real = rdb._collect
 
-    def counting(*args):
-        calls.append(1)
-        return real(*args)
+    def counting(rdb_type, buf, pos, end, items, remaining):
+        before = len(items)
+        result = real(rdb_type, buf, pos, end, items, remaining)
+        collected.append(len(items) - before)
+        return result
 
-    monkeypatch.setattr(rdb, "_read_value", counting)
+    monkeypatch.setattr(rdb, "_collect", counting)
     events = read(data, chunk_size=4096)
-    assert keys_of(events)[(0, b"s")][0] == big
-    assert len(calls) < 25  # restarts double the buffer: O(log size), not O(size / chunk)
+    assert keys_of(events)[(0, b"big")][0] == plain(value)
+    assert keys_of(events)[(0, b"after")][0] == b"x"
+    # resumed chunk after chunk, never re-read: elements collected once each
+    assert len(collected) > 10
+    expected = 2 * len(value) if isinstance(value, (dict, ZSet)) else len(value)
+    assert sum(collected) == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_feed_delivers_everything_before_close(chunk):
+    big = {b"%d" % i: b"v" * (i % 50) for i in range(30_000)}
+    data = write({0: {b"a": b"1", b"big": big, b"s": b"q" * 100_000}, 2: {b"z": b"last"}})
+    parser = RdbParser()
+    events = []
+    for start in range(0, len(data), chunk):
+        events += parser.feed(data[start:start + chunk])
+    assert parser.done                   # the last feed completed the file ...
+    assert parser.close() == []          # ... so close() has nothing left to deliver
+    assert keys_of(events) == keys_of(read(data))
 
 
 # ------------------------------------------------------- formats written by older Redis
@@ -617,8 +641,9 @@ def test_every_truncation_raises_rdb_error():
 
 def test_random_corruption_only_raises_rdb_error():
     rng = random.Random(5)
-    base = write({0: dict(list(SAMPLE.items())[:20])}, checksum=False)
-    for _ in range(400):
+    small = {k: v for k, v in SAMPLE.items() if len(rdb.dump_payload(v)) < 2000}
+    base = write({0: small}, checksum=False)
+    for _ in range(1000):
         data = bytearray(base)
         for _ in range(rng.randint(1, 4)):
             data[rng.randrange(9, len(data))] = rng.randrange(256)

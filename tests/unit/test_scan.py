@@ -234,6 +234,16 @@ def test_unknown_and_out_of_range_cursors():
         if cursor == 0:
             break
     assert set(returned) <= set(d)
+    # a bare position (tag 0) resumes exactly at that crc32
+    from zlib import crc32
+    returned, cursor = [], (1 << 31) << 20
+    while True:
+        cursor, batch = s.scan(d, cursor, 50)
+        returned.extend(batch)
+        assert cursor & ((1 << 20) - 1) != 0 or cursor == 0
+        if cursor == 0:
+            break
+    assert sorted(returned) == sorted(k for k in d if crc32(k) >= 1 << 31)
     assert s.scan(d, 2**64 - 1, 10) == (0, [])
     assert s.scan(d, 2**52, 10) == (0, [])
 
@@ -249,7 +259,7 @@ def test_incremental_preparation_returns_empty_batches_first():
 
 # --------------------------------------------------- memory and abandonment
 def test_abandoned_iterations_are_bounded():
-    s = Scanner(max_iterations=20, max_elements=30_000)
+    s = Scanner(max_iterations=20, max_elements=30_000, active_grace=0.0)
     d = dict.fromkeys(keys(2000), b"v")
     for _ in range(200):
         s.scan(d, 0, 10)                     # start, never finish
@@ -260,6 +270,31 @@ def test_abandoned_iterations_are_bounded():
     assert len(s) == 1                       # the newest one is always kept
     s.clear()
     assert len(s) == 0 and s.held_elements == 0
+
+
+def test_active_iterations_survive_the_element_budget():
+    # Two clients scanning collections bigger than the budget must not
+    # evict each other on every call (that would rebuild every time).
+    s = Scanner(max_elements=1000)
+    a = dict.fromkeys(keys(5000, prefix=b"a"), b"v")
+    b = dict.fromkeys(keys(5000, prefix=b"b"), b"v")
+    ca = cb = 0
+    seen_a, seen_b = [], []
+    while True:
+        if ca or not seen_a:
+            ca, batch = s.scan(a, ca, 100)
+            seen_a.extend(batch)
+        if cb or not seen_b:
+            cb, batch = s.scan(b, cb, 100)
+            seen_b.extend(batch)
+        if ca == 0 and cb == 0:
+            break
+    assert s.rebuilds == 0
+    assert sorted(seen_a) == sorted(a) and sorted(seen_b) == sorted(b)
+    s.max_iterations = 1                     # the count cap is still hard
+    s.scan(a, 0, 10)
+    s.scan(b, 0, 10)
+    assert len(s) == 1
 
 
 def test_idle_iterations_expire():

@@ -200,6 +200,10 @@ def test_from_items_and_copy(small_chunks):
     assert_same(z, model)           # the copy is independent
     c._check()
     assert ZSet.from_items([]).dict == {}
+    distinct = [(b"d%d" % i, rnd.random()) for i in range(300)]   # no ties
+    z2 = ZSet.from_items(distinct)
+    z2._check()
+    assert list(z2.items()) == sorted(distinct, key=lambda p: p[1])
 
 
 @pytest.mark.parametrize("seed", range(6))
