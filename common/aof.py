@@ -393,10 +393,10 @@ class AppendOnlyFile:
                                    % (info.name, _BAD_FORMAT_HINT))
                 # An RDB base (and, in a pre-7 AOF, commands after it).
                 loader = snapshot.KeyspaceLoader(self.server, keep_expired=True)
-                parser = rdb.RdbParser()
+                parser = loader.parser()
                 deadline = time.perf_counter() + yield_every
                 while not parser.done:
-                    chunk = f.read(1 << 20)
+                    chunk = f.read(max(1 << 20, parser.bytes_needed))
                     if not chunk:
                         break
                     loader.apply(parser.feed(chunk))
@@ -404,7 +404,7 @@ class AppendOnlyFile:
                         yield
                         deadline = time.perf_counter() + yield_every
                 try:
-                    parser.close()
+                    loader.apply(parser.close())
                 except rdb.RdbError as exc:
                     raise AofError("Error reading the RDB base file %s, AOF loading aborted: %s"
                                    % (info.name, exc)) from None

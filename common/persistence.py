@@ -71,19 +71,11 @@ class Persistence:
         server = self.server
         server.loading = True
         self.loading_start = time.time()
-        loaded_aof = False
         saved_propagating = server.propagating
         server.propagating = False  # a load is not new writes: feed no sink
         try:
-            if self.settings["appendonly"] and self.aof.exists():
-                start = time.perf_counter()
-                for _ in self.aof.load_steps(LOAD_SLICE):
-                    await asyncio.sleep(0)
-                loaded_aof = True
-                server.log("notice", "DB loaded from append only file: %.3f seconds"
-                           % (time.perf_counter() - start))
-            elif os.path.exists(self.rdb_path()):
-                await self._load_rdb_file(self.rdb_path())
+            with snapshot.gc_paused(freeze=True):
+                loaded_aof = await self._load_dataset()
         except (AofError, rdb.RdbError, snapshot.LoadError, OSError) as exc:
             what = "append only file" if self.settings["appendonly"] else self.rdb_path()
             server.log("warning", "Fatal error loading the DB (%s): %s. Exiting." % (what, exc))
@@ -95,13 +87,27 @@ class Persistence:
         self.dirty_at_last_save = server.dirty
         self.aof.start_after_load(loaded_aof)
 
+    async def _load_dataset(self) -> bool:
+        """The AOF if appendonly is yes and one exists, else the RDB file;
+        True if the AOF was loaded."""
+        if self.settings["appendonly"] and self.aof.exists():
+            start = time.perf_counter()
+            for _ in self.aof.load_steps(LOAD_SLICE):
+                await asyncio.sleep(0)
+            self.server.log("notice", "DB loaded from append only file: %.3f seconds"
+                            % (time.perf_counter() - start))
+            return True
+        if os.path.exists(self.rdb_path()):
+            await self._load_rdb_file(self.rdb_path())
+        return False
+
     async def _load_rdb_file(self, path: str) -> None:
         server = self.server
         start = time.perf_counter()
         self.loading_total_bytes = os.path.getsize(path)
         self.loading_loaded_bytes = 0
         loader = snapshot.KeyspaceLoader(server)
-        parser = rdb.RdbParser()
+        parser = loader.parser()
         with open(path, "rb") as f:
             deadline = time.perf_counter() + LOAD_SLICE
             while not parser.done:
@@ -113,7 +119,7 @@ class Persistence:
                 if time.perf_counter() > deadline:
                     await asyncio.sleep(0)
                     deadline = time.perf_counter() + LOAD_SLICE
-            parser.close()
+            loader.apply(parser.close())
         self.loaded_aux = loader.finish()
         self.keys_loaded = loader.keys_loaded
         self.keys_expired = loader.keys_expired

@@ -166,20 +166,26 @@ def _fast_parse(data: bytes):
             if msg is False:
                 return None
             if msg.__class__ is not list:
-                if msg is None:
-                    continue  # *-1: Redis skips it too
-                return None
+                return None  # *-1 (skipped by Redis: the slow path does it) or not an array
             if msg == _MARKER_MSG:
                 if reader.has_data():
                     return None
-                # A final check for anything hiredis accepts but Redis does not.
+                # A final check for anything hiredis accepts but Redis does not
+                # (+simple, :integer or $-1 elements, nested arrays, "$04"):
+                # only well-formed bulks re-encode to exactly the bytes we got.
+                total = 0
                 for argv in out:
+                    total += len(str(len(argv))) + 3
                     for a in argv:
                         if a.__class__ is not bytes:
                             return None
-                return out
+                        n = len(a)
+                        total += n + len(str(n)) + 5
+                return out if total == len(data) else None
             if msg:
                 out.append(msg)
+            else:
+                return None  # *0: the slow path skips it exactly like Redis
     except hiredis.ProtocolError:
         return None
 
@@ -190,7 +196,7 @@ def _strict_int(b) -> int | None:
         return None
     if b[0] == 45:  # '-'
         digits = b[1:]
-        if not digits.isdigit() or (len(digits) > 1 and digits[0] == 48):
+        if not digits.isdigit() or digits[0] == 48:  # "-0" is not a number either
             return None
         return -int(digits)
     if not b.isdigit() or (len(b) > 1 and b[0] == 48):

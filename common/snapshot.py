@@ -32,6 +32,7 @@ API
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import os
@@ -45,8 +46,27 @@ from hakv.common.config import REDIS_VERSION
 
 __all__ = [
     "write_rdb", "save_rdb_file", "load_rdb", "KeyspaceLoader", "encoding_limits",
-    "fork_child", "ChildProcess", "ChildBusy", "fsync_directory",
+    "fork_child", "ChildProcess", "ChildBusy", "fsync_directory", "gc_paused",
 ]
+
+
+@contextlib.contextmanager
+def gc_paused(freeze: bool = False):
+    """No cyclic garbage collection inside (a load or a save of millions of
+    objects would otherwise trigger collections that scan the whole, growing
+    keyspace: a third of the time). With freeze, what exists afterwards (the
+    dataset just loaded) moves to the permanent generation, so later
+    collections -- and their copy-on-write in a fork -- skip it; keyspace
+    values hold no reference cycles, so nothing collectable is lost."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- writing
@@ -126,7 +146,7 @@ def save_rdb_file(server, path: str, extra_aux=None, *, aof_base: bool = False) 
     temporary file is removed and the old dump is left as it was."""
     tmp = temp_rdb_path(path)
     try:
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb") as f, gc_paused():
             size = write_rdb(server, f, extra_aux, aof_base=aof_base)
             f.flush()
             os.fsync(f.fileno())
@@ -149,11 +169,13 @@ class LoadError(Exception):
 
 
 class KeyspaceLoader:
-    """Applies rdb.py events to a server's keyspace.
+    """Applies a dump to a server's keyspace.
 
-    Values go straight into the databases' dicts (no per-key hooks: the
-    keyspace is empty or was just flushed when a dump is loaded); expiry
-    heaps are rebuilt once in finish()."""
+    Either ask it for a parser (``loader.parser()``: rdb.py's fast path, keys
+    go straight into the databases' dicts) and pass it the events that parser
+    returns, or feed it rdb.py events that include Key events. Values bypass
+    the per-key hooks: the keyspace is empty or was just flushed when a dump
+    is loaded. Expiry heaps are rebuilt once, in finish()."""
 
     def __init__(self, server, keep_expired: bool | None = None):
         self.server = server
@@ -162,16 +184,47 @@ class KeyspaceLoader:
         self.keep_expired = keep_expired
         self.aux: dict[str, bytes] = {}
         self.functions: list[bytes] = []
-        self.keys_loaded = 0
-        self.keys_expired = 0
         self.now = int(time.time() * 1000)
-        self._touched_expires: set = set()
+        self._keys_loaded = 0
+        self._keys_expired = 0
+        self._parsers: list = []
+        self._touched: set = set()
         self._dbid = -1
         self._db = None
 
-    def apply(self, events) -> None:
-        Key = rdb.Key
+    def parser(self, **options) -> "rdb.RdbParser":
+        """An RdbParser storing keys straight into this server's databases."""
+        p = rdb.RdbParser(into=self._into,
+                          skip_expired_before=None if self.keep_expired else self.now,
+                          **options)
+        self._parsers.append(p)
+        return p
+
+    @property
+    def keys_loaded(self) -> int:
+        return self._keys_loaded + sum(p.keys_loaded for p in self._parsers)
+
+    @property
+    def keys_expired(self) -> int:
+        return self._keys_expired + sum(p.keys_expired for p in self._parsers)
+
+    def _database(self, dbid: int):
         dbs = self.server.keyspace.dbs
+        if dbid >= len(dbs):
+            raise LoadError("FATAL: Data file was created with a Redis server configured to "
+                            "handle more than %d databases. Exiting" % len(dbs))
+        db = dbs[dbid]
+        self._touched.add(db)
+        return db
+
+    def _into(self, dbid: int):
+        db = self._database(dbid)
+        return db.data, db.expires
+
+    def apply(self, events) -> None:
+        """Handle parsed events: AUX fields, function libraries, and keys (if
+        the parser was not made by parser())."""
+        Key = rdb.Key
         dbid = self._dbid
         db = self._db
         keep = self.keep_expired
@@ -179,39 +232,37 @@ class KeyspaceLoader:
         loaded = expired = 0
         try:
             for event in events:
-                if event.__class__ is Key:
+                cls = event.__class__
+                if cls is Key:
                     d, key, value, when = event
                     if d != dbid:
-                        if d >= len(dbs):
-                            raise LoadError(
-                                "FATAL: Data file was created with a Redis server configured "
-                                "to handle more than %d databases. Exiting" % len(dbs))
-                        dbid, db = d, dbs[d]
+                        dbid, db = d, self._database(d)
                     if when is not None:
                         if not keep and when < now:
                             expired += 1
                             continue
                         db.expires[key] = when
-                        self._touched_expires.add(db)
                     elif db.expires and key in db.expires:
                         del db.expires[key]  # a duplicate key replaces the earlier one
                     db.data[key] = value
                     loaded += 1
-                elif event.__class__ is rdb.Aux:
+                elif cls is rdb.Aux:
                     self.aux[event.name.decode("utf-8", "replace")] = event.value
-                elif event.__class__ is rdb.Function:
+                elif cls is rdb.Function:
                     self.functions.append(event.code)
                 # ResizeDb is only a hint; ModuleAux data is skipped by the parser.
         finally:
             self._dbid, self._db = dbid, db
-            self.keys_loaded += loaded
-            self.keys_expired += expired
+            self._keys_loaded += loaded
+            self._keys_expired += expired
 
     def finish(self) -> dict:
-        for db in self._touched_expires:
-            db.heap = [(when, key) for key, when in db.expires.items()]
-            heapq.heapify(db.heap)
-        self._touched_expires = set()
+        """Rebuild the expiry heaps, hand over function libraries; the AUX fields."""
+        for db in self._touched:
+            if db.expires:
+                db.heap = [(when, key) for key, when in db.expires.items()]
+                heapq.heapify(db.heap)
+        self._touched = set()
         if self.functions:
             restore = getattr(self.server, "load_function_codes", None)
             if restore is not None:
@@ -232,12 +283,22 @@ def load_rdb(server, fileobj, *, keep_expired: bool | None = None) -> dict:
     Raises rdb.RdbError for a malformed file and LoadError for one that does
     not fit this node (more databases than configured)."""
     loader = KeyspaceLoader(server, keep_expired)
-    for event in rdb.load(fileobj):
-        loader.apply((event,))
-    return loader.finish()
+    parser = loader.parser()
+    with gc_paused(freeze=True):
+        read = fileobj.read
+        while not parser.done:
+            chunk = read(max(1 << 20, parser.bytes_needed))
+            if not chunk:
+                break
+            loader.apply(parser.feed(chunk))
+        loader.apply(parser.close())
+        return loader.finish()
 
 
 # ---------------------------------------------------------------- forking
+
+
+CHILD_NICENESS = 10
 
 
 class ChildBusy(RuntimeError):
@@ -265,7 +326,7 @@ def _ensure_child_state(server) -> None:
     server.child = None
     server.child_kind = None
     server.child_pid = None
-    server.stat_fork_time_usec = 0
+    server.stat_latest_fork_usec = 0
     server.stat_total_forks = 0
     server.kill_child = lambda: kill_child(server)
     server.cron_jobs.append(lambda: _poll_child(server))
@@ -300,7 +361,7 @@ def fork_child(server, kind: str, target, on_done, keep_fds=()) -> ChildProcess:
         finally:
             os._exit(code)
     # ---------------------------------------------------------------- parent
-    server.stat_fork_time_usec = int((time.perf_counter() - start) * 1e6)
+    server.stat_latest_fork_usec = int((time.perf_counter() - start) * 1e6)
     server.stat_total_forks += 1
     child = ChildProcess(pid, kind, on_done)
     server.child = child
@@ -335,6 +396,11 @@ def _prepare_child(server, keep_fds: set, parent: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
     gc.disable()  # a collection would touch every object: copy-on-write for nothing
+    try:
+        # The parent serves clients: on a busy machine it keeps the CPU first.
+        os.nice(CHILD_NICENESS)
+    except OSError:
+        pass
     server.role_char = "C"
     fds = []
     for srv in server.servers:

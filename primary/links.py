@@ -27,6 +27,7 @@ class ReplicaLink:
         self.pending_len = 0
         self.wait_first_ack = False  # diskless: the stream starts with the replica's first ACK
         self.fullsync_offset = -1
+        self.outbuf: list = []  # stream bytes of this loop turn, written by flush()
 
     # -- identity
 
@@ -76,12 +77,19 @@ class ReplicaLink:
             self.pending.append(data)
             self.pending_len += len(data)
             return
-        client = self.client
-        if client.transport is not None and not client.closed:
-            client.transport.write(data)
+        self.outbuf.append(data)
+
+    def flush(self) -> None:
+        """One socket write per loop turn for everything streamed in it."""
+        out = self.outbuf
+        if out:
+            self.outbuf = []
+            client = self.client
+            if client.transport is not None and not client.closed:
+                client.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def start_stream(self) -> None:
-        """Deliver what was held back during the snapshot; stream directly from now on."""
+        """Deliver what was held back during the snapshot; stream from now on."""
         pending, self.pending = self.pending, None
         self.pending_len = 0
         if pending:

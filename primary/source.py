@@ -49,6 +49,7 @@ class ReplicationSource:
         self.last_second = 0.0
         self.waiters: list = []  # WAIT: (client, block, target offset, numreplicas)
         self.getack_scheduled = False
+        self.flush_scheduled = False
         self.sink_registered = False
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0
@@ -149,8 +150,17 @@ class ReplicationSource:
         self.ids.offset += len(data)
         if self.backlog is not None:
             self.backlog.append(data)
+        if self.replicas:
+            for link in self.replicas:
+                link.stream(data)
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                self.server.loop.call_soon(self._flush_links)
+
+    def _flush_links(self) -> None:
+        self.flush_scheduled = False
         for link in self.replicas:
-            link.stream(data)
+            link.flush()
 
     # ------------------------------------------------------------ REPLCONF / SYNC
 

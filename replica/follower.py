@@ -250,7 +250,7 @@ class Follower:
     def send_ack(self) -> None:
         link = self.link
         if link is not None and link.phase == link_mod.STREAM:
-            link.send_ack(self.source.ids.offset)
+            link.send_ack(link.applied_offset())
 
     # ------------------------------------------------------------ failures
 
@@ -350,7 +350,7 @@ class Follower:
         streaming = link is not None and link.phase == link_mod.STREAM
         if streaming:
             processed = self.source.ids.offset
-            read = processed + link.pending_bytes()
+            read = processed + link.unapplied_bytes()
         elif self.can_psync:
             processed = read = self.source.ids.offset
         else:

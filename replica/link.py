@@ -26,6 +26,10 @@ STREAM = "stream"
 _MAX_LINE = 64 * 1024
 
 
+# Commands run at once even inside a MULTI block.
+_NOT_QUEUED = frozenset(("exec", "discard", "multi", "watch"))
+
+
 class TransferError(Exception):
     pass
 
@@ -46,6 +50,7 @@ class PrimaryLink(Client):
         self.stream = CommandStream()
         self.unapplied = bytearray()  # stream bytes read but not yet applied
         self.uncommitted = 0  # bytes of an open MULTI block
+        self.committed = 0  # bytes applied in this batch, not yet passed on
         self.registered = False
         self.errors_logged = 0
 
@@ -175,27 +180,51 @@ class PrimaryLink(Client):
         commands = self.stream.feed(data)
         if not commands:
             return
-        server = self.server
-        source = self.follower.source
-        ks = server.keyspace
-        execute = dispatch.execute
+        ks = self.server.keyspace
+        apply = self._apply
         ks.applying_primary_stream = True
         try:
             for argv, nbytes in commands:
                 if self.closed:
                     return
                 self.uncommitted += nbytes
-                reply = execute(self, argv)
+                reply = apply(argv)
                 if reply.__class__ is ErrorReply:
                     self._log_error(argv, reply)
                 if self.multi is None:
-                    n = self.uncommitted
+                    # Applied (a MULTI block counts once its EXEC ran).
+                    self.committed += self.uncommitted
                     self.uncommitted = 0
-                    applied = bytes(self.unapplied[:n])
-                    del self.unapplied[:n]
-                    source.proxy(applied)
         finally:
             ks.applying_primary_stream = False
+            self._pass_on()
+
+    def _apply(self, argv):
+        """Run one command of the stream: no gate (the primary's writes are
+        trusted, as Redis does for its master client), MULTI blocks queued."""
+        server = self.server
+        cmd = dispatch.lookup(server, argv)
+        if cmd.__class__ is ErrorReply:
+            return cmd
+        if self.multi is not None and cmd.parent is None and cmd.name not in _NOT_QUEUED:
+            self.multi.append((cmd, argv))
+            return "QUEUED"
+        return dispatch.call(self, cmd, argv)
+
+    def _pass_on(self) -> None:
+        """Advance the offset by what was applied and hand those exact bytes
+        to our backlog and replicas."""
+        n = self.committed
+        if n:
+            self.committed = 0
+            applied = bytes(self.unapplied[:n])
+            del self.unapplied[:n]
+            self.follower.source.proxy(applied)
+
+    def applied_offset(self) -> int:
+        """The replication offset including the commands applied in the batch
+        being processed (REPLCONF GETACK answers from inside a batch)."""
+        return self.follower.source.ids.offset + self.committed
 
     def _log_error(self, argv, reply) -> None:
         if self.errors_logged >= 100:
@@ -214,5 +243,5 @@ class PrimaryLink(Client):
     def send_ack(self, offset: int) -> None:
         self.write(encode_command(b"REPLCONF", b"ACK", str(offset).encode()))
 
-    def pending_bytes(self) -> int:
-        return len(self.unapplied)
+    def unapplied_bytes(self) -> int:
+        return len(self.unapplied) - self.committed

@@ -16,13 +16,19 @@ class StreamError(Exception):
     pass
 
 
+_DIGITS = bytes(len(str(i)) for i in range(65536))  # decimal digits of small numbers
+
+
 def command_length(argv: list) -> int:
-    """Bytes of argv in canonical RESP multibulk form."""
-    total = 3 + len(str(len(argv)))
-    for a in argv:
-        n = len(a)
-        total += n + 5 + len(str(n))
-    return total
+    """Bytes of argv in canonical RESP multibulk form:
+    *<n>\r\n then $<len>\r\n<arg>\r\n for each argument."""
+    lens = list(map(len, argv))
+    try:
+        digits = sum(map(_DIGITS.__getitem__, lens))
+    except IndexError:  # an argument of 64 KiB or more
+        digits = sum(len(str(n)) for n in lens)
+    n = len(lens)
+    return 3 + (_DIGITS[n] if n < 65536 else len(str(n))) + sum(lens) + 5 * n + digits
 
 
 class CommandStream:

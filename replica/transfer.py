@@ -39,6 +39,45 @@ def _flush_live(server) -> None:
     server.keyspace.flushall()
 
 
+class SnapshotLoader:
+    """RDB bytes in, keys straight into a keyspace's dicts (the parser's fast
+    path); AUX fields and function libraries go through snapshot's loader.
+    Expired keys are kept: the primary sends their DELs."""
+
+    def __init__(self, server, keyspace):
+        self.keyspace = keyspace
+        self.parser = rdb.RdbParser(into=self._into)
+        target = server if keyspace is server.keyspace else _KeyspaceShim(server, keyspace)
+        self.meta = snapshot.KeyspaceLoader(target, keep_expired=True)
+
+    def _into(self, dbid: int):
+        if dbid >= len(self.keyspace):
+            raise snapshot.LoadError(
+                "FATAL: Data file was created with a Redis server configured to handle more "
+                "than %d databases. Exiting" % len(self.keyspace))
+        db = self.keyspace[dbid]
+        return db.data, db.expires
+
+    @property
+    def done(self) -> bool:
+        return self.parser.done
+
+    @property
+    def keys_loaded(self) -> int:
+        return self.parser.keys_loaded
+
+    def feed(self, data: bytes) -> None:
+        self.meta.apply(self.parser.feed(data))
+
+    def finish(self) -> None:
+        """The input ended: raises RdbError if the snapshot was cut short."""
+        self.meta.apply(self.parser.close())
+        for db in self.keyspace.dbs:
+            if db.expires:
+                db._rebuild_heap()
+        self.meta.finish()
+
+
 class DiskTransfer:
     kind = "disk"
 
@@ -47,8 +86,7 @@ class DiskTransfer:
         self.path = os.path.abspath("temp-%d.%d.rdb" % (int(time.time()), os.getpid()))
         self.file = open(self.path, "wb")
         self.src = None
-        self.parser = None
-        self.loader = None
+        self.loader: SnapshotLoader | None = None
         self.loading = False
         self.aborted = False
         self.on_success = None
@@ -70,8 +108,7 @@ class DiskTransfer:
         self.loading = True
         server.log("notice", "MASTER <-> REPLICA sync: Loading DB in memory")
         self.src = open(self.path, "rb")
-        self.parser = rdb.RdbParser()
-        self.loader = snapshot.KeyspaceLoader(server, keep_expired=True)
+        self.loader = SnapshotLoader(server, server.keyspace)
         server.loop.call_soon(self._step)
 
     def _step(self) -> None:
@@ -81,16 +118,9 @@ class DiskTransfer:
         try:
             while time.perf_counter() < deadline:
                 data = self.src.read(LOAD_SLICE)
-                if not data:
-                    self.loader.apply(self.parser.close())
-                    self.loader.finish()
-                    self._cleanup()
-                    self.server.loading = False
-                    self.loading = False
-                    self.on_success()
-                    return
-                self.loader.apply(self.parser.feed(data))
-                if self.parser.done:
+                if data:
+                    self.loader.feed(data)
+                if not data or self.loader.done:
                     self.loader.finish()
                     self._cleanup()
                     self.server.loading = False
@@ -140,12 +170,10 @@ class DisklessTransfer:
             server.log("notice", "MASTER <-> REPLICA sync: Flushing old data")
             _flush_live(server)
             server.loading = True
-            target = server
+            keyspace = server.keyspace
         else:
-            self.temp = Keyspace(len(server.keyspace))
-            target = _KeyspaceShim(server, self.temp)
-        self.parser = rdb.RdbParser()
-        self.loader = snapshot.KeyspaceLoader(target, keep_expired=True)
+            self.temp = keyspace = Keyspace(len(server.keyspace))
+        self.loader = SnapshotLoader(server, keyspace)
         server.log("notice", "MASTER <-> REPLICA sync: Loading DB in memory%s"
                    % ("" if live else " (swapdb: the old data is served meanwhile)"))
 
@@ -153,11 +181,10 @@ class DisklessTransfer:
         return self.loader.keys_loaded
 
     def write(self, chunk: bytes) -> None:
-        self.loader.apply(self.parser.feed(chunk))
+        self.loader.feed(chunk)
 
     def complete(self, on_success, on_failure) -> None:
         try:
-            self.loader.apply(self.parser.close())
             self.loader.finish()
         except (rdb.RdbError, snapshot.LoadError) as exc:
             self.server.log("warning", "Failed trying to load the MASTER synchronization DB "

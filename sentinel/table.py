@@ -132,7 +132,9 @@ sentinel_table.add("publish", 3, "pubsub loading stale fast sentinel", (0, 0, 0)
                    "2.0.0", "", None, sentinel_publish)
 sentinel_table.container("sentinel", -2, "admin sentinel", group="sentinel", since="2.8.4")
 for _sub, _arity in ARITY.items():
-    sentinel_table.add("sentinel|" + _sub, _arity, "admin loading stale sentinel", (0, 0, 0),
-                       "sentinel", "", "2.8.4", "", None, sentinel_subcommand)
+    # Redis's flags: every subcommand is admin except HELP.
+    _flags = "loading stale sentinel" if _sub == "help" else "admin sentinel"
+    sentinel_table.add("sentinel|" + _sub, _arity, _flags, (0, 0, 0), "sentinel", "", "2.8.4", "",
+                       None, sentinel_subcommand)
 
 __all__ = ["sentinel_table", "to_resp"]

@@ -21,12 +21,15 @@ hot path (it would cost a dict entry per key). Accesses are recorded in the
 side table only by the commands of this module and commands/bits.py (TOUCH,
 EXPIRE, SETBIT, GETBIT ...) and by anyone calling `note_access`; a key with no
 record counts as accessed when OBJECT first asks about it (idle 0, LFU
-counter 5), then ages from there.
+counter 5), then ages from there. Access entries find their value by id()
+(holding it could keep a big value alive): a value replaced by another
+counts as new, except for b"" and 1-byte strings, which CPython shares.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 
 from hakv.common import errors
@@ -74,6 +77,7 @@ class KeyMeta:
         self.access: dict = {}
         self._strings_limit = 1024
         self._access_limit = 1024
+        self._collections_limit = 64
 
     def _current(self, dbid: int, key: bytes):
         dbs = self.ks.dbs
@@ -95,16 +99,17 @@ class KeyMeta:
 
     def mark_collection(self, dbid: int, key: bytes, value, encoding: bytes) -> None:
         self.collections[(dbid, key)] = (value, encoding)
-        self.prune_collections()
+        if len(self.collections) > self._collections_limit:
+            self.prune_collections()
 
     def prune_collections(self) -> None:
-        """Drop entries whose key no longer holds their collection. There are
-        few (only collections OBJECT ENCODING saw big); this runs on every
-        mark and from the cron, so a deleted big collection is not kept alive
-        for more than a moment."""
+        """Drop entries whose key no longer holds their collection. Runs when
+        the table doubles and from the cron (once a second), so a deleted big
+        collection is not kept alive for long."""
         colls = self.collections
         for k in [k for k, e in colls.items() if self._current(*k) is not e[0]]:
             del colls[k]
+        self._collections_limit = max(64, 2 * len(colls))
 
     def collection_encoding(self, dbid: int, key: bytes, value):
         entry = self.collections.get((dbid, key))
@@ -198,6 +203,17 @@ def note_string_encoding(db, key: bytes, value: bytes, encoding: bytes = b"raw")
         value = value[0].to_bytes(1, "big")
         db.data[key] = value
     key_meta(db.ks).mark_string(db.id, key, value, encoding)
+
+
+def note_converted(ctx, key: bytes, value) -> None:
+    """For the hash/set/zset commands: the collection at key (in ctx's db)
+    just grew past its compact encoding's limits. OBJECT ENCODING then keeps
+    reporting hashtable/skiplist after it shrinks, as Redis never converts
+    back. Call it when the limit is crossed, not on every write."""
+    encoding = _BIG.get(value.__class__)
+    if encoding is not None:
+        _ensure_prune_job(ctx.server)
+        key_meta(ctx.server.keyspace).mark_collection(ctx.db.id, key, value, encoding)
 
 
 def note_access(ctx, db, key: bytes) -> None:
@@ -343,16 +359,16 @@ def _db_index(ctx, raw: bytes) -> int:
 def _duplicate(value):
     cls = value.__class__
     if cls is bytes:
-        return value
+        # Immutable: share it, except CPython's shared 1-byte objects, which
+        # the side table could not tell apart (see note_string_encoding).
+        return value[0].to_bytes(1, "big") if len(value) == 1 else value
     if cls is deque:
         return deque(value)
     if cls is dict:
         return dict(value)
     if cls is set:
         return set(value)
-    if cls is ZSet:
-        return value.copy()
-    return value.copy()
+    return value.copy()  # ZSet
 
 
 def _forget(db, key) -> None:
@@ -630,10 +646,21 @@ def _object_value(ctx, argv):
 
 
 def _ensure_prune_job(server) -> None:
-    if not server.__dict__.get("_key_meta_cron"):
-        server._key_meta_cron = True
-        meta = key_meta(server.keyspace)
-        server.cron_jobs.append(lambda: meta.collections and meta.prune_collections())
+    """A cron job (installed on first use) that lets go of deleted big
+    collections the side table still holds, once a second."""
+    if server.__dict__.get("_key_meta_cron"):
+        return
+    server._key_meta_cron = True
+    meta = key_meta(server.keyspace)
+    last = [0.0]
+
+    def prune():
+        now = time.monotonic()
+        if meta.collections and now - last[0] >= 1.0:
+            last[0] = now
+            meta.prune_collections()
+
+    server.cron_jobs.append(prune)
 
 
 @command("object|encoding", 3, "readonly", keys=(2, 2, 1), group=G, since="2.2.3",
@@ -689,18 +716,19 @@ def object_freq(ctx, argv):
 @command("object|help", 2, "loading stale", group=G, since="6.2.0",
          summary="Help on the OBJECT subcommands")
 def object_help(ctx, argv):
+    # Status lines, as Redis sends help texts.
     return [
-        b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        b"ENCODING <key>",
-        b"    The internal representation of the value stored at <key>.",
-        b"FREQ <key>",
-        b"    The logarithmic access frequency counter of <key> (LFU policies only).",
-        b"IDLETIME <key>",
-        b"    Seconds since <key> was last accessed (approximate).",
-        b"REFCOUNT <key>",
-        b"    How many references the value stored at <key> has.",
-        b"HELP",
-        b"    Print this help.",
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    The internal representation of the value stored at <key>.",
+        "FREQ <key>",
+        "    The logarithmic access frequency counter of <key> (LFU policies only).",
+        "IDLETIME <key>",
+        "    Seconds since <key> was last accessed (approximate).",
+        "REFCOUNT <key>",
+        "    How many references the value stored at <key> has.",
+        "HELP",
+        "    Print this help.",
     ]
 
 
@@ -852,5 +880,5 @@ def persist(ctx, argv):
     return 1
 
 
-__all__ = ["encoding_of", "note_string_encoding", "note_access", "idle_ms", "scanner_of",
-           "key_meta", "KeyMeta"]
+__all__ = ["encoding_of", "note_string_encoding", "note_converted", "note_access", "idle_ms",
+           "scanner_of", "key_meta", "KeyMeta"]

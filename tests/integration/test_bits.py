@@ -179,13 +179,14 @@ def test_lcs_matches_redis_table_walk():
 def test_big_strings_are_fast(r):
     """No per-bit loops: megabyte strings take milliseconds."""
     big = random.Random(1).randbytes(4 << 20)
+    popcount = bytes(bin(i).count("1") for i in range(256))
+    total = sum(big.translate(popcount))
+    in_range = total - sum(bits_of(big[:1])[:5]) - sum(bits_of(big[-1:])[2:])
     r.execute_command("SET", "big", big)
     r.execute_command("SET", "zeros", bytes(4 << 20) + b"\x01")
     start = time.perf_counter()
-    assert r.execute_command("BITCOUNT", "big") == sum(bin(b).count("1") for b in big[:0]) + \
-        int.from_bytes(big, "big").bit_count()
-    assert r.execute_command("BITCOUNT", "big", 5, -7, "BIT") == count_bits(
-        big, 5, len(big) * 8 - 7)
+    assert r.execute_command("BITCOUNT", "big") == total
+    assert r.execute_command("BITCOUNT", "big", 5, -7, "BIT") == in_range
     assert r.execute_command("BITPOS", "zeros", 1) == (4 << 20) * 8 + 7
     assert r.execute_command("BITOP", "XOR", "x", "big", "zeros") == (4 << 20) + 1
     assert r.execute_command("BITOP", "NOT", "n", "big") == 4 << 20

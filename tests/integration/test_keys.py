@@ -484,6 +484,22 @@ def test_object_encoding_is_sticky_once_converted(node):
     assert (0, b"t") not in meta.collections
 
 
+def test_note_converted_makes_the_big_encoding_stick(node):
+    """The API the collection commands call when a value crosses the limits."""
+    from hakv.common.commands.keys import note_converted
+
+    data = node.server.keyspace[0].data
+    data[b"h"] = value = {b"f": b"v"}
+    note_converted(node.client, b"h", value)
+    assert node("OBJECT", "ENCODING", "h") == b"hashtable"
+    data[b"h"] = {b"f": b"v"}  # another object under the same key: content decides
+    assert node("OBJECT", "ENCODING", "h") == b"listpack"
+    data[b"z"] = value = zset([(b"a", 1.0)])
+    note_converted(node.client, b"z", value)
+    assert node("RENAME", "z", "z2") == "OK"  # the value moves, its encoding too
+    assert node("OBJECT", "ENCODING", "z2") == b"skiplist"
+
+
 def test_object_refcount(r):
     r.execute_command("SET", "small", "9999")
     r.execute_command("SET", "large", "10000")

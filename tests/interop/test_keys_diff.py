@@ -521,3 +521,43 @@ def test_randomkey_and_scan_types(pair):
         check(redis_c, hakv_c, [b"SCAN", b"0"] + opts, log)
     for cursor in (b"x", b"-", b" 1", b"18446744073709551616"):
         check(redis_c, hakv_c, [b"SCAN", cursor], log)
+
+
+def test_edge_cases_match_redis(pair):
+    """Fixed cases the random stream may not reach: option parsing order,
+    INCRBYFLOAT's long double arithmetic, encodings after in-place writes."""
+    redis_c, hakv_c = pair
+    log = []
+    for c in pair:
+        c(b"FLUSHALL")
+    cases = [
+        [b"SET", b"k", b"v", b"EX", b"XX", b"1000"],  # syntax error before the value
+        [b"SET", b"k", b"v", b"EX", b"x"],
+        [b"SET", b"k", b"v", b"PX", b"0", b"GET"],
+        [b"GETEX", b"nokey", b"PX", b"0"],  # no key: the time is never checked
+        [b"SET", b"k", b"v"],
+        [b"GETEX", b"k", b"PX", b"0"],
+        [b"GETEX", b"k", b"EX", b"x", b"PERSIST"],
+        [b"INCRBYFLOAT", b"f", b"0.1"], [b"INCRBYFLOAT", b"f", b"0.2"],
+        [b"INCRBYFLOAT", b"f", b"1e-5"], [b"INCRBYFLOAT", b"f", b"-0.30001"],
+        [b"INCRBYFLOAT", b"f", b"1e400"], [b"INCRBYFLOAT", b"f", b"-1e400"],
+        [b"INCRBYFLOAT", b"f", b"1e5000"], [b"INCRBYFLOAT", b"f", b"1e-4952"],
+        [b"INCRBYFLOAT", b"f", b"3.6e-4951"], [b"INCRBYFLOAT", b"f", b"inf"],
+        [b"SET", b"g", b"9223372036854775807"], [b"INCRBYFLOAT", b"g", b"0.5"],
+        [b"INCRBYFLOAT", b"g", b"1.18e4932"], [b"INCRBYFLOAT", b"g", b"1.18e4932"],
+        [b"OBJECT", b"ENCODING", b"g"],
+        [b"SET", b"h", b"1.5"], [b"INCRBYFLOAT", b"h", b"1.5"], [b"OBJECT", b"ENCODING", b"h"],
+        [b"OBJECT", b"REFCOUNT", b"h"],
+        [b"SET", b"a", b"12"], [b"APPEND", b"a", b""], [b"OBJECT", b"ENCODING", b"a"],
+        [b"SETRANGE", b"r", b"0", b"7"], [b"OBJECT", b"ENCODING", b"r"],
+        [b"SET", b"r", b"7"], [b"OBJECT", b"ENCODING", b"r"], [b"OBJECT", b"REFCOUNT", b"r"],
+        [b"SETBIT", b"b", b"7", b"1"], [b"OBJECT", b"ENCODING", b"b"],
+        [b"SET", b"b", b"\x01"], [b"OBJECT", b"ENCODING", b"b"],
+        [b"SET", b"n", b"5"], [b"COPY", b"n", b"n2"], [b"OBJECT", b"REFCOUNT", b"n2"],
+        [b"SET", b"n2", b"5"], [b"OBJECT", b"REFCOUNT", b"n2"],
+        [b"BITFIELD", b"n", b"GET", b"u8", b"0"], [b"OBJECT", b"ENCODING", b"n"],
+        [b"BITFIELD", b"n", b"OVERFLOW", b"FAIL", b"SET", b"u8", b"0", b"999"],
+        [b"OBJECT", b"ENCODING", b"n"],
+    ]
+    for argv in cases:
+        check(redis_c, hakv_c, argv, log)

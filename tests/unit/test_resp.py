@@ -1,0 +1,222 @@
+"""The RESP request parser and reply encoder (common/resp.py), without I/O.
+
+Expected bytes and error texts are Redis 7.0's (the integration and interop
+tests compare the same cases with a real redis-server over sockets).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from hakv.common.resp import (
+    NULL_ARRAY, Bool, ErrorReply, ProtocolError, Push, Raw, RequestParser, Verbatim, encode,
+    encode_command, split_args,
+)
+
+
+def feed_all(data: bytes, chunk: int | None = None, parser: RequestParser | None = None):
+    parser = parser or RequestParser()
+    if chunk is None:
+        return parser.feed(data)
+    out = []
+    for i in range(0, len(data), chunk):
+        out += parser.feed(data[i:i + chunk])
+    return out
+
+
+def protocol_error(data: bytes, parser: RequestParser | None = None):
+    parser = parser or RequestParser()
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(data)
+    return str(info.value), info.value.commands
+
+
+# ------------------------------------------------------------------ requests
+
+
+def test_multibulk_commands_in_one_chunk():
+    data = encode_command(b"SET", b"k", b"v") + encode_command(b"GET", b"k")
+    assert feed_all(data) == [[b"SET", b"k", b"v"], [b"GET", b"k"]]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_multibulk_split_anywhere(chunk):
+    data = encode_command(b"SET", b"key", b"a\r\nb\x00c") + encode_command(b"PING") * 3
+    assert feed_all(data, chunk) == [[b"SET", b"key", b"a\r\nb\x00c"]] + [[b"PING"]] * 3
+
+
+def test_binary_and_empty_arguments():
+    data = encode_command(b"ECHO", b"") + encode_command(b"ECHO", bytes(range(256)))
+    assert feed_all(data) == [[b"ECHO", b""], [b"ECHO", bytes(range(256))]]
+
+
+def test_large_value_in_small_chunks_is_linear():
+    value = b"x" * (4 * 1024 * 1024)
+    data = encode_command(b"SET", b"big", value)
+    parser = RequestParser()
+    start = time.perf_counter()
+    out = feed_all(data, 4096, parser)
+    elapsed = time.perf_counter() - start
+    assert out == [[b"SET", b"big", value]]
+    assert parser.pending_bytes() == 0
+    # 1024 chunks: reparsing the buffer each time would be quadratic (seconds).
+    assert elapsed < 1.0
+
+
+def test_zero_and_null_multibulk_are_skipped():
+    assert feed_all(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n") == [[b"PING"]]
+
+
+def test_pipeline_of_thousands():
+    data = encode_command(b"INCR", b"n") * 5000
+    assert feed_all(data) == [[b"INCR", b"n"]] * 5000
+    assert feed_all(data, 1000) == [[b"INCR", b"n"]] * 5000
+
+
+def test_inline_commands():
+    assert feed_all(b"PING\r\nSET a b\nGET   a\r\n\r\n") == [
+        [b"PING"], [b"SET", b"a", b"b"], [b"GET", b"a"]]
+
+
+def test_inline_mixed_with_multibulk():
+    data = b"PING\r\n" + encode_command(b"ECHO", b"x") + b"ECHO y\r\n"
+    assert feed_all(data) == [[b"PING"], [b"ECHO", b"x"], [b"ECHO", b"y"]]
+    assert feed_all(data, 3) == [[b"PING"], [b"ECHO", b"x"], [b"ECHO", b"y"]]
+
+
+@pytest.mark.parametrize("line, argv", [
+    (b'set "a b" c', [b"set", b"a b", b"c"]),
+    (b'echo "\\x41\\n\\t\\"q\\""', [b"echo", b'A\n\t"q"']),
+    (b"echo 'it''s'", None),  # a closing quote must be followed by a space
+    (b"echo 'a\\'b'", [b"echo", b"a'b"]),
+    (b"echo 'a\\nb'", [b"echo", b"a\\nb"]),  # no escapes in single quotes
+    (b'echo ""', [b"echo", b""]),
+    (b'echo "a"b', None),
+    (b'echo "unterminated', None),
+    (b"echo 'unterminated", None),
+    (b"  a\t b  ", [b"a", b"b"]),
+    (b"", []),
+    (b'echo "\\xZZ"', [b"echo", b"xZZ"]),  # not a hex escape: the backslash is dropped
+])
+def test_split_args_like_sdssplitargs(line, argv):
+    assert split_args(line) == argv
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"*1\r\n+PING\r\n", "Protocol error: expected '$', got '+'"),
+    (b"*2\r\n$3\r\nget\r\n:1\r\n", "Protocol error: expected '$', got ':'"),
+    (b"*1\r\n*1\r\n", "Protocol error: expected '$', got '*'"),
+    (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
+    (b"*1\r\n$-0\r\n", "Protocol error: invalid bulk length"),
+    (b"*1\r\n$04\r\nPING\r\n", "Protocol error: invalid bulk length"),
+    (b"*-0\r\n", "Protocol error: invalid multibulk length"),
+    (b"*01\r\n$4\r\nPING\r\n", "Protocol error: invalid multibulk length"),
+    (b"*2\r\n$4\r\nECHO\r\n$-1\r\n", "Protocol error: invalid bulk length"),
+    (b"*1\r\n$x\r\n", "Protocol error: invalid bulk length"),
+    (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
+    (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
+    (b"*99999999999999999999999\r\n", "Protocol error: invalid multibulk length"),
+    (b"*x\r\n", "Protocol error: invalid multibulk length"),
+    (b'set a "b\r\n', "Protocol error: unbalanced quotes in request"),
+    (b"a" * 70000, "Protocol error: too big inline request"),
+    (b"*" + b"1" * 70000, "Protocol error: too big mbulk count string"),
+    (b"*1\r\n$" + b"1" * 70000, "Protocol error: too big bulk count string"),
+])
+def test_protocol_errors(data, message):
+    assert protocol_error(data)[0] == message
+
+
+def test_commands_before_a_protocol_error_are_kept():
+    msg, commands = protocol_error(encode_command(b"SET", b"a", b"1") + b"*1\r\n$-5\r\n")
+    assert msg == "Protocol error: invalid bulk length"
+    assert commands == [[b"SET", b"a", b"1"]]
+
+
+def test_bulk_limit_follows_proto_max_bulk_len():
+    parser = RequestParser(max_bulk=1024 * 1024)
+    assert protocol_error(b"*1\r\n$1048577\r\n", parser)[0] == \
+        "Protocol error: invalid bulk length"
+    assert RequestParser(max_bulk=1024 * 1024).feed(b"*1\r\n$1048576\r\n") == []
+
+
+def test_unauthenticated_limits():
+    parser = RequestParser()
+    parser.unauthenticated = True
+    assert protocol_error(b"*11\r\n", parser)[0] == \
+        "Protocol error: unauthenticated multibulk length"
+    parser = RequestParser()
+    parser.unauthenticated = True
+    assert protocol_error(b"*1\r\n$16385\r\n", parser)[0] == \
+        "Protocol error: unauthenticated bulk length"
+    parser = RequestParser()
+    parser.unauthenticated = True
+    assert parser.feed(encode_command(b"AUTH", b"x" * 16384)) == [[b"AUTH", b"x" * 16384]]
+
+
+def test_huge_multibulk_count_does_not_stall():
+    # hiredis would allocate a list of three billion slots; freeing it takes
+    # seconds. The parser must answer in well under a millisecond or two.
+    for header in (b"*2147483647\r\n", b"*1000000\r\n", b"*1\r\n*2000000000\r\n"):
+        start = time.perf_counter()
+        try:
+            RequestParser().feed(header)
+        except ProtocolError:
+            pass
+        assert time.perf_counter() - start < 0.05, header
+
+
+def test_parser_keeps_partial_state_across_chunks():
+    parser = RequestParser()
+    assert parser.feed(b"*2\r\n$4\r\nECHO\r\n$5\r\nhel") == []
+    assert parser.pending_bytes() > 0
+    assert parser.feed(b"lo\r\n*1\r\n$4\r\nPI") == [[b"ECHO", b"hello"]]
+    assert parser.feed(b"NG\r\n") == [[b"PING"]]
+    assert parser.pending_bytes() == 0
+
+
+# ------------------------------------------------------------------ replies
+
+
+@pytest.mark.parametrize("value, resp2, resp3", [
+    (b"abc", b"$3\r\nabc\r\n", b"$3\r\nabc\r\n"),
+    ("OK", b"+OK\r\n", b"+OK\r\n"),
+    (42, b":42\r\n", b":42\r\n"),
+    (-1, b":-1\r\n", b":-1\r\n"),
+    (None, b"$-1\r\n", b"_\r\n"),
+    (NULL_ARRAY, b"*-1\r\n", b"_\r\n"),
+    ([b"a", 1, None], b"*3\r\n$1\r\na\r\n:1\r\n$-1\r\n", b"*3\r\n$1\r\na\r\n:1\r\n_\r\n"),
+    ({b"k": 1}, b"*2\r\n$1\r\nk\r\n:1\r\n", b"%1\r\n$1\r\nk\r\n:1\r\n"),
+    ({b"m"}, b"*1\r\n$1\r\nm\r\n", b"~1\r\n$1\r\nm\r\n"),
+    (1.5, b"$3\r\n1.5\r\n", b",1.5\r\n"),
+    (0.1, b"$19\r\n0.10000000000000001\r\n", b",0.10000000000000001\r\n"),
+    (math.inf, b"$3\r\ninf\r\n", b",inf\r\n"),
+    (-math.inf, b"$4\r\n-inf\r\n", b",-inf\r\n"),
+    (Bool(True), b":1\r\n", b"#t\r\n"),
+    (Bool(False), b":0\r\n", b"#f\r\n"),
+    (Verbatim(b"hi"), b"$2\r\nhi\r\n", b"=6\r\ntxt:hi\r\n"),
+    (Push([b"message", b"c", b"m"]), b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n",
+     b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"),
+    (ErrorReply("ERR bad\r\nthing"), b"-ERR bad  thing\r\n", b"-ERR bad  thing\r\n"),
+    (Raw(b"+RAW\r\n"), b"+RAW\r\n", b"+RAW\r\n"),
+    ([], b"*0\r\n", b"*0\r\n"),
+])
+def test_encode(value, resp2, resp3):
+    assert encode(value, False) == resp2
+    assert encode(value, True) == resp3
+
+
+def test_encode_nested():
+    value = [[b"a", [1, 2]], {b"x": [None]}]
+    assert encode(value, False) == (b"*2\r\n*2\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n"
+                                    b"*2\r\n$1\r\nx\r\n*1\r\n$-1\r\n")
+    assert encode(value, True) == (b"*2\r\n*2\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n"
+                                   b"%1\r\n$1\r\nx\r\n*1\r\n_\r\n")
+
+
+def test_encode_command_round_trips_through_the_parser():
+    argv = [b"SET", b"k\r\n", b"", bytes(range(256))]
+    assert RequestParser().feed(encode_command(*argv)) == [argv]
+    assert encode_command("SET", 1, b"x") == b"*3\r\n$3\r\nSET\r\n$1\r\n1\r\n$1\r\nx\r\n"
