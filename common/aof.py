@@ -151,95 +151,108 @@ class _BadFormat(Exception):
         self.offset = offset
 
 
+_INCOMPLETE, _BAD = 1, 2
+
+
+def _parse_commands(buf: bytes, pos: int):
+    """Parse the complete commands in buf[pos:].
+
+    Returns (commands, starts, end, status, need): the commands (lists of
+    bytes) and where each starts in buf, where parsing stopped, why (None: the
+    buffer was consumed, _INCOMPLETE: a command is cut at `end`, _BAD: `end`
+    is not a command) and, when incomplete, how many bytes the buffer must at
+    least hold to finish the command."""
+    commands = []
+    starts = []
+    find = buf.find
+    n = len(buf)
+    while pos < n:
+        start = pos
+        lead = buf[pos]
+        if lead == 42:  # '*'
+            eol = find(b"\r\n", pos + 1)
+            if eol < 0:
+                return commands, starts, start, _INCOMPLETE, 0
+            try:
+                argc = int(buf[pos + 1:eol])
+            except ValueError:
+                return commands, starts, start, _BAD, 0
+            if argc < 1:
+                return commands, starts, start, _BAD, 0
+            pos = eol + 2
+            argv = []
+            for _ in range(argc):
+                if pos >= n:
+                    return commands, starts, start, _INCOMPLETE, 0
+                if buf[pos] != 36:  # '$'
+                    return commands, starts, start, _BAD, 0
+                eol = find(b"\r\n", pos + 1)
+                if eol < 0:
+                    return commands, starts, start, _INCOMPLETE, 0
+                try:
+                    size = int(buf[pos + 1:eol])
+                except ValueError:
+                    return commands, starts, start, _BAD, 0
+                data = eol + 2
+                end = data + size
+                if end + 2 > n:
+                    return commands, starts, start, _INCOMPLETE, end + 2 - start
+                if buf[end] != 13 or buf[end + 1] != 10 or size < 0:
+                    return commands, starts, start, _BAD, 0
+                argv.append(buf[data:end])
+                pos = end + 2
+            commands.append(argv)
+            starts.append(start)
+        elif lead == 35:  # '#': an annotation line (aof-timestamp-enabled)
+            eol = find(b"\n", pos)
+            if eol < 0:
+                return commands, starts, start, _INCOMPLETE, 0
+            pos = eol + 1
+        else:
+            return commands, starts, start, _BAD, 0
+    return commands, starts, pos, None, 0
+
+
 class CommandReader:
     """Reads RESP commands (`*N $len arg ...`) from a binary file, in chunks.
 
-    `offset` is the file position just after the last complete command;
-    a command cut by the end of the file raises _Truncated(offset), anything
-    that is not a command raises _BadFormat.  Lines starting with '#' are
+    ``batches()`` yields (commands, starts): the commands parsed from one
+    chunk and the file offset where each begins. A command cut by the end of
+    the file raises _Truncated(offset of its start); anything that is not a
+    command raises _BadFormat(offset). Lines starting with '#' are
     annotations (aof-timestamp-enabled) and are skipped."""
 
     CHUNK = 1 << 20
 
     def __init__(self, fileobj, start: int = 0, initial: bytes = b""):
         self.f = fileobj
-        self.buf = initial
-        self.pos = 0
-        self.base = start  # file offset of buf[0]
-        self.offset = start
-        self.eof = False
+        self.start = start
+        self.initial = initial
+        self.offset = start  # just after the last complete command
 
-    def _more(self, need: int = 0) -> bool:
-        if self.eof:
-            return False
-        chunk = self.f.read(max(self.CHUNK, need))
-        if not chunk:
-            self.eof = True
-            return False
-        self.base += self.pos
-        self.buf = self.buf[self.pos:] + chunk
-        self.pos = 0
-        return True
-
-    def _line(self, pos: int) -> tuple[bytes, int]:
+    def batches(self):
+        buf = self.initial
+        base = self.start  # file offset of buf[0]
+        pos = 0
+        need = 0
         while True:
-            end = self.buf.find(b"\r\n", pos)
-            if end >= 0:
-                return self.buf[pos:end], end + 2
-            start = self.pos
-            if not self._more():
-                raise _Truncated(self.offset)
-            pos -= start
-
-    def next(self):
-        """The next command as a list of bytes, or None at a clean end of file."""
-        while True:
-            if self.pos >= len(self.buf) and not self._more():
-                return None
-            lead = self.buf[self.pos]
-            if lead == 35:  # '#': an annotation line
-                _, after = self._line(self.pos)
-                self.pos = after
-                self.offset = self.base + after
-                continue
-            break
-        if lead != 42:  # '*'
-            raise _BadFormat(self.offset)
-        header, pos = self._line(self.pos + 1)
-        try:
-            argc = int(header)
-        except ValueError:
-            raise _BadFormat(self.offset) from None
-        if argc < 1:
-            raise _BadFormat(self.offset)
-        argv = []
-        for _ in range(argc):
-            if pos >= len(self.buf):
-                start = self.pos
-                if not self._more():
-                    raise _Truncated(self.offset)
-                pos -= start
-            if self.buf[pos] != 36:  # '$'
-                raise _BadFormat(self.offset)
-            size_text, pos = self._line(pos + 1)
-            try:
-                size = int(size_text)
-            except ValueError:
-                raise _BadFormat(self.offset) from None
-            end = pos + size
-            while end + 2 > len(self.buf):
-                start = self.pos
-                if not self._more(end + 2 - len(self.buf)):
-                    raise _Truncated(self.offset)
-                pos -= start
-                end -= start
-            if self.buf[end:end + 2] != b"\r\n":
-                raise _BadFormat(self.offset)
-            argv.append(self.buf[pos:end])
-            pos = end + 2
-        self.pos = pos
-        self.offset = self.base + pos
-        return argv
+            commands, starts, pos, status, need_total = _parse_commands(buf, pos)
+            if commands:
+                self.offset = base + pos
+                yield commands, [base + s for s in starts]
+            elif status is None:
+                self.offset = base + pos
+            if status is _BAD:
+                raise _BadFormat(base + pos)
+            need = max(0, need_total - (len(buf) - pos))
+            chunk = self.f.read(max(self.CHUNK, need))
+            if not chunk:
+                if pos < len(buf):
+                    raise _Truncated(base + pos)
+                return
+            buf = buf[pos:] + chunk
+            base += pos
+            pos = 0
 
 
 # ---------------------------------------------------------------- the AOF
@@ -292,16 +305,17 @@ class AppendOnlyFile:
     def manifest_name(self) -> str:
         return self.basename + ".manifest"
 
-    def read_manifest(self) -> Manifest | None:
-        """The manifest on disk (None if there is none); upgrades a Redis < 7
-        single-file AOF (`appendfilename` in `dir`) into the directory layout."""
+    def read_manifest(self, upgrade: bool = True) -> Manifest | None:
+        """The manifest on disk (None if there is none); with `upgrade`, a
+        Redis < 7 single-file AOF (`appendfilename` in `dir`) is first moved
+        into the directory layout."""
         path = self.path(self.manifest_name)
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
         except FileNotFoundError:
             legacy = self.basename
-            if os.path.isfile(legacy):
+            if upgrade and os.path.isfile(legacy):
                 return self._upgrade_legacy(legacy)
             return None
         return Manifest.parse(text)
@@ -429,45 +443,43 @@ class AppendOnlyFile:
         call = dispatch.call
         in_multi: list | None = None
         multi_offset = 0
-        deadline = time.perf_counter() + yield_every
         n = 0
+        deadline = time.perf_counter() + yield_every
         try:
-            while True:
-                before = reader.offset
-                argv = reader.next()
-                if argv is None:
+            for commands, starts in reader.batches():
+                for argv, offset in zip(commands, starts):
+                    name = argv[0].lower()
+                    if name == b"multi":
+                        in_multi = []
+                        multi_offset = offset
+                        continue
+                    if name == b"exec" and in_multi is not None:
+                        batch, in_multi = in_multi, None
+                        for cmd, args in batch:
+                            call(client, cmd, args)
+                        continue
+                    cmd = lookup(server, argv)
+                    if isinstance(cmd, ErrorReply):
+                        raise AofError("Unknown command '%s' reading the append only file %s"
+                                       % (argv[0].decode("utf-8", "replace"), info.name))
                     if in_multi is not None:
-                        server.log("warning", "Revert incomplete MULTI/EXEC transaction in "
-                                   "AOF file %s" % info.name)
-                        raise _Truncated(multi_offset)
-                    break
-                name = argv[0].lower()
-                if name == b"multi":
-                    in_multi = []
-                    multi_offset = before
-                    continue
-                if name == b"exec" and in_multi is not None:
-                    batch, in_multi = in_multi, None
-                    for cmd, args in batch:
-                        call(client, cmd, args)
-                    client.out.clear()
-                    continue
-                cmd = lookup(server, argv)
-                if isinstance(cmd, ErrorReply):
-                    raise AofError("Unknown command '%s' reading the append only file %s"
-                                   % (argv[0].decode("utf-8", "replace"), info.name))
-                if in_multi is not None:
-                    in_multi.append((cmd, argv))
-                    continue
-                call(client, cmd, argv)
-                n += 1
-                if n & 255 == 0:
-                    client.out.clear()
-                    if time.perf_counter() > deadline:
+                        in_multi.append((cmd, argv))
+                        continue
+                    call(client, cmd, argv)
+                    n += 1
+                    if n & 511 == 0 and time.perf_counter() > deadline:
+                        client.out.clear()
                         yield
                         deadline = time.perf_counter() + yield_every
+            if in_multi is not None:
+                raise _Truncated(multi_offset)
         except _Truncated as cut:
-            self._truncated(info, last, cut.offset)
+            offset = cut.offset
+            if in_multi is not None:
+                server.log("warning", "Revert incomplete MULTI/EXEC transaction in AOF file %s"
+                           % info.name)
+                offset = multi_offset
+            self._truncated(info, last, offset)
         except _BadFormat:
             raise AofError("Bad file format reading the append only file %s: %s"
                            % (info.name, _BAD_FORMAT_HINT)) from None
@@ -498,9 +510,9 @@ class AppendOnlyFile:
         """After the startup load: open the incr file to append to (appendonly
         yes), creating the AOF if there was none."""
         if not self.settings["appendonly"]:
-            if self.manifest is None:
+            if self.manifest is None:  # (its numbering, for a BGREWRITEAOF)
                 try:
-                    self.manifest = self.read_manifest()
+                    self.manifest = self.read_manifest(upgrade=False)
                 except AofError:
                     self.manifest = None
             return
@@ -716,14 +728,31 @@ class AppendOnlyFile:
             self.fd = -1
 
     def _new_incr_in_manifest(self) -> None:
+        """Start appending to a new incr file, recorded in the manifest. If
+        anything fails the current file stays in use (and the error is raised)."""
         m = self.manifest.copy() if self.manifest else Manifest()
         info = AofInfo(self._incr_name(m.incr_seq + 1), m.incr_seq + 1, "i")
         self.flush(fsync=True)
-        self._close()
-        self._open(info, truncate=True)
+        os.makedirs(self.dirname, exist_ok=True)
+        path = self.path(info.name)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
         m.incrs.append(info)
         m.incr_seq = info.seq
-        self.write_manifest(m)
+        try:
+            self.write_manifest(m)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+        old, self.fd = self.fd, fd
+        self.incr = info
+        self.last_dbid = -1
+        self.unsynced = False
+        if old >= 0:
+            os.close(old)
 
     def _write_base(self, path: str, preamble: bool) -> None:
         with open(path, "wb") as f:

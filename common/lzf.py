@@ -86,6 +86,7 @@ def compress(data: bytes, max_len: int | None = None) -> bytes | None:
     append = out.append
     table: dict[bytes, int] = {}
     get = table.get
+    max_offset, max_match = _MAX_OFFSET, _MAX_MATCH
     pos = 0
     literal_start = 0
     misses = 0
@@ -94,14 +95,14 @@ def compress(data: bytes, max_len: int | None = None) -> bytes | None:
         key = data[pos:pos + 3]
         ref = get(key, -1)
         table[key] = pos
-        if ref < 0 or pos - ref > 8192:
+        if ref < 0 or pos - ref > max_offset:
             misses += 1
-            pos += 1 + (misses >> 5)
+            pos += 1 + (misses >> 5)  # skip faster through data that does not repeat
             continue
         misses = 0
         limit = n - pos
-        if limit > 264:
-            limit = 264
+        if limit > max_match:
+            limit = max_match
         length = 3
         while length < limit:
             if data[ref + length] != data[pos + length]:
@@ -112,7 +113,7 @@ def compress(data: bytes, max_len: int | None = None) -> bytes | None:
                 break
         run = pos - literal_start
         if run:
-            if run <= 32:
+            if run <= _MAX_LITERAL:
                 append(run - 1)
                 out += data[literal_start:pos]
             else:

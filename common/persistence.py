@@ -146,8 +146,8 @@ class Persistence:
         try:
             snapshot.save_rdb_file(server, self.rdb_path())
         except Exception as exc:
+            # (As Redis: a failed SAVE leaves rdb_last_bgsave_status alone.)
             server.log("warning", "Failed saving the DB: %s" % _reason(exc))
-            self.last_bgsave_status = "err"
             return False
         server.log("notice", "DB saved on disk")
         self.dirty_at_last_save = dirty
@@ -336,6 +336,8 @@ class Persistence:
                 ("loading_loaded_perc", "%.2f" % perc),
                 ("loading_eta_seconds", str(eta)),
             ]
+        # An RDB child is a BGSAVE or a replication snapshot: both count, as in Redis.
+        rdb_child = server.child if server.child_kind == "rdb" else None
         fields += [
             ("current_cow_peak", "0"),
             ("current_cow_size", "0"),
@@ -344,12 +346,12 @@ class Persistence:
             ("current_save_keys_processed", "0"),
             ("current_save_keys_total", "0"),
             ("rdb_changes_since_last_save", str(self.changes_since_save())),
-            ("rdb_bgsave_in_progress", "1" if self.bgsave_child is not None else "0"),
+            ("rdb_bgsave_in_progress", "1" if rdb_child is not None else "0"),
             ("rdb_last_save_time", str(self.lastsave)),
             ("rdb_last_bgsave_status", self.last_bgsave_status),
             ("rdb_last_bgsave_time_sec", str(self.last_bgsave_time_sec)),
             ("rdb_current_bgsave_time_sec",
-             str(int(now - self.bgsave_started)) if self.bgsave_child is not None else "-1"),
+             str(int(now - rdb_child.started)) if rdb_child is not None else "-1"),
             ("rdb_saves", str(self.rdb_saves)),
             ("rdb_last_cow_size", "0"),
             ("rdb_last_load_keys_expired", str(self.keys_expired)),

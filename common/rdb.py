@@ -1469,6 +1469,8 @@ class RdbParser:
                             append(new_key(Key, (db, key, value, None)))
                         else:
                             data[key] = value
+                            if expires and key in expires:
+                                del expires[key]  # a duplicate key replaces an earlier one
                         loaded += 1
                         continue
                 elif t < 0xF4:
@@ -1503,6 +1505,8 @@ class RdbParser:
                             append(new_key(Key, (db, key, value, None)))
                         else:
                             data[key] = value
+                            if expires and key in expires:
+                                del expires[key]  # a duplicate key replaces an earlier one
                         loaded += 1
                         continue
                 elif t == OP_EXPIRETIME_MS:
@@ -1578,6 +1582,8 @@ class RdbParser:
                 data[partial.key] = value
                 if expire is not None:
                     expires[partial.key] = expire
+                elif partial.key in expires:
+                    del expires[partial.key]
         return pos, 0
 
     def _opcode(self, t: int, buf: bytes, pos: int, end: int, db: int, append) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from hakv.primary.source import ReplicationSource
 
-_STATS = ("sync_full", "sync_partial_ok", "sync_partial_err")
-
 
 class PrimaryComponent:
     def __init__(self, server):
@@ -26,6 +24,9 @@ class PrimaryComponent:
         previous_stats = server.info_sections.get("stats") or server._info_stats
         server.info_sections["stats"] = lambda: self._stats(previous_stats())
         server.settings.listeners.append(source.config_changed)
+        if getattr(server, "resetstat_hooks", None) is None:
+            server.resetstat_hooks = []
+        server.resetstat_hooks.append(self._reset_stats)
 
     async def started(self) -> None:
         """After persistence loaded the dataset: continue the history its RDB names."""
@@ -38,9 +39,22 @@ class PrimaryComponent:
         source = self.source
         values = {"sync_full": source.stat_sync_full,
                   "sync_partial_ok": source.stat_sync_partial_ok,
-                  "sync_partial_err": source.stat_sync_partial_err}
-        return [(k, str(values[k])) if isinstance(kv, tuple) and (k := kv[0]) in values else kv
-                for kv in lines]
+                  "sync_partial_err": source.stat_sync_partial_err,
+                  "total_net_repl_input_bytes": source.stat_repl_in,
+                  "total_net_repl_output_bytes": source.stat_repl_out}
+        out = []
+        for line in lines:
+            if isinstance(line, tuple) and line[0] in values:
+                line = (line[0], str(values[line[0]]))
+            out.append(line)
+        return out
+
+    def _reset_stats(self) -> None:
+        """CONFIG RESETSTAT."""
+        self.source.stat_sync_full = 0
+        self.source.stat_sync_partial_ok = 0
+        self.source.stat_sync_partial_err = 0
+        self.source.stat_repl_in = self.source.stat_repl_out = 0
 
     def _change_repl_id(self) -> None:
         self.source.ids.change()

@@ -13,8 +13,9 @@ class ReplicaLink:
     SEND_BULK = "send_bulk"  # sending a saved snapshot file
     ONLINE = "online"
 
-    def __init__(self, client):
+    def __init__(self, client, source=None):
         self.client = client
+        self.source = source  # counts the bytes sent (INFO total_net_repl_output_bytes)
         self.state = self.HANDSHAKE
         self.listening_port = 0
         self.announce_ip = ""
@@ -27,7 +28,8 @@ class ReplicaLink:
         self.pending_len = 0
         self.wait_first_ack = False  # diskless: the stream starts with the replica's first ACK
         self.fullsync_offset = -1
-        self.outbuf: list = []  # stream bytes of this loop turn, written by flush()
+        self.outbuf: list = []
+        self.soft_since = 0.0  # since when the output is over the soft limit  # stream bytes of this loop turn, written by flush()
 
     # -- identity
 
@@ -67,6 +69,8 @@ class ReplicaLink:
         client = self.client
         if client.transport is not None and not client.closed:
             client.transport.write(data)
+            if self.source is not None:
+                self.source.stat_repl_out += len(data)
 
     def stream(self, data: bytes) -> None:
         """Replication stream bytes: sent now, or held while the replica syncs."""
@@ -86,7 +90,10 @@ class ReplicaLink:
             self.outbuf = []
             client = self.client
             if client.transport is not None and not client.closed:
-                client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+                data = out[0] if len(out) == 1 else b"".join(out)
+                client.transport.write(data)
+                if self.source is not None:
+                    self.source.stat_repl_out += len(data)
 
     def start_stream(self) -> None:
         """Deliver what was held back during the snapshot; stream from now on."""

@@ -54,6 +54,8 @@ class ReplicationSource:
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0
         self.stat_sync_partial_err = 0
+        self.stat_repl_out = 0  # bytes sent to replicas
+        self.stat_repl_in = 0  # bytes received from our primary
 
     # ------------------------------------------------------------ role
 
@@ -89,9 +91,9 @@ class ReplicationSource:
         self.update_sink()
 
     def demoted(self) -> None:
-        """REPLICAOF host port: our replicas must resync with us (they will
-        learn the new history with a partial resync when possible)."""
-        self.disconnect_replicas()
+        """REPLICAOF host port. Our replicas stay (as in Redis 7): from now on
+        they get the new primary's stream through us; they are disconnected
+        only if our history changes (a full sync, or +CONTINUE with a new id)."""
         self.update_sink()
         for client, blk, _, _ in self.waiters:
             if client.block is blk:
@@ -167,7 +169,7 @@ class ReplicationSource:
     def link_for(self, client) -> ReplicaLink:
         link = client.replica_info
         if link is None:
-            link = client.replica_info = ReplicaLink(client)
+            link = client.replica_info = ReplicaLink(client, self)
         return link
 
     def replconf(self, client, argv):
@@ -432,6 +434,7 @@ class ReplicationSource:
                     link.state == ReplicaLink.WAIT_END and self.job is not None
                     and self.job.mode == DISK):
                 link.write_raw(b"\n")  # keepalive while the snapshot is prepared
+        self._check_output_limits(now)
         timeout = settings["repl-timeout"]
         for link in list(self.replicas):
             if link.state == ReplicaLink.ONLINE and now - max(link.ack_time,
@@ -451,6 +454,29 @@ class ReplicationSource:
             self.update_sink()
             self.server.log("notice", "Replication backlog freed after %d seconds without "
                             "connected replicas." % settings["repl-backlog-ttl"])
+
+    def _check_output_limits(self, now: float) -> None:
+        """client-output-buffer-limit replica <hard> <soft> <seconds>: what a
+        replica has not taken yet (socket buffer + stream held during its
+        sync) may not grow without bound."""
+        try:
+            hard, soft, seconds = self.settings["client-output-buffer-limit"]["replica"]
+        except (KeyError, TypeError, ValueError):
+            return
+        for link in list(self.replicas):
+            used = link.buffered() + link.pending_len
+            over = bool(hard) and used > hard
+            if soft and used > soft:
+                if not link.soft_since:
+                    link.soft_since = now
+                elif now - link.soft_since > seconds:
+                    over = True
+            else:
+                link.soft_since = 0.0
+            if over:
+                self.server.log("warning", "Client %s scheduled to be closed ASAP for "
+                                "overcoming of output buffer limits." % link.client.info_line())
+                link.client.close()
 
     def client_gone(self, client) -> None:
         link = client.replica_info

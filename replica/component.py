@@ -18,6 +18,7 @@ class ReplicaComponent:
         server.follower = follower
         server.write_checks.append(follower.readonly_check)
         server.cron_jobs.append(follower.cron)
+        server.shutdown_hooks.append(follower.shutdown)
         server.settings.listeners.append(self._config_changed)
         target = server.settings["replicaof"]
         if target is not None:
@@ -27,6 +28,7 @@ class ReplicaComponent:
 
     async def started(self) -> None:
         follower = self.follower
+        follower.enabled = True
         if follower.host is not None:
             follower.connect()
 

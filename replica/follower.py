@@ -48,6 +48,10 @@ class Follower:
         self.last_second = 0.0
         self.sync_started = 0.0
         self.last_progress = 0.0
+        # No connection before the node has started and loaded its data
+        # (the RDB may name the history to continue).
+        self.enabled = False
+        self.orphan = None  # a complete snapshot still loading after its link was lost
 
     # ------------------------------------------------------------ queries
 
@@ -145,7 +149,8 @@ class Follower:
     # ------------------------------------------------------------ connecting
 
     def connect(self) -> None:
-        if self.host is None or self.link is not None or self.state not in ("connect",):
+        if (not self.enabled or self.host is None or self.link is not None
+                or self.state != "connect" or self.orphan is not None):
             return
         server = self.server
         self.state = "connecting"
@@ -158,7 +163,7 @@ class Follower:
         loop = self.server.loop
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: PrimaryLink(self), host, port),
+                loop.create_connection(lambda: PrimaryLink(self, generation), host, port),
                 timeout=self.settings["repl-timeout"])
         except (OSError, asyncio.TimeoutError, ValueError) as exc:
             if generation != self.generation or self.state != "connecting":
@@ -170,7 +175,8 @@ class Follower:
 
     def link_connected(self, link: PrimaryLink) -> bool:
         """A connection was made; False if it is not wanted any more."""
-        if self.host is None or self.state != "connecting" or self.link is not None:
+        if (self.host is None or self.state != "connecting" or self.link is not None
+                or link.generation != self.generation):
             return False
         self.link = link
         self.state = "handshake"
@@ -264,9 +270,19 @@ class Follower:
             return
         self.link = None
         now = time.time()
-        if link.transfer is not None:
-            link.transfer.abort()
+        transfer = link.transfer
+        if transfer is not None:
             link.transfer = None
+            if link.phase == link_mod.LOADING and transfer.kind == "disk" and transfer.loading:
+                # The snapshot arrived whole: finish loading it and continue
+                # from it with a partial resync (as Redis, whose load does not
+                # depend on the link).
+                self.orphan = transfer
+                full = link.full
+                transfer.on_success = lambda: self._orphan_loaded(transfer, full)
+                transfer.on_failure = lambda reason: self._orphan_failed(transfer, reason)
+            else:
+                transfer.abort()
         if link.phase == link_mod.STREAM:
             self.server.log("warning", "Connection with master lost.")
             self.server.log("notice", "Caching the disconnected master state.")
@@ -279,7 +295,43 @@ class Follower:
         if self.host is not None:
             self.state = "connect"
 
+    def _orphan_loaded(self, transfer, full) -> None:
+        if self.orphan is not transfer:
+            return
+        self.orphan = None
+        self.source.adopt(full.replid, full.offset)
+        self.can_psync = True
+        self._stream_db = 0
+        self.down_since = time.time()
+        self.retry_at = time.time()
+        persistence = getattr(self.server, "persistence", None)
+        if persistence is not None:
+            persistence.dataset_replaced()
+        self.server.log("notice", "MASTER <-> REPLICA sync: Finished with success (the link "
+                        "was lost meanwhile: a partial resynchronization will follow)")
+
+    def _orphan_failed(self, transfer, reason: str) -> None:
+        if self.orphan is transfer:
+            self.orphan = None
+            self.server.log("warning", reason)
+            self.retry_at = time.time() + 1.0
+
+    def _abort_orphan(self) -> None:
+        orphan, self.orphan = self.orphan, None
+        if orphan is not None:
+            orphan.abort()
+
+    def shutdown(self, save) -> None:
+        """Shutdown hook: a transfer in progress leaves no temporary file."""
+        link = self.link
+        if link is not None and link.transfer is not None:
+            link.transfer.abort()
+            link.transfer = None
+        self._abort_orphan()
+        return None
+
     def _drop_link(self) -> None:
+        self._abort_orphan()
         link = self.link
         if link is None:
             return

@@ -35,9 +35,10 @@ class TransferError(Exception):
 
 
 class PrimaryLink(Client):
-    def __init__(self, follower):
+    def __init__(self, follower, generation: int):
         super().__init__(follower.server)
         self.follower = follower
+        self.generation = generation  # which REPLICAOF this connection is for
         self.authenticated = True
         self.parser.unauthenticated = False
         self.phase = HANDSHAKE
@@ -70,6 +71,7 @@ class PrimaryLink(Client):
         self.last_interaction = now
         follower = self.follower
         follower.last_io = now
+        follower.source.stat_repl_in += len(data)
         try:
             self._dispatch_input(data)
         except Exception as exc:  # a protocol, RDB or stream error: drop and retry

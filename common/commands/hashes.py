@@ -409,7 +409,7 @@ def hincrbyfloat(ctx, argv):
 def hrandfield(ctx, argv):
     if len(argv) == 2:
         h = ctx.db.get_typed(argv[1], dict)
-        return None if not h else sampler.choice(h)
+        return None if not h else sampler.choice(h, (ctx, argv[1]))
     count = parse_rand_count(argv[2])
     withvalues = False
     if len(argv) == 4 and argv[3].lower() == b"withvalues":
@@ -422,11 +422,11 @@ def hrandfield(ctx, argv):
     if not h or count == 0:
         return []
     if count < 0:
-        fields = sampler.choices(h, -count)
+        fields = sampler.choices(h, -count, (ctx, argv[1]))
     elif count >= len(h):
         fields = list(h)
     else:
-        fields = sampler.sample(h, count)
+        fields = sampler.sample(h, count, (ctx, argv[1]))
     if not withvalues:
         return fields
     if ctx.resp3:

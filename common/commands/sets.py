@@ -47,13 +47,15 @@ MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 
 
 class _Index:
-    __slots__ = ("obj", "items", "dead", "used")
+    __slots__ = ("obj", "items", "dead", "used", "db", "key")
 
-    def __init__(self, obj):
+    def __init__(self, obj, db, key):
         self.obj = obj  # a strong reference: id(obj) cannot be reused meanwhile
         self.items = list(obj)
         self.dead: set = set()
         self.used = time.monotonic()
+        self.db = db  # where obj lives, to notice when it is deleted or replaced
+        self.key = key
 
 
 class Sampler:
@@ -66,6 +68,15 @@ class Sampler:
 
     def __init__(self):
         self.entries: OrderedDict = OrderedDict()  # id(obj) -> _Index
+
+    def cron(self) -> None:
+        """Drop indexes of collections deleted or replaced since (so they are
+        not kept alive) and of idle ones. Runs in the server's cron."""
+        now = time.monotonic()
+        for oid, entry in list(self.entries.items()):
+            if (now - entry.used > self.MAX_IDLE
+                    or (entry.db is not None and entry.db.data.get(entry.key) is not entry.obj)):
+                del self.entries[oid]
 
     # -- keeping indexes up to date (cheap no-ops for unindexed collections)
 
@@ -96,7 +107,9 @@ class Sampler:
 
     # -- picks
 
-    def _index(self, obj) -> _Index:
+    def _index(self, obj, owner) -> _Index:
+        """The index of obj, built if needed. owner: (ctx, key) of the
+        command, so the index can be dropped once the key no longer holds obj."""
         entries = self.entries
         now = time.monotonic()
         while entries:
@@ -109,7 +122,13 @@ class Sampler:
         if (entry is None or entry.obj is not obj
                 or len(entry.items) - len(entry.dead) != len(obj)
                 or len(entry.dead) * 2 > len(entry.items)):
-            entry = _Index(obj)
+            db = where = None
+            if owner is not None:
+                ctx, where = owner
+                db = ctx.db
+                if self.cron not in ctx.server.cron_jobs:
+                    ctx.server.cron_jobs.append(self.cron)
+            entry = _Index(obj, db, where)
             entries[key] = entry
             while len(entries) > self.CAPACITY:
                 entries.popitem(last=False)
@@ -118,12 +137,12 @@ class Sampler:
         entry.used = now
         return entry
 
-    def choice(self, obj):
+    def choice(self, obj, owner=None):
         """One uniformly random member of a non-empty set or dict."""
         n = len(obj)
         if n < self.THRESHOLD:
             return next(islice(iter(obj), random.randrange(n), None))
-        entry = self._index(obj)
+        entry = self._index(obj, owner)
         items, dead = entry.items, entry.dead
         while True:
             i = random.randrange(len(items))
@@ -136,14 +155,14 @@ class Sampler:
                 items[i] = last
             dead.discard(member)
 
-    def pop(self, s: set):
+    def pop(self, s: set, owner=None):
         """Remove and return a uniformly random member of a non-empty set."""
         if len(s) < self.THRESHOLD:
             member = self.choice(s)
             s.remove(member)
             self.removed(s, member)
             return member
-        entry = self._index(s)
+        entry = self._index(s, owner)
         items, dead = entry.items, entry.dead
         while True:
             i = random.randrange(len(items))
@@ -157,21 +176,21 @@ class Sampler:
             s.remove(member)
             return member
 
-    def sample(self, obj, k: int) -> list:
+    def sample(self, obj, k: int, owner=None) -> list:
         """k distinct random members, 0 <= k <= len(obj), in random order."""
         if len(obj) < self.THRESHOLD:
             return random.sample(list(obj), k)
-        entry = self._index(obj)
+        entry = self._index(obj, owner)
         if entry.dead:
             entry.items = [m for m in entry.items if m not in entry.dead]
             entry.dead = set()
         return random.sample(entry.items, k)
 
-    def choices(self, obj, k: int) -> list:
+    def choices(self, obj, k: int, owner=None) -> list:
         """k random members with repetition (negative counts)."""
         if len(obj) < self.THRESHOLD:
             return random.choices(list(obj), k=k)
-        entry = self._index(obj)
+        entry = self._index(obj, owner)
         if entry.dead:
             entry.items = [m for m in entry.items if m not in entry.dead]
             entry.dead = set()
@@ -378,16 +397,16 @@ def srandmember(ctx, argv):
         raise ErrorReply(errors.SYNTAX)
     if len(argv) == 2:
         s = ctx.db.get_typed(argv[1], set)
-        return None if not s else sampler.choice(s)
+        return None if not s else sampler.choice(s, (ctx, argv[1]))
     count = parse_rand_count(argv[2])
     s = ctx.db.get_typed(argv[1], set)
     if not s or count == 0:
         return []
     if count < 0:
-        return sampler.choices(s, -count)
+        return sampler.choices(s, -count, (ctx, argv[1]))
     if count >= len(s):
         return list(s)
-    return sampler.sample(s, count)
+    return sampler.sample(s, count, (ctx, argv[1]))
 
 
 @command("spop", -2, "write fast", keys=K1, group=G)
@@ -399,7 +418,7 @@ def spop(ctx, argv):
         s = db.get_typed(key, set)
         if not s:
             return None
-        member = sampler.pop(s)
+        member = sampler.pop(s, (ctx, key))
         db.modified(key)
         server.dirty += 1
         _notify(ctx, b"spop", key)
@@ -431,7 +450,7 @@ def spop(ctx, argv):
         popped = random.sample(list(s), count)
         s.difference_update(popped)
     else:
-        popped = sampler.sample(s, count)
+        popped = sampler.sample(s, count, (ctx, key))
         for m in popped:
             s.remove(m)
             sampler.removed(s, m)

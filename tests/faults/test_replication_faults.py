@@ -263,3 +263,22 @@ def test_replica_survives_its_primary_being_killed_mid_sync(make_hakv):
     wait_link_up(r, timeout=30)
     wait_caught_up(p, r)
     assert r.dbsize() == p.dbsize()
+
+
+def test_replica_over_its_output_buffer_limit_is_dropped(make_hakv):
+    primary = make_hakv("--repl-diskless-sync-delay", "0",
+                        "--client-output-buffer-limit", "replica", "2mb", "0", "0")
+    replica = make_hakv("--replicaof", "127.0.0.1", str(primary.port))
+    p, r = primary.client(), replica.client()
+    wait_link_up(r)
+    replica.pause()
+    try:
+        value = "x" * 100_000
+        for i in range(100):  # 10 MB the stopped replica cannot take
+            p.set("big:%d" % (i % 10), value)
+        wait_for(lambda: "overcoming of output buffer limits" in primary.output(), timeout=10)
+        assert repl_info(p)["connected_slaves"] == 0
+    finally:
+        replica.resume()
+    wait_caught_up(p, r, timeout=30)
+    assert r.get("big:9") == p.get("big:9")

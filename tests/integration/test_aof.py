@@ -88,7 +88,7 @@ def aof_info(client) -> dict:
     return client.info("persistence")
 
 
-def wait_for(predicate, timeout=15.0, interval=0.02, what="condition"):
+def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -495,3 +495,64 @@ def test_info_aof_fields(make_hakv):
         os.path.join(aof_dir(proc), "appendonly.aof.1.base.rdb"))
     assert r.config_get("appendfsync") == {"appendfsync": "always"}
     assert r.config_set("appendfsync", "everysec")
+
+
+# ------------------------------------------------------------------ the reader, in process
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
+def test_command_reader_across_chunk_boundaries(chunk, monkeypatch):
+    import io
+
+    from hakv.common import aof
+
+    monkeypatch.setattr(aof.CommandReader, "CHUNK", chunk)
+    commands = [[b"SELECT", b"0"], [b"SET", b"k", b"v" * 100], [b"RPUSH", b"l", b"", b"x\r\ny"],
+                [b"SET", b"big", bytes(range(256)) * 40]]
+    stream = b"".join(encode_command(*c) for c in commands[:2]) + b"#TS:1700000000\r\n" + b"".join(
+        encode_command(*c) for c in commands[2:])
+    def read_all(data):
+        reader = aof.CommandReader(io.BytesIO(data))
+        got, starts = [], []
+        for commands, offsets in reader.batches():
+            got += commands
+            starts += offsets
+        return got, starts, reader.offset
+
+    got, starts, offset = read_all(stream)
+    assert got == commands
+    assert offset == len(stream)
+    last_start = len(stream) - len(encode_command(*commands[-1]))
+    assert starts[0] == 0 and starts[-1] == last_start
+    # Cut anywhere inside the last command: a truncation where it starts.
+    for cut in (last_start + 1, last_start + 10, len(stream) - 1):
+        with pytest.raises(aof._Truncated) as info:
+            read_all(stream[:cut])
+        assert info.value.offset == last_start
+    with pytest.raises(aof._BadFormat) as info:
+        read_all(stream[:last_start] + b"GARBAGE\r\n")
+    assert info.value.offset == last_start
+    with pytest.raises(aof._BadFormat):
+        read_all(b"*1\r\n$3\r\nabcd\r\n")
+
+
+def test_manifest_parse_and_render():
+    from hakv.common.aof import AofError, Manifest
+
+    text = ("file appendonly.aof.2.base.rdb seq 2 type b\n"
+            "file appendonly.aof.1.incr.aof seq 1 type h\n"
+            "file appendonly.aof.2.incr.aof seq 2 type i\n"
+            "file appendonly.aof.3.incr.aof seq 3 type i\n")
+    m = Manifest.parse(text)
+    assert m.base.name == "appendonly.aof.2.base.rdb" and m.base_seq == 2
+    assert [i.name for i in m.incrs] == ["appendonly.aof.2.incr.aof", "appendonly.aof.3.incr.aof"]
+    assert m.incr_seq == 3 and [h.seq for h in m.history] == [1]
+    assert m.render() == text
+    spaced = Manifest.parse('file "my aof.1.base.rdb" seq 1 type b\n')
+    assert spaced.base.name == "my aof.1.base.rdb"
+    assert Manifest.parse(spaced.render()).base.name == "my aof.1.base.rdb"
+    for bad in ("", "file x seq 1\n", "file x seq one type b\n", "file x seq 1 type z\n",
+                "file a seq 2 type i\nfile b seq 1 type i\n",
+                "file a seq 1 type b\nfile b seq 2 type b\n"):
+        with pytest.raises(AofError):
+            Manifest.parse(bad)

@@ -122,7 +122,7 @@ def info(client) -> dict:
     return client.info("persistence")
 
 
-def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()

@@ -16,6 +16,8 @@ import hiredis
 import pytest
 import redis
 
+from procs import hakv_server, redis_server
+
 
 class Raw:
     """A socket speaking raw bytes: send exactly what a test wants, read replies."""
@@ -49,10 +51,11 @@ class Raw:
                 x if isinstance(x, bytes) else str(x).encode() for x in argv)))
         return self.replies(1)[0]
 
-    def read_all(self, wait: float = 0.3) -> tuple[bytes, bool]:
-        """Every byte until the peer closes or is quiet for `wait` seconds;
+    def read_all(self, quiet: float = 0.15, first: float = 5.0) -> tuple[bytes, bool]:
+        """Every byte until the peer closes, or is quiet for `quiet` seconds
+        once something arrived (`first` seconds for the first byte); returns
         (data, closed)."""
-        self.sock.settimeout(wait)
+        self.sock.settimeout(first)
         data = b""
         try:
             while True:
@@ -60,6 +63,7 @@ class Raw:
                 if not chunk:
                     return data, True
                 data += chunk
+                self.sock.settimeout(quiet)
         except socket.timeout:
             return data, False
         except ConnectionResetError:
@@ -69,18 +73,34 @@ class Raw:
         self.sock.close()
 
 
-def exchange(port: int, data: bytes, wait: float = 0.3) -> tuple[bytes, bool]:
+def exchange(port: int, data: bytes) -> tuple[bytes, bool]:
     c = Raw(port)
     try:
         c.send(data)
-        return c.read_all(wait)
+        return c.read_all()
     finally:
         c.close()
 
 
-def same_bytes(hakv, real_redis, data: bytes, normalize=lambda b: b):
-    ours = exchange(hakv.port, data)
-    theirs = exchange(real_redis.port, data)
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """One hakv-server and one redis-server shared by the comparison tests of
+    this module (each test starts from empty databases)."""
+    d = tmp_path_factory.mktemp("protocol-pair")
+    ours = hakv_server(str(d / "hakv")).start()
+    theirs = redis_server(str(d / "redis")).start()
+    yield ours, theirs
+    ours.stop()
+    theirs.stop()
+
+
+def same_bytes(pair, data: bytes, normalize=lambda b: b):
+    for proc in pair:
+        c = Raw(proc.port)
+        assert c.call("FLUSHALL") == b"OK"
+        c.close()
+    ours = exchange(pair[0].port, data)
+    theirs = exchange(pair[1].port, data)
     assert (normalize(ours[0]), ours[1]) == (normalize(theirs[0]), theirs[1]), data
 
 
@@ -139,8 +159,8 @@ HELLO_CASES = [
 
 
 @pytest.mark.parametrize("data", HELLO_CASES)
-def test_hello_matches_redis(hakv, real_redis, data):
-    same_bytes(hakv, real_redis, data, no_ids)
+def test_hello_matches_redis(pair, data):
+    same_bytes(pair, data, no_ids)
 
 
 RESP3_CASES = [
@@ -157,13 +177,13 @@ RESP3_CASES = [
 
 
 @pytest.mark.parametrize("data", RESP3_CASES)
-def test_resp3_replies_match_redis(hakv, real_redis, data):
-    same_bytes(hakv, real_redis, b"HELLO 3\r\n" + data, no_ids)
+def test_resp3_replies_match_redis(pair, data):
+    same_bytes(pair, b"HELLO 3\r\n" + data, no_ids)
 
 
 @pytest.mark.parametrize("data", [c for c in RESP3_CASES if b"HELLO" not in c])
-def test_resp2_replies_match_redis(hakv, real_redis, data):
-    same_bytes(hakv, real_redis, data)
+def test_resp2_replies_match_redis(pair, data):
+    same_bytes(pair, data)
 
 
 def test_resp3_push_arrives_between_replies(hakv):
@@ -184,7 +204,7 @@ def test_client_info_is_verbatim_in_resp3(hakv):
     c = Raw(hakv.port)
     c.call("HELLO", "3")
     c.send(b"CLIENT INFO\r\n")
-    data, _ = c.read_all(0.3)
+    data, _ = c.read_all()
     assert data.startswith(b"=") and b"\r\ntxt:id=" in data and b" resp=3" in data
     c.close()
 
@@ -215,8 +235,8 @@ INLINE_CASES = [
 
 
 @pytest.mark.parametrize("data", INLINE_CASES)
-def test_inline_matches_redis(hakv, real_redis, data):
-    same_bytes(hakv, real_redis, data)
+def test_inline_matches_redis(pair, data):
+    same_bytes(pair, data)
 
 
 def test_inline_split_across_reads(hakv):
@@ -234,9 +254,10 @@ def redis_cli(port: int, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-def test_redis_cli_against_both(hakv, real_redis):
+def test_redis_cli_against_both(pair):
     """redis-cli: arguments with spaces and quotes, its interactive (stdin)
     mode, --no-raw formatting of nil / integers / errors / nested arrays."""
+    hakv, real_redis = pair
     for port in (hakv.port, real_redis.port):
         redis_cli(port, "FLUSHALL")
     cases = [
@@ -297,10 +318,10 @@ def test_pipeline_with_redis_py(r):
     assert out == [x for i in range(5000) for x in (True, str(i).encode())]
 
 
-def test_mixed_pipeline_matches_redis(hakv, real_redis):
+def test_mixed_pipeline_matches_redis(pair):
     data = (b"SET a 1\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\nGET a\r\n*1\r\n$4\r\nPING\r\n"
             b"ECHO x\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$0\r\n\r\nGET b\r\nGET\r\n") * 50
-    same_bytes(hakv, real_redis, data)
+    same_bytes(pair, data)
 
 
 def test_large_value_in_many_small_chunks(hakv):

@@ -398,3 +398,22 @@ def test_masterauth_and_announce(make_hakv):
     other = make_hakv(*replica_of(primary), "--masterauth", "wrong")
     wait_for(lambda: other.output().count("Unable to AUTH to MASTER") >= 2)
     assert repl_info(other.client())["master_link_status"] == "down"
+
+
+def test_replicaof_in_the_config_file_and_rewrite(make_hakv, tmp_path):
+    primary = make_hakv(*FAST)
+    primary.client().set("from-config", "1")
+    conf = tmp_path / "replica.conf"
+    conf.write_text("replicaof 127.0.0.1 %d\nreplica-priority 7\n" % primary.port)
+    replica = make_hakv(config=str(conf))
+    r = replica.client()
+    wait_for(lambda: r.get("from-config") == b"1")
+    assert r.config_get("replicaof")["replicaof"] == "127.0.0.1 %d" % primary.port
+    assert r.replicaof("NO", "ONE")
+    assert r.config_get("replicaof")["replicaof"] == ""
+    r.config_rewrite()
+    text = conf.read_text()
+    assert "replicaof" not in text and "replica-priority 7" in text
+    r.replicaof("127.0.0.1", primary.port)
+    r.config_rewrite()
+    assert "replicaof 127.0.0.1 %d" % primary.port in conf.read_text()

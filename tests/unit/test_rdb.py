@@ -301,6 +301,19 @@ def test_into_fast_path_and_skip_expired():
     assert (parser.keys_loaded, parser.keys_expired) == (2, 2)
 
 
+def test_into_duplicate_key_replaces_the_earlier_one():
+    out = io.BytesIO()
+    w = RdbWriter(out)
+    w.write_header({})
+    w.write_db(0, 2, 2, [(b"k", b"old", 5), (b"k", b"new", None),
+                         (b"s", {b"a"}, 7), (b"s", {b"b"}, None), (b"t", b"1", None),
+                         (b"t", b"2", 9)])
+    w.finish()
+    data, expires = {}, {}
+    read(out.getvalue(), into=lambda dbid: (data, expires))
+    assert data == {b"k": b"new", b"s": {b"b"}, b"t": b"2"} and expires == {b"t": 9}
+
+
 def test_parser_fed_one_byte_at_a_time():
     data = write({0: {b"k": (b"v", 77), b"l": SAMPLE[b"list-big"], b"h": SAMPLE[b"hash-many"]}})
     parser = RdbParser()
