@@ -17,8 +17,8 @@ Not part of the test suite. Usage:
 from __future__ import annotations
 
 import argparse
-import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,10 +75,11 @@ def wait_synced(primary, replica, timeout=600) -> None:
 # ------------------------------------------------------------ 1. full sync
 
 
-def bench_full_sync(kind: str, root: str, dump: str, diskless: str) -> float:
-    primary = start(kind, os.path.join(root, kind + "-p-" + diskless), "--repl-diskless-sync",
-                    diskless, dump=dump)
-    replica = start(kind, os.path.join(root, kind + "-r-" + diskless))
+def bench_full_sync(kind: str, root: str, dump: str, diskless: str, load: str) -> float:
+    name = "%s-%s-%s" % (kind, diskless, load)
+    primary = start(kind, os.path.join(root, name + "-p"), "--repl-diskless-sync", diskless,
+                    dump=dump)
+    replica = start(kind, os.path.join(root, name + "-r"), "--repl-diskless-load", load)
     try:
         r = replica.client(socket_timeout=120)
         t0 = time.perf_counter()
@@ -177,20 +178,29 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=200_000)
     ap.add_argument("--only", default="sync,lag,throughput")
     args = ap.parse_args()
-    only = set(args.only.split(","))
     root = tempfile.mkdtemp(prefix="hakv-bench-repl-")
     print("hakv replication benchmark (root %s, %d CPUs)" % (root, os.cpu_count()))
+    try:
+        run(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+def run(args, root: str) -> None:
+    only = set(args.only.split(","))
     if "sync" in only:
         dump = os.path.join(root, "seed.rdb")
         t0 = time.perf_counter()
         write_dump(dump, args.keys)
         print("\n1. full sync of %d keys (%.1f MB RDB, written in %.1fs)"
               % (args.keys, os.path.getsize(dump) / 1e6, time.perf_counter() - t0))
-        for diskless in ("yes", "no"):
-            times = {kind: bench_full_sync(kind, root, dump, diskless)
+        for diskless, load in (("yes", "disabled"), ("no", "disabled"), ("yes", "on-empty-db")):
+            times = {kind: bench_full_sync(kind, root, dump, diskless, load)
                      for kind in ("redis", "hakv")}
-            print("   repl-diskless-sync %-3s  redis %6.2fs   hakv %6.2fs   ratio %.2fx"
-                  % (diskless, times["redis"], times["hakv"], times["hakv"] / times["redis"]))
+            print("   repl-diskless-sync %-3s repl-diskless-load %-11s  redis %6.2fs   "
+                  "hakv %6.2fs   ratio %.2fx" % (diskless, load, times["redis"], times["hakv"],
+                                                 times["hakv"] / times["redis"]))
     if "lag" in only:
         print("\n2. replication lag under a 50-client SET load (%d requests)" % args.requests)
         for kind in ("redis", "hakv"):
@@ -206,7 +216,6 @@ def main() -> int:
             alone, with_two = bench_throughput(kind, root, args.requests)
             print("   %-5s  alone %8.0f SET/s   with 2 replicas %8.0f SET/s   ratio %.2f"
                   % (kind, alone, with_two, with_two / alone))
-    return 0
 
 
 if __name__ == "__main__":

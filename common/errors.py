@@ -48,22 +48,21 @@ def wrong_args(name: str) -> ErrorReply:
 
 
 def unknown_command(argv: list) -> ErrorReply:
-    # Redis lists the arguments as 'a' 'b' , capped at 128 characters in all.
-    shown = ""
+    # Redis lists the arguments as 'a' 'b' , until the list reaches 128 bytes;
+    # like C strings, each stops at a NUL byte.
+    shown = b""
     for a in argv[1:]:
         room = 128 - len(shown)
         if room <= 0:
             break
-        shown += "'%s' " % _show(a)[:room]
-    return ErrorReply(
-        "ERR unknown command '%s', with args beginning with: %s" % (_show(argv[0])[:128], shown)
-    )
+        shown += b"'%s' " % _cstr(a)[:room]
+    return ErrorReply("ERR unknown command '%s', with args beginning with: %s"
+                      % (_show(_cstr(argv[0])[:128]), _show(shown)))
 
 
 def unknown_subcommand(argv: list) -> ErrorReply:
-    return ErrorReply(
-        "ERR unknown subcommand '%s'. Try %s HELP." % (_show(argv[1]), _show(argv[0]).upper())
-    )
+    return ErrorReply("ERR unknown subcommand '%s'. Try %s HELP."
+                      % (_show(_cstr(argv[1])[:128]), _show(_cstr(argv[0]).upper())))
 
 
 def wrong_sub_args(container: str, sub: str) -> ErrorReply:
@@ -72,5 +71,12 @@ def wrong_sub_args(container: str, sub: str) -> ErrorReply:
     )
 
 
+def _cstr(b: bytes) -> bytes:
+    """What C's %s prints of b: up to the first NUL byte."""
+    end = b.find(b"\0")
+    return b if end < 0 else b[:end]
+
+
 def _show(b: bytes) -> str:
-    return b.decode("utf-8", "replace")
+    # surrogateescape: the reply carries the client's bytes unchanged
+    return b.decode("utf-8", "surrogateescape")

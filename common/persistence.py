@@ -56,6 +56,7 @@ class Persistence:
         self.keys_loaded = 0
         self.keys_expired = 0
         self.loading_start = 0.0
+        self.loading_source = ""
         self.loading_total_bytes = 0
         self.loading_loaded_bytes = 0
         server.cron_jobs.append(self.cron)
@@ -77,7 +78,7 @@ class Persistence:
             with snapshot.gc_paused(freeze=True):
                 loaded_aof = await self._load_dataset()
         except (AofError, rdb.RdbError, snapshot.LoadError, OSError) as exc:
-            what = "append only file" if self.settings["appendonly"] else self.rdb_path()
+            what = self.loading_source
             server.log("warning", "Fatal error loading the DB (%s): %s. Exiting." % (what, exc))
             raise SystemExit(1)
         finally:
@@ -91,6 +92,7 @@ class Persistence:
         """The AOF if appendonly is yes and one exists, else the RDB file;
         True if the AOF was loaded."""
         if self.settings["appendonly"] and self.aof.exists():
+            self.loading_source = "append only file"
             start = time.perf_counter()
             for _ in self.aof.load_steps(LOAD_SLICE):
                 await asyncio.sleep(0)
@@ -98,6 +100,7 @@ class Persistence:
                             % (time.perf_counter() - start))
             return True
         if os.path.exists(self.rdb_path()):
+            self.loading_source = self.rdb_path()
             await self._load_rdb_file(self.rdb_path())
         return False
 

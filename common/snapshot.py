@@ -18,16 +18,29 @@ API
     Apply a dump into the keyspace (the caller flushes first if it must);
     returns the AUX fields as {str: bytes}.  Keys already expired are dropped
     on a primary and kept on a replica (its primary sends the DELs), as Redis.
-``KeyspaceLoader``
-    The same, fed with rdb.py events as they are parsed (for loads that yield
-    to the event loop, or bytes arriving from a socket).
+``KeyspaceLoader(server, keep_expired=None)``
+    The same in pieces (loads that yield to the event loop, bytes arriving
+    from a socket): ``p = loader.parser()`` is an rdb.RdbParser storing keys
+    straight into the databases; ``loader.apply(p.feed(data))`` ...
+    ``loader.apply(p.close())``, then ``loader.finish() -> aux``. apply() also
+    takes Key events from a parser made elsewhere. ``keys_loaded`` /
+    ``keys_expired`` count. Raises LoadError for a dump with more databases
+    than the node has.
+``gc_paused(freeze=False)``
+    Context manager: no cyclic GC inside (loads and saves of millions of
+    objects), with freeze the loaded dataset goes to the permanent generation.
 ``fork_child(server, kind, target, on_done, keep_fds=()) -> ChildProcess``
     Run ``target()`` in a forked child (one child at a time for the node:
-    ``server.child_kind`` / ``server.child_pid``); the child exits with 0 if
-    target returned, 1 if it raised, never running atexit handlers or asyncio.
-    The parent reaps it without blocking the loop (a pidfd on the event loop,
-    with a cron poll as the fallback) and calls ``on_done(ok)``.
-    ``server.kill_child()`` stops it (on_done(False) runs, child.killed set).
+    ``server.child`` / ``server.child_kind`` / ``server.child_pid``, else
+    ChildBusy); the child exits with 0 if target returned, 1 if it raised,
+    never running atexit handlers or asyncio. It closes the listening and
+    client sockets (except `keep_fds`), runs without GC at nice +10, and dies
+    with the parent (PR_SET_PDEATHSIG). The parent reaps it without blocking
+    the loop (a pidfd on the event loop, a cron poll as the fallback) and
+    calls ``on_done(ok)``; files in ``child.cleanup`` are removed if it
+    failed. ``server.kill_child()`` stops it (on_done(False) runs,
+    child.killed is set). INFO stats: server.stat_latest_fork_usec,
+    server.stat_total_forks.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ class ReplicaLink:
         self.pending_len = 0
         self.wait_first_ack = False  # diskless: the stream starts with the replica's first ACK
         self.fullsync_offset = -1
-        self.outbuf: list = []
-        self.soft_since = 0.0  # since when the output is over the soft limit  # stream bytes of this loop turn, written by flush()
+        self.outbuf: list = []  # stream bytes of this loop turn, written by flush()
+        self.soft_since = 0.0  # since when the output is over the soft limit
 
     # -- identity
 

@@ -84,7 +84,8 @@ class ReplicationSource:
         ids = self.ids
         ids.shift()
         self.server.log("notice", "Setting secondary replication ID to %s, valid up to offset: "
-                        "%d. New replication ID is %s" % (ids.replid2, ids.second_offset, ids.replid))
+                        "%d. New replication ID is %s"
+                        % (ids.replid2, ids.second_offset, ids.replid))
         self.seldb = -1
         self.disconnect_replicas()
         self.no_replicas_since = time.time()
@@ -437,8 +438,8 @@ class ReplicationSource:
         self._check_output_limits(now)
         timeout = settings["repl-timeout"]
         for link in list(self.replicas):
-            if link.state == ReplicaLink.ONLINE and now - max(link.ack_time,
-                                                              link.client.last_interaction) > timeout:
+            last_heard = max(link.ack_time, link.client.last_interaction)
+            if link.state == ReplicaLink.ONLINE and now - last_heard > timeout:
                 self.server.log("warning", "Disconnecting timedout replica (streaming sync): %s"
                                 % link.name())
                 link.client.close()

@@ -211,7 +211,11 @@ class PrimaryLink(Client):
         if self.multi is not None and cmd.parent is None and cmd.name not in _NOT_QUEUED:
             self.multi.append((cmd, argv))
             return "QUEUED"
-        return dispatch.call(self, cmd, argv)
+        try:
+            return dispatch.call(self, cmd, argv)
+        except Exception as exc:  # a bug in a command must not stop replication
+            self.in_exec = False
+            return ErrorReply("ERR internal error applying the command: %r" % (exc,))
 
     def _pass_on(self) -> None:
         """Advance the offset by what was applied and hand those exact bytes

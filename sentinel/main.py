@@ -50,11 +50,9 @@ def build_server(argv: list[str]) -> SentinelServer:
     """Parse the command line and the config file into a ready (not started)
     sentinel; SystemExit(1) with Redis's message when that is impossible."""
     path, options = _split_argv(argv)
-    problem = check_config_writable(path)
-    if problem is not None:
-        _log_line(problem if path else "Sentinel started without a config file. Exiting...")
+    if path is None:
+        _log_line(check_config_writable(None) or "")
         raise SystemExit(1)
-    assert path is not None
     path = os.path.abspath(path)  # `dir` below changes the working directory
     try:
         config = load_config(path, options)
@@ -65,6 +63,10 @@ def build_server(argv: list[str]) -> SentinelServer:
     except OSError as exc:
         _log_line("Fatal error, can't open config file '%s': %s" % (path, exc.strerror))
         raise SystemExit(1) from None
+    problem = check_config_writable(path)
+    if problem is not None:
+        _log_line(problem)
+        raise SystemExit(1)
     if config.dir:
         os.chdir(config.dir)
     if config.pidfile:

@@ -135,7 +135,8 @@ class LongDouble:
         return text
 
 
-def _apply_increment(current, delta, not_float_msg):
+def _apply_increment(current, delta, not_float_msg) -> bytes:
+    """current (stored text, or None for 0) + delta, as Redis formats it."""
     if current is None:
         value = Fraction(0)
     else:
@@ -188,7 +189,7 @@ def _notify(ctx, event: bytes, key: bytes) -> None:
 
 
 def _hash_for_write(ctx, key: bytes) -> dict:
-    """The hash at key, created empty (not yet stored) when missing."""
+    """The hash at key, created empty (and stored) when missing."""
     h = ctx.db.get_typed(key, dict)
     if h is None:
         h = {}
@@ -196,12 +197,13 @@ def _hash_for_write(ctx, key: bytes) -> dict:
     return h
 
 
-def _is_listpack(h: dict) -> bool:
+def _is_listpack(h: dict, settings) -> bool:
     """Would Redis 7.0 keep this hash as a listpack (HSCAN returns it whole)?"""
-    if len(h) > 128:
+    if len(h) > settings["hash-max-listpack-entries"]:
         return False
+    limit = settings["hash-max-listpack-value"]
     for f, v in h.items():
-        if len(f) > 64 or len(v) > 64:
+        if len(f) > limit or len(v) > limit:
             return False
     return True
 
@@ -440,7 +442,9 @@ def hrandfield(ctx, argv):
 
 @command("hscan", -3, "readonly", keys=K1, group=G)
 def hscan(ctx, argv):
-    return scan_command(ctx, argv, dict, _identity, _is_listpack, _pairs_reply)
+    settings = ctx.server.settings
+    return scan_command(ctx, argv, dict, _identity, lambda h: _is_listpack(h, settings),
+                        _pairs_reply)
 
 
 def _identity(value):

@@ -64,8 +64,13 @@ def parse_timeout(raw: bytes) -> float | None:
 
 
 def block_client(ctx, keys, deadline, on_ready, on_timeout=NULL_ARRAY):
-    """Park ctx until one of keys gets data (on_ready(client, key) -> reply,
-    or None to keep waiting) or the deadline passes (on_timeout is sent).
+    """Park ctx until one of keys gets data or the deadline passes.
+
+    on_ready(client, key) runs (with client.db on the key's database) each
+    time a key it waits on is signalled: it does the pop/move, propagates it
+    in its non-blocking form, and returns the reply (an ErrorReply is sent as
+    an error), or None to keep waiting (the key is empty or of another type).
+    on_timeout is the reply on timeout and on CLIENT UNBLOCK ... TIMEOUT.
     Returns NO_REPLY, which the handler returns."""
     block = Block(list(dict.fromkeys(keys)), deadline, on_ready, on_timeout)
     ctx.server.block(ctx, block)
@@ -73,8 +78,8 @@ def block_client(ctx, keys, deadline, on_ready, on_timeout=NULL_ARRAY):
 
 
 def parse_mpop(argv, numkeys_at: int, ends=(b"left", b"right")):
-    """[B]LMPOP / [B]ZMPOP arguments from numkeys on: (keys, end index in
-    `ends`, count)."""
+    """[B]LMPOP / [B]ZMPOP arguments from numkeys on: (keys, index of the
+    end in `ends`, count). ZMPOP passes ends=(b"min", b"max")."""
     numkeys = get_int(argv[numkeys_at], "ERR numkeys should be greater than 0")
     if numkeys < 1:
         raise ErrorReply("ERR numkeys should be greater than 0")

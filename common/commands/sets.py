@@ -12,10 +12,12 @@ collection families (hashes.py and zsets.py import them):
   a dead one (removing it from the list by swapping it with the last slot).
   Each live member is in the list exactly once, so picks stay uniform, and
   a pick costs O(1) on average while fewer than half the slots are dead
-  (beyond that the list is rebuilt). The list is validated against the
-  collection's size on every use and rebuilt if they disagree, so a change
-  made behind the sampler's back costs a rebuild, not a wrong answer.
-  Small collections (under `Sampler.THRESHOLD`) are simply copied.
+  (beyond that the list is rebuilt). The list is checked against the
+  collection's size on every use and rebuilt if they disagree, and a pick is
+  checked for membership, so a change made behind the sampler's back costs
+  a rebuild, never a wrong answer. Small collections (under
+  `Sampler.THRESHOLD`) are simply copied. At most `Sampler.CAPACITY` lists
+  are kept; a server cron job drops those of deleted or idle collections.
 * `scan_command`: the HSCAN/SSCAN/ZSCAN argument handling and reply around
   common/scan.py's Scanner, with Redis's "small encodings are returned whole
   with cursor 0" rule.
@@ -31,7 +33,7 @@ from itertools import islice
 from hakv.common import errors
 from hakv.common.commands.table import command
 from hakv.common.glob import compile_glob
-from hakv.common.numbers import LLONG_MAX, LLONG_MIN, get_int, parse_int
+from hakv.common.numbers import LLONG_MIN, get_int, parse_int
 from hakv.common.resp import ErrorReply
 from hakv.common.scan import Scanner, parse_cursor
 
@@ -144,16 +146,19 @@ class Sampler:
             return next(islice(iter(obj), random.randrange(n), None))
         entry = self._index(obj, owner)
         items, dead = entry.items, entry.dead
-        while True:
+        while items:
             i = random.randrange(len(items))
             member = items[i]
-            if not dead or member not in dead:
+            if member in obj and (not dead or member not in dead):
                 return member
             # Drop the dead slot: swap in the last one.
             last = items.pop()
             if i < len(items):
                 items[i] = last
             dead.discard(member)
+        # Only reachable after changes behind the sampler's back.
+        self.forget(obj)
+        return next(islice(iter(obj), random.randrange(n), None))
 
     def pop(self, s: set, owner=None):
         """Remove and return a uniformly random member of a non-empty set."""
@@ -165,12 +170,16 @@ class Sampler:
         entry = self._index(s, owner)
         items, dead = entry.items, entry.dead
         while True:
+            if not items:  # only after changes behind the sampler's back
+                self.forget(s)
+                entry = self._index(s, owner)
+                items, dead = entry.items, entry.dead
             i = random.randrange(len(items))
             member = items[i]
             last = items.pop()
             if i < len(items):
                 items[i] = last
-            if dead and member in dead:
+            if (dead and member in dead) or member not in s:
                 dead.discard(member)
                 continue
             s.remove(member)
@@ -180,21 +189,25 @@ class Sampler:
         """k distinct random members, 0 <= k <= len(obj), in random order."""
         if len(obj) < self.THRESHOLD:
             return random.sample(list(obj), k)
+        picked = random.sample(self._live_items(obj, owner), k)
+        if any(m not in obj for m in picked):  # changed behind the sampler's back
+            self.forget(obj)
+            picked = random.sample(self._live_items(obj, owner), k)
+        return picked
+
+    def _live_items(self, obj, owner) -> list:
+        """The index's list with the dead slots removed."""
         entry = self._index(obj, owner)
         if entry.dead:
             entry.items = [m for m in entry.items if m not in entry.dead]
             entry.dead = set()
-        return random.sample(entry.items, k)
+        return entry.items
 
     def choices(self, obj, k: int, owner=None) -> list:
         """k random members with repetition (negative counts)."""
         if len(obj) < self.THRESHOLD:
             return random.choices(list(obj), k=k)
-        entry = self._index(obj, owner)
-        if entry.dead:
-            entry.items = [m for m in entry.items if m not in entry.dead]
-            entry.dead = set()
-        return random.choices(entry.items, k=k)
+        return random.choices(self._live_items(obj, owner), k=k)
 
 
 sampler = Sampler()
@@ -302,9 +315,9 @@ def _store(ctx, dst: bytes, result: set, event: bytes) -> int:
     return 0
 
 
-def _is_intset(s: set) -> bool:
+def _is_intset(s: set, settings) -> bool:
     """Would Redis 7.0 keep this set as an intset (SSCAN returns it whole)?"""
-    if len(s) > 512:
+    if len(s) > settings["set-max-intset-entries"]:
         return False
     for m in s:
         if parse_int(m) is None:
@@ -589,7 +602,9 @@ def sintercard(ctx, argv):
 
 @command("sscan", -3, "readonly", keys=K1, group=G)
 def sscan(ctx, argv):
-    return scan_command(ctx, argv, set, _identity, _is_intset, _members_reply)
+    settings = ctx.server.settings
+    return scan_command(ctx, argv, set, _identity, lambda s: _is_intset(s, settings),
+                        _members_reply)
 
 
 def _identity(value):
@@ -601,4 +616,4 @@ def _members_reply(value, elements):
 
 
 __all__ = ["sampler", "Sampler", "scan_command", "scanner_of", "numkeys_finder",
-           "parse_rand_count", "COUNT_RANGE", "MUST_BE_POSITIVE", "LLONG_MAX"]
+           "parse_rand_count", "COUNT_RANGE", "MUST_BE_POSITIVE"]

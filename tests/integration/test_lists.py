@@ -185,7 +185,8 @@ def test_lmove_rpoplpush(r, raw):
 def test_lmpop(r, raw):
     r.rpush("b", "1", "2", "3")
     assert raw.execute_command("LMPOP", "2", "a", "b", "LEFT") == [b"b", [b"1"]]
-    assert raw.execute_command("LMPOP", "2", "a", "b", "RIGHT", "COUNT", "5") == [b"b", [b"3", b"2"]]
+    assert raw.execute_command("LMPOP", "2", "a", "b", "RIGHT", "COUNT", "5") == \
+        [b"b", [b"3", b"2"]]
     assert raw.execute_command("LMPOP", "2", "a", "b", "LEFT") is None
     assert error_of(r, "LMPOP", "0", "a", "LEFT") == "numkeys should be greater than 0"
     assert error_of(r, "LMPOP", "x", "a", "LEFT") == "numkeys should be greater than 0"

@@ -224,7 +224,7 @@ INLINE_CASES = [
     b'ECHO ""\r\n',
     b"   ECHO    spaced    \r\n",
     b"\r\n\r\nPING\r\n",
-    b"\n",
+    b"\n\nPING\n",
     b'ECHO "a"b\r\nPING\r\n',
     b"ECHO 'a\r\nPING\r\n",
     b"NOSUCHCMD a b\r\n",

@@ -55,7 +55,9 @@ def test_full_sync_under_write_load_then_stream(make_hakv, diskless_sync, diskle
 
 
 def test_two_replicas_share_one_diskless_snapshot(make_hakv):
-    primary = make_hakv("--repl-diskless-sync-delay", "1")
+    # A long delay, cut short when the second replica arrives (max-replicas).
+    primary = make_hakv("--repl-diskless-sync-delay", "30",
+                        "--repl-diskless-sync-max-replicas", "2")
     p = primary.client()
     seed(p, 500)
     r1 = make_hakv(*replica_of(primary)).client()

@@ -200,7 +200,10 @@ def test_command_line_and_bad_config(tmp_path):
     assert "FATAL CONFIG FILE ERROR" in run.stderr and "Quorum must be 1 or greater." in run.stderr
     run = subprocess.run([sys.executable, "-m", "hakv.sentinel.main"], capture_output=True, text=True,
                          timeout=20)
-    assert run.returncode == 1 and "Sentinel started without a config file. Exiting..." in run.stdout
+    assert run.returncode == 1 and "Sentinel needs config file on disk to save state. Exiting..." in run.stdout
+    run = subprocess.run([sys.executable, "-m", "hakv.sentinel.main", str(tmp_path / "missing.conf")],
+                         capture_output=True, text=True, timeout=20)
+    assert run.returncode == 1 and "Fatal error, can't open config file" in run.stdout
     # --port overrides the file, and is written back into it
     conf.write_text("port 1\nsentinel monitor m 127.0.0.1 6379 1\n")
     proc = subprocess.Popen([sys.executable, "-m", "hakv.sentinel.main", str(conf), "--port", str(port)],

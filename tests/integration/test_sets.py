@@ -327,3 +327,34 @@ def test_keyspace_notifications(r, server):
     finally:
         sub.close()
         r.config_set("notify-keyspace-events", "")
+
+
+def test_sampler_in_process():
+    """The random-pick index itself (no server): uniform after tracked
+    changes, never wrong after untracked ones."""
+    from collections import Counter
+
+    from hakv.common.commands.sets import Sampler
+
+    sampler = Sampler()
+    s = set(range(2000))
+    sampler.choice(s)  # builds the index
+    for i in range(0, 2000, 2):
+        s.remove(i)
+        sampler.removed(s, i)
+    for i in range(3000, 3500):
+        s.add(i)
+        sampler.added(s, i)
+    counts = Counter(sampler.choice(s) for _ in range(150_000))
+    assert set(counts) == s
+    assert min(counts.values()) > 40 and max(counts.values()) < 180  # mean 100
+    # Changes the sampler was not told about: answers stay members.
+    for i in range(1, 2000, 2):
+        s.remove(i)
+        s.add(10_000 + i)
+    assert all(sampler.choice(s) in s for _ in range(2000))
+    picked = sampler.sample(s, 300)
+    assert len(set(picked)) == 300 and set(picked) <= s
+    before = set(s)
+    popped = [sampler.pop(s) for _ in range(500)]
+    assert len(set(popped)) == 500 and set(popped) <= before and not set(popped) & s

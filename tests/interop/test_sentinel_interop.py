@@ -226,3 +226,26 @@ def test_mixed_quorum_real_sentinels_majority_on_real_nodes(ha):
     assert topo.master_port_seen_by(ours) == new.port
     master = ours.client().sentinel_master(MASTER)
     assert master["config-epoch"] >= 1 and master["num-other-sentinels"] == 2
+
+
+@pytest.mark.slow
+def test_real_sentinel_leads_a_failover_of_hakv_nodes(ha):
+    """SENTINEL FAILOVER on the redis-sentinel: the real one is the leader,
+    drives the hakv nodes (MULTI/SLAVEOF/CONFIG REWRITE/CLIENT KILL/EXEC),
+    and the hakv sentinels adopt the new configuration from its hellos."""
+    topo = ha(nodes_kind="hakv", sentinel_kinds=("hakv", "hakv", "redis"), down_after=2000)
+    topo.wait_discovery()
+    old = topo.nodes[0]
+    old.client().set("before", "1")
+    real = topo.sentinels[2]
+    assert real.client().sentinel_failover(MASTER)
+    new = topo.wait_new_master(old.port)
+    assert new.client().get("before") == b"1"
+    for s in topo.sentinels[:2]:
+        assert s.client().sentinel_master(MASTER)["config-epoch"] >= 1
+    other = next(n for n in topo.nodes[1:] if n is not new)
+    topo.wait_replica_of(other, new)
+    topo.wait_replica_of(old, new, timeout=40)
+    master = topo.sentinel_client().master_for(MASTER, socket_timeout=1)
+    assert master.set("after", "2")
+    wait_until(lambda: old.client().get("after") == b"2", 10, "the demoted primary to replicate")

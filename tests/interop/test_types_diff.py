@@ -617,7 +617,7 @@ def test_bigger_collections_match_redis(pair):
     assert dataset(hk) == dataset(rd)
 
 
-# ------------------------------------------------------------------ in-process hakv: events, propagation
+# ------------------------------------------------------- in-process hakv: events, propagation
 
 
 class Capture:
