@@ -65,11 +65,13 @@ class Client(asyncio.Protocol):
         self.multi_error = False
         self.dirty_cas = False
         self.watched: list = []  # (db, key)
+        self.watch_expired: set = set()  # (db, key) already expired when WATCHed
         self.in_exec = False
         self.in_script = False
         # Pub/sub state.
         self.channels: set = set()
         self.patterns: set = set()
+        self.shard_channels: set = set()  # SSUBSCRIBE
         self.monitor = False
         # Blocking / pausing.
         self.block: Block | None = None
@@ -219,6 +221,11 @@ class Client(asyncio.Protocol):
         self.server.keyspace.propagate(self.dbid, argv)
 
     @property
+    def subscribed(self) -> bool:
+        """In pub/sub mode: subscribed to a channel, pattern or shard channel."""
+        return bool(self.channels or self.patterns or self.shard_channels)
+
+    @property
     def may_block(self) -> bool:
         return not (self.in_exec or self.in_script)
 
@@ -227,7 +234,7 @@ class Client(asyncio.Protocol):
             return "replica"
         if self.is_primary:
             return "master"
-        if self.channels or self.patterns:
+        if self.subscribed:
             return "pubsub"
         return "normal"
 
@@ -237,7 +244,7 @@ class Client(asyncio.Protocol):
             f += "S"
         if self.is_primary:
             f += "M"
-        if self.channels or self.patterns:
+        if self.subscribed:
             f += "P"
         if self.multi is not None:
             f += "x"
@@ -260,12 +267,12 @@ class Client(asyncio.Protocol):
         cmd = self.last_cmd
         return (
             "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d "
-            "psub=%d ssub=0 multi=%d qbuf=%d qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 "
+            "psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 "
             "rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r cmd=%s user=%s redir=-1 resp=%d"
             % (
                 self.id, self.addr, self.laddr, self._fd(), self.name.decode("utf-8", "replace"),
                 int(now - self.created), int(now - self.last_interaction), self.flag_string(),
-                self.dbid, len(self.channels), len(self.patterns),
+                self.dbid, len(self.channels), len(self.patterns), len(self.shard_channels),
                 -1 if self.multi is None else len(self.multi), self.parser.pending_bytes(),
                 1024 + self.parser.pending_bytes(), cmd, self.user, 3 if self.resp3 else 2,
             )

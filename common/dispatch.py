@@ -123,7 +123,7 @@ def gate(server, client, cmd, argv):
         denied = server.write_gate(client, cmd)
         if denied is not None:
             return denied
-    if (client.channels or client.patterns) and not client.resp3 and not cmd.pubsub_context:
+    if not client.resp3 and client.subscribed and not cmd.pubsub_context:
         return ErrorReply(
             "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
             "RESET are allowed in this context" % cmd.fullname

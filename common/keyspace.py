@@ -185,7 +185,7 @@ class Database:
         ks = self.ks
         ks.stat_expired_keys += 1
         if self.watched:
-            self._touch_watched(key)
+            self._touch_watched(key, expiring=True)
         ks.notify(self, "x", b"expired", key)
         ks.propagate(self.id, [b"DEL", key])
 
@@ -213,11 +213,21 @@ class Database:
         self.heap = [(when, key) for key, when in self.expires.items()]
         heapq.heapify(self.heap)
 
-    def _touch_watched(self, key: bytes) -> None:
+    def _touch_watched(self, key: bytes, expiring: bool = False) -> None:
         clients = self.watched.get(key)
         if clients:
             for client in clients:
+                if expiring and (self, key) in client.watch_expired:
+                    # It was already expired when WATCHed: its removal
+                    # changes nothing the client could have seen.
+                    client.watch_expired.discard((self, key))
+                    continue
                 client.dirty_cas = True
+
+    def is_logically_expired(self, key: bytes) -> bool:
+        """Past its deadline but not removed yet (no side effects)."""
+        when = self.expires.get(key)
+        return when is not None and when <= now_ms() and key in self.data
 
 
 class Keyspace:

@@ -99,6 +99,10 @@ class RequestParser:
                         self.remaining = count
                     else:
                         eol = buf.find(b"\n", pos)
+                        if eol >= 0 and buf.find(b"\0", pos, eol) >= 0:
+                            # Redis looks for the newline with strchr, which
+                            # stops at a NUL: such a line never completes.
+                            eol = -1
                         if eol < 0:
                             if n - pos > INLINE_MAX_SIZE:
                                 raise ProtocolError("Protocol error: too big inline request")

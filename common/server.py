@@ -43,6 +43,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.monitors: list[Client] = []
         self.channels: dict[bytes, set] = {}
+        self.shard_channels: dict[bytes, set] = {}  # SSUBSCRIBE / SPUBLISH
         self.patterns: dict[bytes, tuple] = {}  # pattern -> (matcher, set of clients)
         self.servers: list = []
         self.port = settings["port"]
@@ -379,6 +380,15 @@ class Server:
         if "E" in flags:
             self.publish(b"__keyevent@%d__:%s" % (db.id, event), key)
 
+    def spublish(self, channel: bytes, message: bytes) -> int:
+        """SPUBLISH: a shard channel's subscribers get an smessage."""
+        subs = self.shard_channels.get(channel)
+        if not subs:
+            return 0
+        for client in subs:
+            client.send_value(Push([b"smessage", channel, message]))
+        return len(subs)
+
     def unsubscribe_all(self, client) -> None:
         for ch in client.channels:
             subs = self.channels.get(ch)
@@ -392,8 +402,15 @@ class Server:
                 entry[1].discard(client)
                 if not entry[1]:
                     del self.patterns[pat]
+        for ch in client.shard_channels:
+            subs = self.shard_channels.get(ch)
+            if subs is not None:
+                subs.discard(client)
+                if not subs:
+                    del self.shard_channels[ch]
         client.channels = set()
         client.patterns = set()
+        client.shard_channels = set()
 
     # ------------------------------------------------------------ WATCH
 
@@ -405,6 +422,7 @@ class Server:
                 if not clients:
                     del db.watched[key]
         client.watched = []
+        client.watch_expired = set()
         client.dirty_cas = False
 
     # ------------------------------------------------------------ MONITOR
@@ -473,7 +491,7 @@ class Server:
             return
         for client in list(self.clients.values()):
             if (client.is_replica or client.is_primary or client.block is not None
-                    or client.channels or client.patterns or client.monitor):
+                    or client.subscribed or client.monitor):
                 continue
             if now - client.last_interaction > timeout:
                 self.log("verbose", "Closing idle client")
@@ -685,7 +703,7 @@ class Server:
             ("keyspace_misses", str(ks.stat_misses)),
             ("pubsub_channels", str(len(self.channels))),
             ("pubsub_patterns", str(len(self.patterns))),
-            ("pubsubshard_channels", "0"),
+            ("pubsubshard_channels", str(len(self.shard_channels))),
             ("latest_fork_usec", str(getattr(self, "stat_latest_fork_usec", 0))),
             ("total_forks", str(getattr(self, "stat_total_forks", 0))),
             ("migrate_cached_sockets", "0"),

@@ -19,7 +19,7 @@ G = "connection"
 def ping(ctx, argv):
     if len(argv) > 2:
         raise ErrorReply(errors.wrong_args("ping").message)
-    if (ctx.channels or ctx.patterns) and not ctx.resp3:
+    if ctx.subscribed and not ctx.resp3:
         return [b"pong", argv[1] if len(argv) > 1 else b""]
     return argv[1] if len(argv) > 1 else "PONG"
 

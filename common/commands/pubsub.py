@@ -94,8 +94,7 @@ container("pubsub", -2, group=G)
 @command("pubsub|channels", -2, "pubsub loading stale", group=G)
 def pubsub_channels(ctx, argv):
     if len(argv) > 3:
-        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for 'channels'. "
-                         "Try PUBSUB HELP.")
+        raise _sub_syntax(argv)
     chans = list(ctx.server.channels)
     if len(argv) > 2:
         match = compile_glob(argv[2])
@@ -119,17 +118,66 @@ def pubsub_numpat(ctx, argv):
 @command("pubsub|shardchannels", -2, "pubsub loading stale", group=G)
 def pubsub_shardchannels(ctx, argv):
     if len(argv) > 3:
-        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for "
-                         "'shardchannels'. Try PUBSUB HELP.")
-    return []
+        raise _sub_syntax(argv)
+    chans = list(ctx.server.shard_channels)
+    if len(argv) > 2:
+        match = compile_glob(argv[2])
+        chans = [c for c in chans if match(c)]
+    return chans
 
 
 @command("pubsub|shardnumsub", -2, "pubsub loading stale", group=G)
 def pubsub_shardnumsub(ctx, argv):
     out = []
     for ch in argv[2:]:
-        out += [ch, 0]
+        out += [ch, len(ctx.server.shard_channels.get(ch, ()))]
     return out
+
+
+def _sub_syntax(argv) -> ErrorReply:
+    return ErrorReply("ERR unknown subcommand or wrong number of arguments for '%s'. "
+                      "Try PUBSUB HELP." % argv[1].decode("utf-8", "surrogateescape"))
+
+
+# Sharded pub/sub (Redis 7): without a cluster, shard channels are one more
+# namespace, with their own subscription count and `smessage` messages.
+
+
+@command("ssubscribe", -2, "pubsub noscript loading stale", keys=(1, -1, 1), group=G)
+def ssubscribe(ctx, argv):
+    server = ctx.server
+    for ch in argv[1:]:
+        if ch not in ctx.shard_channels:
+            ctx.shard_channels.add(ch)
+            server.shard_channels.setdefault(ch, set()).add(ctx)
+        ctx.reply(Push([b"ssubscribe", ch, len(ctx.shard_channels)]))
+    return NO_REPLY
+
+
+@command("sunsubscribe", -1, "pubsub noscript loading stale", keys=(1, -1, 1), group=G)
+def sunsubscribe(ctx, argv):
+    server = ctx.server
+    targets = argv[1:] or list(ctx.shard_channels)
+    if not targets:
+        ctx.reply(Push([b"sunsubscribe", None, 0]))
+        return NO_REPLY
+    for ch in targets:
+        if ch in ctx.shard_channels:
+            ctx.shard_channels.discard(ch)
+            subs = server.shard_channels.get(ch)
+            if subs is not None:
+                subs.discard(ctx)
+                if not subs:
+                    del server.shard_channels[ch]
+        ctx.reply(Push([b"sunsubscribe", ch, len(ctx.shard_channels)]))
+    return NO_REPLY
+
+
+@command("spublish", 3, "pubsub loading stale fast may_replicate", keys=(1, 1, 1), group=G)
+def spublish(ctx, argv):
+    n = ctx.server.spublish(argv[1], argv[2])
+    ctx.propagate(argv)
+    return n
 
 
 @command("pubsub|help", 2, "loading stale", group=G)

@@ -47,7 +47,7 @@ def exec_(ctx, argv):
         ctx.multi_error = False
         server.unwatch_all(ctx)
         raise ErrorReply(errors.EXECABORT)
-    if ctx.dirty_cas:
+    if ctx.dirty_cas or _watched_key_expired(ctx):
         server.unwatch_all(ctx)
         return NULL_ARRAY
     server.unwatch_all(ctx)
@@ -79,6 +79,13 @@ def exec_(ctx, argv):
     return replies
 
 
+def _watched_key_expired(ctx) -> bool:
+    """A key alive when WATCHed but past its deadline now (even if nobody
+    removed it yet) counts as changed."""
+    return any((db, key) not in ctx.watch_expired and db.is_logically_expired(key)
+               for db, key in ctx.watched)
+
+
 @command("watch", -2, "noscript loading stale fast allow_busy", keys=(1, -1, 1), group=G)
 def watch(ctx, argv):
     if ctx.multi is not None:
@@ -88,6 +95,8 @@ def watch(ctx, argv):
         if (db, key) in ctx.watched:
             continue
         ctx.watched.append((db, key))
+        if db.is_logically_expired(key):
+            ctx.watch_expired.add((db, key))
         clients = db.watched.get(key)
         if clients is None:
             clients = db.watched[key] = set()

@@ -188,13 +188,6 @@ def _is_skiplist(ctx, key: bytes, z: ZSet) -> bool:
     return encoding_of(z, ctx.server.settings, ctx.db, key) == b"skiplist"
 
 
-def _converting(ctx, key: bytes, z: ZSet, member: bytes, limits) -> None:
-    """Before inserting a new member: if Redis would convert the listpack
-    to a skiplist now, remember it (Redis never converts back)."""
-    if len(z) >= limits[0] or len(member) > limits[1]:
-        _mark_skiplist(ctx.db, key, z)
-
-
 def _fits_listpack(items: dict, limits) -> bool:
     if len(items) > limits[0]:
         return False
@@ -319,26 +312,27 @@ def _zadd(ctx, argv, incr: bool):
         z = ZSet()
         db.set(key, z)
         created = True
-    limits = None
     d = z.dict
+    add = z.add
+    limits = None
+    marked = False  # known to be (or to have just become) a skiplist
     added = updated = processed = 0
-    score = 0.0
-    for j in range(pairs):
-        score = scores[j]
-        member = argv[at + 1 + 2 * j]
+    for score, member in zip(scores, argv[at + 1::2]):
         current = d.get(member)
         if current is None:
             if xx:
                 continue
-            if limits is None:
-                limits = _limits(ctx.server)
-            _converting(ctx, key, z, member, limits)
-            stored = score
+            if not marked:
+                if limits is None:
+                    limits = _limits(ctx.server)
+                if len(d) >= limits[0] or len(member) > limits[1]:
+                    _mark_skiplist(db, key, z)  # Redis converts before inserting
+                    marked = True
             if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
-                stored = 0.0
-            z.add(member, stored)
+                add(member, 0.0)
+            else:
+                add(member, score)
             added += 1
-            processed += 1
             continue
         if nx:
             continue
@@ -350,11 +344,12 @@ def _zadd(ctx, argv, incr: bool):
             continue
         processed += 1
         if score != current:
-            stored = score
             if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
-                stored = 0.0
-            z.add(member, stored)
+                add(member, 0.0)
+            else:
+                add(member, score)
             updated += 1
+    processed += added
     if created and not z:
         db.delete(key)
     changed = added + updated

@@ -82,6 +82,16 @@ def test_config_flushed_before_the_reply_and_on_sigterm(lone):
     assert c.sentinel_set(MASTER, "down-after-milliseconds", 4321)
     # no waiting: the file was rewritten before the reply was sent
     assert f"sentinel down-after-milliseconds {MASTER} 4321" in _conf(sentinel)
+    # a failed save is reported to the client and logged, and nothing else breaks
+    saved = _conf(sentinel)
+    os.unlink(sentinel.conf_path)
+    os.mkdir(sentinel.conf_path)
+    with pytest.raises(redis.ResponseError, match="Failed to save config file. Check server logs."):
+        c.execute_command("SENTINEL", "FLUSHCONFIG")
+    assert "Sentinel was not able to save the new configuration on disk" in sentinel.output()
+    os.rmdir(sentinel.conf_path)
+    with open(sentinel.conf_path, "w") as fh:
+        fh.write(saved)
     started = time.monotonic()
     sentinel.proc.send_signal(signal.SIGTERM)
     assert sentinel.proc.wait(5) == 0

@@ -1,0 +1,731 @@
+"""One Lua 5.1 interpreter (lupa) set up as Redis 7.0's script sandbox, and
+the bridge between Lua values and Redis replies.
+
+The sandbox. Scripts run with an environment that is an empty, read-only
+proxy of the allowed globals (string, table, math, coroutine, cjson,
+cmsgpack, bit, struct, redis and the safe base functions: no os, io, debug,
+require, loadfile, dofile, setfenv). Assigning a global or a field of a
+library fails with "Attempt to modify a readonly table", reading a missing
+global with "Script attempted to access nonexistent global variable 'x'", as
+in Redis 7.0 (whose Lua has read-only tables built in; here proxies do it,
+with rawset/setmetatable/next/pairs/ipairs/loadstring wrapped to respect
+them). lupa's `python` module is not reachable from a script.
+
+redis.call / redis.pcall go through `host.script_call(args)` (the scripting
+component) and come back as (kind, value): 0 a Lua value, 1 a status, 2 an
+error message; the Lua wrappers turn statuses into {ok=...} and errors into a
+raised {err=...} (call) or a returned one (pcall).
+
+Errors. Every run is an xpcall whose handler records where the error was
+raised (the first frame of the user's chunk, skipping C functions and our own
+"=..." chunks), as Redis's __redis__err__handler does, so the caller gets
+"ERR user_script:1: ... script: <sha>, on @user_script:1.".
+
+A count hook calls `host.hook()` every HOOK_COUNT instructions; a string it
+returns is raised as the script's error (SCRIPT KILL, the library-load
+timeout), and then again at every instruction, so a script's own pcall cannot
+swallow it for long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import lupa.lua51 as lupa
+
+from hakv.common import lua_libs
+from hakv.common.config import REDIS_VERSION
+from hakv.common.resp import Bool, ErrorReply, Raw, Verbatim, format_double
+
+HOOK_COUNT = 100000
+LLONG_MIN = -(2**63)
+
+_lua_type = lupa.lua_type
+
+_SANDBOX = r"""
+local api, libs, mode, version, version_num, hook_count = ...
+local G = _G
+local type, error, tostring, select, setmetatable = type, error, tostring, select, setmetatable
+local raw_rawset, raw_next, raw_ipairs, raw_getmetatable = rawset, next, ipairs, getmetatable
+local raw_pcall, xpcall, setfenv, loadstring, raw_load = pcall, xpcall, setfenv, loadstring, load
+local dbg = debug
+local unpack, maxn = unpack, table.maxn
+
+local readonly = setmetatable({}, {__mode = 'k'})   -- proxy -> the table it shows
+
+local function deny() error('Attempt to modify a readonly table', 2) end
+
+local function protect(real, meta)
+  local proxy = {}
+  setmetatable(proxy, {__index = real, __newindex = deny, __metatable = meta or false})
+  readonly[proxy] = real
+  return proxy
+end
+
+-- The allowed globals, behind the script environment `env`.
+local backing = {}
+local env = {}
+
+local base = {'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'rawequal',
+              'rawget', 'select', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall',
+              '_VERSION'}
+for _, name in raw_ipairs(base) do backing[name] = G[name] end
+
+-- Wrappers that keep the proxies read-only and iterable.
+backing.rawset = function(t, k, v)
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
+  return raw_rawset(t, k, v)
+end
+backing.setmetatable = function(t, m)
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
+  return setmetatable(t, m)
+end
+local function next_(t, k)
+  local real = readonly[t]
+  if real then return raw_next(real, k) end
+  return raw_next(t, k)
+end
+backing.next = next_
+backing.pairs = function(t)
+  if type(t) ~= 'table' then
+    error("bad argument #1 to 'pairs' (table expected, got " ..
+          (t == nil and 'no value' or type(t)) .. ")", 2)
+  end
+  return next_, t, nil
+end
+backing.ipairs = function(t)
+  local real = readonly[t]
+  if real then return raw_ipairs(real) end
+  return raw_ipairs(t)
+end
+backing.loadstring = function(s, name)
+  local f, e = loadstring(s, name)
+  if f then setfenv(f, env) end
+  return f, e
+end
+backing.load = function(fn, name)
+  local f, e = raw_load(fn, name)
+  if f then setfenv(f, env) end
+  return f, e
+end
+-- Redis 7.0's pcall hands back the message of an error table ({err=...}).
+local function pcall_result(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'table' then
+      local m = e.err
+      if type(m) == 'string' or type(m) == 'number' then return false, m end
+    end
+  end
+  return ok, ...
+end
+backing.pcall = function(...) return pcall_result(raw_pcall(...)) end
+
+for _, name in raw_ipairs({'string', 'table', 'math', 'coroutine'}) do
+  backing[name] = protect(G[name])
+end
+for name, lib in raw_next, libs do backing[name] = protect(lib) end
+-- ("x"):upper() looks methods up through the string proxy; the string
+-- metatable itself is shown read-only.
+local string_meta = raw_getmetatable('')
+string_meta.__index = backing.string
+string_meta.__metatable = protect({__index = backing.string})
+
+setmetatable(backing, {__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end})
+backing._G = env
+setmetatable(env, {__index = backing, __newindex = deny, __metatable = {}})
+readonly[env] = backing
+
+------------------------------------------------------------------ errors
+
+local function where()
+  local level = 3
+  local info = dbg.getinfo(level, 'Sl')
+  while info and (info.what == 'C' or info.source:sub(1, 1) == '=') do
+    level = level + 1
+    info = dbg.getinfo(level, 'Sl')
+  end
+  return info
+end
+
+local function handler(err)
+  local e
+  if type(err) == 'table' then
+    local m = err.err
+    if type(m) == 'number' then m = tostring(m) end
+    if type(m) ~= 'string' then m = 'ERR unknown error' end
+    e = {err = m}
+  else
+    e = {err = 'ERR ' .. tostring(err)}
+  end
+  local info = where()
+  if info then
+    e.source = info.source
+    e.line = info.currentline
+  end
+  return e
+end
+backing.__redis__err__handler = handler
+
+------------------------------------------------------------------ redis.*
+
+local pycall = api.call
+local redis = {}
+function redis.call(...)
+  local kind, v = pycall(...)
+  if kind == 0 then return v end
+  if kind == 1 then return {ok = v} end
+  error({err = v, ignore_error_stats_update = true})
+end
+function redis.pcall(...)
+  local kind, v = pycall(...)
+  if kind == 0 then return v end
+  if kind == 1 then return {ok = v} end
+  return {err = v, ignore_error_stats_update = true}
+end
+
+local function error_table(s)
+  if s:sub(1, 1) == '-' then s = s:sub(2) end
+  local code, msg = 'ERR', s
+  local sp = s:find(' ', 1, true)
+  if sp then code, msg = s:sub(1, sp - 1), s:sub(sp + 1) end
+  msg = msg:gsub('^[\r\n]+', '')
+  msg = msg:gsub('[\r\n]+$', '')
+  return {err = code .. ' ' .. msg}
+end
+function redis.error_reply(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  return error_table(s)
+end
+function redis.status_reply(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  return {ok = s}
+end
+local sha1hex = api.sha1hex
+function redis.sha1hex(...)
+  if select('#', ...) ~= 1 then error({err = 'ERR wrong number of arguments'}) end
+  local s = ...
+  if type(s) == 'number' then s = tostring(s) end
+  if type(s) ~= 'string' then s = '' end
+  return sha1hex(s)
+end
+local pylog = api.log
+function redis.log(...)
+  local n = select('#', ...)
+  if n < 2 then error({err = 'ERR redis.log() requires two arguments or more.'}) end
+  local level = ...
+  if type(level) ~= 'number' then
+    error({err = 'ERR First argument must be a number (log level).'})
+  end
+  if level < 0 or level > 3 then error({err = 'ERR Invalid debug level.'}) end
+  local parts = {}
+  for i = 2, n do
+    local s = select(i, ...)
+    if type(s) == 'string' or type(s) == 'number' then parts[#parts + 1] = tostring(s) end
+  end
+  pylog(level, table.concat(parts, ' '))
+end
+local pysetresp = api.setresp
+function redis.setresp(...)
+  if select('#', ...) ~= 1 then error({err = 'ERR redis.setresp() requires one argument.'}) end
+  local v = ...
+  if v ~= 2 and v ~= 3 then error({err = 'ERR RESP version must be 2 or 3.'}) end
+  pysetresp(v)
+end
+local pysetrepl = api.set_repl
+function redis.set_repl(...)
+  if select('#', ...) ~= 1 then error({err = 'ERR redis.set_repl() requires two arguments.'}) end
+  local v = ...
+  if type(v) ~= 'number' or v < 0 or v > 3 or v ~= math.floor(v) then
+    error({err = 'ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or ' ..
+                 'REPL_NONE.'})
+  end
+  pysetrepl(v)
+end
+function redis.replicate_commands() return true end
+function redis.breakpoint() return false end
+function redis.debug() end
+local pyacl = api.acl_check
+function redis.acl_check_cmd(...)
+  local ok, v = pyacl(...)
+  if not ok then error({err = v}) end
+  return v
+end
+redis.REDIS_VERSION = version
+redis.REDIS_VERSION_NUM = version_num
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL =
+  0, 1, 2, 2, 3
+local redis_proxy = protect(redis)
+backing.redis = redis_proxy
+
+------------------------------------------------------------------ running
+
+local pyhook = api.hook
+local function hook()
+  local msg = pyhook()
+  if msg then
+    dbg.sethook(hook, '', 1)
+    error(msg, 0)
+  end
+end
+
+local function split(nkeys, ...)
+  local all = {...}
+  local keys, args = {}, {}
+  for i = 1, nkeys do keys[i] = all[i] end
+  for i = nkeys + 1, select('#', ...) do args[i - nkeys] = all[i] end
+  return keys, args
+end
+
+local function finish(ok, r)
+  dbg.sethook()
+  return ok, r
+end
+
+local internals = {}
+
+function internals.compile(body, name)
+  local f, err = loadstring(body, name)
+  if not f then return false, err end
+  setfenv(f, env)
+  return true, f
+end
+
+function internals.run_eval(f, nkeys, ...)
+  local keys, args = split(nkeys, ...)
+  raw_rawset(backing, 'KEYS', keys)
+  raw_rawset(backing, 'ARGV', args)
+  dbg.sethook(hook, '', hook_count)
+  return finish(xpcall(f, handler))
+end
+
+function internals.run_function(f, nkeys, ...)
+  local keys, args = split(nkeys, ...)
+  dbg.sethook(hook, '', hook_count)
+  return finish(xpcall(function() return f(keys, args) end, handler))
+end
+
+-- Loading a function library: its code sees a `redis` with only the
+-- registration API.
+local pyregister = api.register
+local load_redis = {}
+local function register_error(msg) error(msg, 0) end
+local known_args = {function_name = true, callback = true, flags = true, description = true}
+function load_redis.register_function(...)
+  local n = select('#', ...)
+  local name, callback, flags, description
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      register_error('calling redis.register_function with a single argument is only ' ..
+                     'applicable to Lua table (representing named arguments).')
+    end
+    for k in raw_next, t do
+      if not known_args[k] then register_error('unknown argument given to redis.register_function') end
+    end
+    name, callback, flags, description = t.function_name, t.callback, t.flags, t.description
+    if type(name) ~= 'string' then
+      register_error('function_name argument given to redis.register_function must be a string')
+    end
+    if type(callback) ~= 'function' then
+      register_error('callback argument given to redis.register_function must be a function')
+    end
+    if description ~= nil and type(description) ~= 'string' then
+      register_error('description argument given to redis.register_function must be a string')
+    end
+    if flags ~= nil then
+      if type(flags) ~= 'table' then
+        register_error('flags argument to redis.register_function must be a table ' ..
+                       'representing function flags')
+      end
+    end
+  elseif n == 2 then
+    name, callback = ...
+    if type(name) ~= 'string' then
+      register_error('first argument to redis.register_function must be a string')
+    end
+    if type(callback) ~= 'function' then
+      register_error('second argument to redis.register_function must be a function')
+    end
+  else
+    register_error('wrong number of arguments to redis.register_function')
+  end
+  local flag_list = {}
+  if flags then
+    for _, f in raw_ipairs(flags) do
+      if type(f) ~= 'string' then register_error('unknown flag given') end
+      flag_list[#flag_list + 1] = f
+    end
+  end
+  local err = pyregister(name, callback, flag_list, description)
+  if err then register_error(err) end
+end
+load_redis.log = redis.log
+load_redis.setresp = redis.setresp
+for k, v in raw_next, redis do
+  if type(v) ~= 'function' then load_redis[k] = v end
+end
+setmetatable(load_redis, {__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end})
+local load_proxy = protect(load_redis)
+
+function internals.load_library(body)
+  local f, err = loadstring(body, '@user_function')
+  if not f then return false, err, true end
+  setfenv(f, env)
+  raw_rawset(backing, 'redis', load_proxy)
+  dbg.sethook(hook, '', hook_count)
+  local ok, e = xpcall(f, handler)
+  dbg.sethook()
+  raw_rawset(backing, 'redis', redis_proxy)
+  return ok, e, false
+end
+
+function internals.status(s) return {ok = s} end
+function internals.err(s) return {err = s} end
+function internals.double(d) return {double = d} end
+function internals.map(t) return {map = t} end
+function internals.set(t) return {set = t} end
+function internals.verbatim(f, s) return {verbatim_string = {format = f, string = s}} end
+function internals.big_number(s) return {big_number = s} end
+
+return internals
+"""
+
+
+def _deny_attributes(obj, name, is_setting):
+    raise AttributeError("access to Python attributes is not allowed from scripts")
+
+
+def version_num(version: str) -> int:
+    major, minor, patch = (int(x) for x in version.split(".")[:3])
+    return (major << 16) | (minor << 8) | patch
+
+
+class LuaEngine:
+    """A sandboxed interpreter; `host` answers the calls scripts make:
+    script_call(args) -> (kind, value), hook() -> None | str, log(level, msg),
+    setresp(n), set_repl(flags), acl_check(args) -> (ok, value), and
+    register(name, fn, flags, description) -> None | str while loading."""
+
+    def __init__(self, host, mode: str):
+        self.host = host
+        self.mode = mode  # "eval" or "function"
+        lua = self.lua = lupa.LuaRuntime(
+            encoding=None, unpack_returned_tuples=True, register_eval=False,
+            register_builtins=False, attribute_filter=_deny_attributes)
+        libs = lua_libs.install(lua)
+        api = lua.table_from({
+            b"call": host.script_call,
+            b"hook": host.hook,
+            b"log": host.script_log,
+            b"setresp": host.setresp,
+            b"set_repl": host.set_repl,
+            b"acl_check": host.acl_check,
+            b"register": host.register_function,
+            b"sha1hex": lambda s: hashlib.sha1(s).hexdigest().encode(),
+        })
+        setup = lua.compile(_SANDBOX, name="=sandbox")
+        internals = setup(api, lua.table_from({k.encode(): v for k, v in libs.items()}),
+                          mode.encode(), REDIS_VERSION.encode(), version_num(REDIS_VERSION),
+                          HOOK_COUNT)
+        # No way back to Python from the interpreter's own globals either.
+        lua.execute("python = nil")
+        self._compile = internals[b"compile"]
+        self.run_eval = internals[b"run_eval"]
+        self.run_function = internals[b"run_function"]
+        self._load_library = internals[b"load_library"]
+        self.mk_status = internals[b"status"]
+        self.mk_err = internals[b"err"]
+        self.mk_double = internals[b"double"]
+        self.mk_map = internals[b"map"]
+        self.mk_set = internals[b"set"]
+        self.mk_verbatim = internals[b"verbatim"]
+        self.mk_big_number = internals[b"big_number"]
+        self.table_from = lua.table_from
+
+    def compile(self, body: bytes, chunk: bytes):
+        """(True, function) or (False, compile error message)."""
+        return self._compile(body, chunk)
+
+    def load_library(self, body: bytes):
+        """Run a library's code: (ok, error table or None, is_compile_error)."""
+        return self._load_library(body)
+
+    def memory(self) -> int:
+        try:
+            return self.lua.get_memory_used() or 0
+        except Exception:
+            return 0
+
+    # -------------------------------------------------- replies -> Lua
+
+    def to_lua(self, reply, resp3: bool):
+        """A command's reply as redis.call returns it: (kind, value)."""
+        cls = reply.__class__
+        if cls is bytes or cls is int:
+            return 0, reply
+        if cls is str:
+            return 1, reply.encode("utf-8", "surrogateescape")
+        if reply is None:
+            return 0, (None if resp3 else False)
+        if cls is ErrorReply:
+            return 2, error_text(reply.message)
+        return 0, self._value(reply, resp3)
+
+    def _value(self, v, resp3: bool):
+        cls = v.__class__
+        if cls is bytes or cls is int:
+            return v
+        if cls is str:
+            return self.mk_status(v.encode("utf-8", "surrogateescape"))
+        if v is None:
+            return None if resp3 else False
+        if isinstance(v, ErrorReply):
+            return self.mk_err(error_text(v.message))
+        if isinstance(v, (list, tuple)):
+            return self.table_from([self._value(x, resp3) for x in v])
+        if isinstance(v, dict):
+            if resp3:
+                return self.mk_map(self.table_from(
+                    {self._key(k, resp3): self._value(x, resp3) for k, x in v.items()}))
+            flat = []
+            for k, x in v.items():
+                flat.append(self._value(k, resp3))
+                flat.append(self._value(x, resp3))
+            return self.table_from(flat)
+        if isinstance(v, (set, frozenset)):
+            if resp3:
+                return self.mk_set(self.table_from({self._key(k, resp3): True for k in v}))
+            return self.table_from([self._value(x, resp3) for x in v])
+        if isinstance(v, bool):
+            return v if resp3 else int(v)
+        if isinstance(v, float):
+            if resp3:
+                return self.mk_double(v)
+            return format_double(v)
+        if isinstance(v, Bool):
+            return v.value if resp3 else int(v.value)
+        if isinstance(v, Verbatim):
+            if resp3:
+                return self.mk_verbatim(v.fmt, v.text)
+            return v.text
+        if isinstance(v, Raw):
+            return self._value(parse_resp(v.data), resp3)
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, bytes):
+            return bytes(v)
+        # NullArray and anything else without a value.
+        return None if resp3 else False
+
+    def _key(self, k, resp3):
+        v = self._value(k, resp3)
+        return v if v is not None else False
+
+    # -------------------------------------------------- Lua -> reply
+
+    def to_reply(self, value, script_resp3: bool, caller_resp3: bool):
+        """The script's return value as the reply to its caller."""
+        cls = value.__class__
+        if cls is bytes:
+            return value
+        if cls is int:
+            return value if LLONG_MIN <= value < 2**63 else LLONG_MIN
+        if value is None:
+            return None
+        if cls is float:
+            return _truncate(value)
+        if cls is bool:
+            if script_resp3:
+                return Bool(value)
+            return 1 if value else None
+        if _lua_type(value) != "table":
+            return None
+        err = value[b"err"]
+        if err.__class__ is bytes:
+            return ErrorReply(err.decode("utf-8", "surrogateescape"))
+        out: list = []
+        _encode(value, out, script_resp3, caller_resp3, 0)
+        return Raw(b"".join(out))
+
+
+def _truncate(f: float) -> int:
+    if not math.isfinite(f) or not (-9.3e18 < f < 9.3e18):
+        return LLONG_MIN
+    n = int(f)
+    return n if LLONG_MIN <= n < 2**63 else LLONG_MIN
+
+
+_MAX_DEPTH = 1000
+
+
+def _encode(v, out: list, script_resp3: bool, resp3: bool, depth: int) -> None:
+    """RESP bytes of a Lua value, as Redis's luaReplyToRedisReply writes them."""
+    cls = v.__class__
+    if cls is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(v), v))
+    elif cls is int or cls is float:
+        out.append(b":%d\r\n" % (_truncate(v) if cls is float else (
+            v if LLONG_MIN <= v < 2**63 else LLONG_MIN)))
+    elif cls is bool:
+        if script_resp3:
+            if resp3:
+                out.append(b"#t\r\n" if v else b"#f\r\n")
+            else:
+                out.append(b":1\r\n" if v else b":0\r\n")
+        elif v:
+            out.append(b":1\r\n")
+        else:
+            out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif v is None or _lua_type(v) != "table":
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    else:
+        if depth > _MAX_DEPTH:
+            out.append(b"-ERR reached lua stack limit\r\n")
+            return
+        _encode_table(v, out, script_resp3, resp3, depth + 1)
+
+
+def _encode_table(t, out, script_resp3, resp3, depth):
+    err = t[b"err"]
+    if err.__class__ is bytes:
+        out.append(b"-%s\r\n" % _one_line(err))
+        return
+    ok = t[b"ok"]
+    if ok.__class__ is bytes:
+        out.append(b"+%s\r\n" % _one_line(ok))
+        return
+    double = t[b"double"]
+    if double.__class__ in (int, float):
+        text = format_double(float(double))
+        out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+        return
+    big = t[b"big_number"]
+    if big.__class__ is bytes:
+        big = _one_line(big)
+        out.append(b"(%s\r\n" % big if resp3 else b"$%d\r\n%s\r\n" % (len(big), big))
+        return
+    verbatim = t[b"verbatim_string"]
+    if _lua_type(verbatim) == "table":
+        fmt, text = verbatim[b"format"], verbatim[b"string"]
+        if fmt.__class__ is bytes and text.__class__ is bytes:
+            if resp3:
+                body = fmt[:3].ljust(3) + b":" + text
+                out.append(b"=%d\r\n%s\r\n" % (len(body), body))
+            else:
+                out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+            return
+    fields = t[b"map"]
+    if _lua_type(fields) == "table":
+        items = list(fields.items())
+        out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(items) * (1 if resp3 else 2)))
+        for k, x in items:
+            _encode(k, out, script_resp3, resp3, depth)
+            _encode(x, out, script_resp3, resp3, depth)
+        return
+    members = t[b"set"]
+    if _lua_type(members) == "table":
+        keys = [k for k, _ in members.items()]
+        out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(keys))
+        for k in keys:
+            _encode(k, out, script_resp3, resp3, depth)
+        return
+    items = []
+    i = 1
+    while True:
+        x = t[i]
+        if x is None:
+            break
+        items.append(x)
+        i += 1
+    out.append(b"*%d\r\n" % len(items))
+    for x in items:
+        _encode(x, out, script_resp3, resp3, depth)
+
+
+def _one_line(b: bytes) -> bytes:
+    return b.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def error_text(message: str) -> bytes:
+    """An error reply as a script sees it: always 'CODE message'."""
+    raw = message.encode("utf-8", "surrogateescape")
+    if raw.startswith(b"-"):
+        raw = raw[1:]
+    if b" " not in raw:
+        raw = b"ERR " + raw
+    return raw.strip(b"\r\n")
+
+
+def number_arg(n) -> bytes:
+    """A Lua number given to redis.call, as Redis turns it into an argument."""
+    if n.__class__ is int and -(2**53) < n < 2**53:
+        return b"%d" % n
+    f = float(n)
+    if math.isnan(f):
+        return b"-nan" if math.copysign(1.0, f) < 0 else b"nan"
+    return b"%.17g" % f
+
+
+def parse_resp(data: bytes):
+    """A reply in RESP bytes back to Python values (for Raw replies)."""
+    value, _ = _parse(data, 0)
+    return value
+
+
+def _parse(data: bytes, pos: int):
+    kind = data[pos:pos + 1]
+    eol = data.index(b"\r\n", pos)
+    head = data[pos + 1:eol]
+    pos = eol + 2
+    if kind == b"+":
+        return head.decode("utf-8", "surrogateescape"), pos
+    if kind == b"-":
+        return ErrorReply(head.decode("utf-8", "surrogateescape")), pos
+    if kind == b":":
+        return int(head), pos
+    if kind in (b"$", b"="):
+        n = int(head)
+        if n < 0:
+            return None, pos
+        body = data[pos:pos + n]
+        return (body if kind == b"$" else Verbatim(body[4:], body[:3])), pos + n + 2
+    if kind == b"_":
+        return None, pos
+    if kind == b",":
+        return float(head), pos
+    if kind == b"#":
+        return Bool(head == b"t"), pos
+    if kind == b"(":
+        return head, pos
+    if kind in (b"*", b">", b"~", b"%"):
+        n = int(head)
+        if n < 0:
+            return None, pos
+        count = n * 2 if kind == b"%" else n
+        items = []
+        for _ in range(count):
+            item, pos = _parse(data, pos)
+            items.append(item)
+        if kind == b"%":
+            return {_hashable(items[i]): items[i + 1] for i in range(0, count, 2)}, pos
+        if kind == b"~":
+            return set(_hashable(x) for x in items), pos
+        return items, pos
+    raise ValueError("bad RESP")
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
