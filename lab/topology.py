@@ -146,6 +146,9 @@ class Topology:
         for m in self.nodes:
             self.start(m)
         wait_ports([m.port for m in self.nodes])
+        # Sentinels learn replicas from the primary's INFO (polled every 10 s):
+        # start them once the replicas are attached, so they see everyone at once.
+        wait_replicas(self.nodes[0].port, len(self.nodes) - 1)
         for m in self.sentinels:
             self.start(m)
         wait_ports([m.port for m in self.sentinels])
@@ -204,6 +207,24 @@ def port_free(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+def wait_replicas(port: int, count: int, timeout: float = 20.0) -> None:
+    """Until the primary at port reports `count` online replicas."""
+    from hakv.lab.rpc import parse_info
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            info = parse_info(call("127.0.0.1", port, "INFO", "replication", timeout=0.5))
+            online = sum(1 for k, v in info.items()
+                         if k.startswith("slave") and "state=online" in v)
+            if online >= count:
+                return
+        except (OSError, RpcError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the replicas did not attach to port %d within %ds" % (port, timeout))
 
 
 def wait_ports(ports: list, timeout: float = 20.0) -> None:

@@ -54,6 +54,7 @@ class ReplicationSource:
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0
         self.stat_sync_partial_err = 0
+        self.min_replicas = self.settings["min-replicas-to-write"]
         self.stat_repl_out = 0  # bytes sent to replicas
         self.stat_repl_in = 0  # bytes received from our primary
 
@@ -409,7 +410,7 @@ class ReplicationSource:
 
     def min_replicas_check(self, client, cmd):
         """Write check: -NOREPLICAS when fewer good replicas than configured."""
-        need = self.settings["min-replicas-to-write"]
+        need = self.min_replicas  # cached: this runs for every write
         if (need and cmd.is_write and self.settings["min-replicas-max-lag"]
                 and not client.is_primary and not self.is_replica()
                 and self.good_replicas() < need):
@@ -494,6 +495,8 @@ class ReplicationSource:
     def config_changed(self, name: str, value) -> None:
         if name == "repl-backlog-size" and self.backlog is not None:
             self.backlog.resize(value)
+        elif name == "min-replicas-to-write":
+            self.min_replicas = value
 
     # ------------------------------------------------------------ RDB aux
 

@@ -84,7 +84,13 @@ RAW_CASES = [
     b"PUBLISH\r\nPUBLISH a\r\nPUBLISH a b\r\nPUBLISH a b c\r\n",
     b"PUBSUB\r\nPUBSUB foo\r\nPUBSUB NUMPAT x\r\nPUBSUB CHANNELS a b\r\nPUBSUB NUMSUB\r\n",
     b"SUBSCRIBE \x00bin\xff\r\nUNSUBSCRIBE \x00bin\xff\r\n",
-    b"SSUBSCRIBE a\r\n",
+    b"SSUBSCRIBE a b\r\nSUNSUBSCRIBE a\r\nSUNSUBSCRIBE b\r\nSUNSUBSCRIBE\r\n",
+    b"SUBSCRIBE a\r\nSSUBSCRIBE b c\r\nPSUBSCRIBE p\r\nUNSUBSCRIBE a\r\nSUNSUBSCRIBE b\r\n"
+    b"GET x\r\nSUNSUBSCRIBE c\r\nPUNSUBSCRIBE\r\nGET x\r\n",
+    b"SUNSUBSCRIBE\r\nSUNSUBSCRIBE x\r\nPUBSUB SHARDCHANNELS\r\nPUBSUB SHARDNUMSUB a\r\n"
+    b"SSUBSCRIBE\r\nSPUBLISH a\r\nSPUBLISH a b\r\n",
+    b"SSUBSCRIBE a\r\nPING\r\nRESET\r\nPUBSUB SHARDCHANNELS\r\n",
+    b"PUBSUB SHARDCHANNELS a b\r\nPUBSUB channels a b\r\n",
 ]
 
 
@@ -116,6 +122,13 @@ def test_messages_and_receiver_counts_match_redis(pair):
                subs[2].read()]
         numsub = pub("PUBSUB", "NUMSUB", "news", "nope", "n*")
         numpat = pub("PUBSUB", "NUMPAT")
+        shard = Conn(port)
+        shard("SSUBSCRIBE", "news")
+        counts.append(pub("SPUBLISH", "news", "s1"))
+        got.append(shard.read())
+        got.append(pub("PUBSUB", "SHARDNUMSUB", "news"))
+        got.append(pub("PUBSUB", "SHARDCHANNELS", "n*"))
+        shard.close()
         channels = sorted(pub("PUBSUB", "CHANNELS"))
         pattern = sorted(pub("PUBSUB", "CHANNELS", "ne*"))
         for c in subs + (pub,):
@@ -124,7 +137,7 @@ def test_messages_and_receiver_counts_match_redis(pair):
 
     ours, theirs = run(pair[0].port), run(pair[1].port)
     assert ours == theirs
-    assert ours[0] == [3, 1, 0]
+    assert ours[0] == [4, 1, 0, 1]
 
 
 def test_subscriber_gone_means_unsubscribed(hakv):
