@@ -201,6 +201,7 @@ class Client:
         strict_handshake: bool = True,
         on_message: Callable[[PubSubMessage], None] | None = None,
         on_close: Callable[[Exception | None], None] | None = None,
+        source_addr: str | None = None,
     ) -> Client:
         """Connect and shake hands. With `strict_handshake=False` a failing
         AUTH / SETNAME / SELECT is ignored (as a sentinel does: the PING that
@@ -210,7 +211,9 @@ class Client:
         loop = asyncio.get_running_loop()
 
         async def establish() -> None:
-            await loop.create_connection(lambda: _Protocol(client), host, port)
+            # source_addr: bind-source-addr (the lab's fault proxies tell members apart by it)
+            await loop.create_connection(lambda: _Protocol(client), host, port,
+                                         local_addr=(source_addr, 0) if source_addr else None)
             handshake: list[tuple] = []
             if protocol == 3:
                 hello: list[Any] = ["HELLO", 3]

@@ -595,8 +595,8 @@ class Settings:
         if not d.mutable and not at_startup:
             raise ConfigError("can't set immutable config")
         value = d.parse(args, self[d.name])
-        if d.kind == "save" and at_startup and self._loaded_save:
-            value = list(self[d.name]) + value
+        if d.kind == "save" and at_startup and self._loaded_save and args != [""]:
+            value = list(self[d.name]) + value  # save "" always starts over
         elif d.multi and at_startup:
             value = list(self[d.name]) + [" ".join(args)]
         elif d.multi:

@@ -57,7 +57,7 @@ class Database:
         else:
             value = self.data.get(key)
         if self.ks.track_reads:
-            self.ks.count_read(value is not None)
+            self.ks.count_read(value is not None, self, key)
         return value
 
     def get_typed(self, key: bytes, cls):
@@ -74,7 +74,7 @@ class Database:
         else:
             found = key in self.data
         if self.ks.track_reads:
-            self.ks.count_read(found)
+            self.ks.count_read(found, self, key)
         return found
 
     def ttl_ms(self, key: bytes) -> int:
@@ -108,6 +108,8 @@ class Database:
 
     def set(self, key: bytes, value, keepttl: bool = False) -> None:
         """Set a key, dropping its TTL unless keepttl."""
+        if self.ks.notify_new and key not in self.data:
+            self.ks.notify(self, "n", b"new", key)  # keyspace notification class 'n'
         self.data[key] = value
         if not keepttl and self.expires:
             self.expires.pop(key, None)
@@ -249,12 +251,17 @@ class Keyspace:
         # Set by the server: keyspace notifications and the propagation stream.
         self.notify = _no_notify
         self.propagate = _no_propagate
+        # Set by common/notifications.py when the 'n' / 'm' classes are on.
+        self.notify_new = False
+        self.notify_keymiss = False
 
-    def count_read(self, hit: bool) -> None:
+    def count_read(self, hit: bool, db=None, key=None) -> None:
         if hit:
             self.stat_hits += 1
         else:
             self.stat_misses += 1
+            if self.notify_keymiss and db is not None:
+                self.notify(db, "m", b"keymiss", key)
 
     def __getitem__(self, dbid: int) -> Database:
         return self.dbs[dbid]

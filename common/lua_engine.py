@@ -110,13 +110,25 @@ backing.load = function(fn, name)
   return f, e
 end
 -- Redis 7.0's pcall hands back the message of an error table ({err=...}).
+-- Errors raised in Python (redis.call, the libraries) reach Lua as userdata;
+-- `errvalue` turns them back into what Lua code expects.
+local errvalue = api.errvalue
+local function unwrap(e)
+  if type(e) == 'userdata' then
+    local kind, v = errvalue(e)
+    if kind == 1 then return {err = v} end
+    if kind == 2 then return v end
+  end
+  return e
+end
 local function pcall_result(ok, ...)
   if not ok then
-    local e = ...
+    local e = unwrap((...))
     if type(e) == 'table' then
       local m = e.err
       if type(m) == 'string' or type(m) == 'number' then return false, m end
     end
+    return false, e
   end
   return ok, ...
 end
@@ -136,7 +148,8 @@ setmetatable(backing, {__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
 backing._G = env
-setmetatable(env, {__index = backing, __newindex = deny, __metatable = {}})
+local env_meta = {__index = backing, __newindex = deny, __metatable = {}}
+setmetatable(env, env_meta)
 readonly[env] = backing
 
 ------------------------------------------------------------------ errors
@@ -153,6 +166,7 @@ end
 
 local function handler(err)
   local e
+  err = unwrap(err)
   if type(err) == 'table' then
     local m = err.err
     if type(m) == 'number' then m = tostring(m) end
@@ -168,24 +182,17 @@ local function handler(err)
   end
   return e
 end
-backing.__redis__err__handler = handler
+if mode == 'eval' then backing.__redis__err__handler = handler end
 
 ------------------------------------------------------------------ redis.*
 
-local pycall = api.call
+-- redis.call / redis.pcall are the Python callables themselves: a C-level
+-- call keeps the caller's frame even in `return redis.call(...)` (a Lua
+-- wrapper would be a tail call and lose the line of the error). call raises
+-- a Python ScriptError, which reaches Lua as a userdata error (see unwrap).
 local redis = {}
-function redis.call(...)
-  local kind, v = pycall(...)
-  if kind == 0 then return v end
-  if kind == 1 then return {ok = v} end
-  error({err = v, ignore_error_stats_update = true})
-end
-function redis.pcall(...)
-  local kind, v = pycall(...)
-  if kind == 0 then return v end
-  if kind == 1 then return {ok = v} end
-  return {err = v, ignore_error_stats_update = true}
-end
+redis.call = api.call
+redis.pcall = api.pcall
 
 local function error_table(s)
   if s:sub(1, 1) == '-' then s = s:sub(2) end
@@ -210,55 +217,16 @@ function redis.status_reply(...)
   end
   return {ok = s}
 end
-local sha1hex = api.sha1hex
-function redis.sha1hex(...)
-  if select('#', ...) ~= 1 then error({err = 'ERR wrong number of arguments'}) end
-  local s = ...
-  if type(s) == 'number' then s = tostring(s) end
-  if type(s) ~= 'string' then s = '' end
-  return sha1hex(s)
-end
-local pylog = api.log
-function redis.log(...)
-  local n = select('#', ...)
-  if n < 2 then error({err = 'ERR redis.log() requires two arguments or more.'}) end
-  local level = ...
-  if type(level) ~= 'number' then
-    error({err = 'ERR First argument must be a number (log level).'})
-  end
-  if level < 0 or level > 3 then error({err = 'ERR Invalid debug level.'}) end
-  local parts = {}
-  for i = 2, n do
-    local s = select(i, ...)
-    if type(s) == 'string' or type(s) == 'number' then parts[#parts + 1] = tostring(s) end
-  end
-  pylog(level, table.concat(parts, ' '))
-end
-local pysetresp = api.setresp
-function redis.setresp(...)
-  if select('#', ...) ~= 1 then error({err = 'ERR redis.setresp() requires one argument.'}) end
-  local v = ...
-  if v ~= 2 and v ~= 3 then error({err = 'ERR RESP version must be 2 or 3.'}) end
-  pysetresp(v)
-end
-local pysetrepl = api.set_repl
-function redis.set_repl(...)
-  if select('#', ...) ~= 1 then error({err = 'ERR redis.set_repl() requires two arguments.'}) end
-  local v = ...
-  if type(v) ~= 'number' or v < 0 or v > 3 or v ~= math.floor(v) then
-    error({err = 'ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or ' ..
-                 'REPL_NONE.'})
-  end
-  pysetrepl(v)
-end
-function redis.replicate_commands() return true end
-function redis.breakpoint() return false end
-function redis.debug() end
-local pyacl = api.acl_check
-function redis.acl_check_cmd(...)
-  local ok, v = pyacl(...)
-  if not ok then error({err = v}) end
-  return v
+-- These raise errors from Python too (C functions, like Redis's own).
+redis.sha1hex = api.sha1hex
+redis.log = api.log
+redis.setresp = api.setresp
+redis.set_repl = api.set_repl
+redis.acl_check_cmd = api.acl_check
+if mode == 'eval' then
+  function redis.replicate_commands() return true end
+  function redis.breakpoint() return false end
+  function redis.debug() end
 end
 redis.REDIS_VERSION = version
 redis.REDIS_VERSION_NUM = version_num
@@ -268,14 +236,30 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 local redis_proxy = protect(redis)
 backing.redis = redis_proxy
 
+-- Functions implemented in Python are userdata to Lua; scripts see
+-- 'function', as in Redis.
+local python_functions = {}
+for _, t in raw_next, {redis, libs.cjson, libs.cmsgpack, libs.bit, libs.struct} do
+  for _, v in raw_next, t do
+    if type(v) == 'userdata' and v ~= libs.cjson.null then python_functions[v] = true end
+  end
+end
+backing.type = function(v)
+  if python_functions[v] then return 'function' end
+  return type(v)
+end
+
 ------------------------------------------------------------------ running
 
 local pyhook = api.hook
 local function hook()
   local msg = pyhook()
   if msg then
+    -- From now on at every instruction, but raised in the user's code only:
+    -- our own code around xpcall must be able to finish.
     dbg.sethook(hook, '', 1)
-    error(msg, 0)
+    local info = dbg.getinfo(2, 'S')
+    if info and info.source:sub(1, 1) ~= '=' then error(msg, 0) end
   end
 end
 
@@ -371,29 +355,36 @@ function load_redis.register_function(...)
   if err then register_error(err) end
 end
 load_redis.log = redis.log
-load_redis.setresp = redis.setresp
-for k, v in raw_next, redis do
-  if type(v) ~= 'function' then load_redis[k] = v end
+for _, k in raw_ipairs({'REDIS_VERSION', 'REDIS_VERSION_NUM', 'LOG_DEBUG', 'LOG_VERBOSE',
+                        'LOG_NOTICE', 'LOG_WARNING'}) do
+  load_redis[k] = redis[k]
 end
-setmetatable(load_redis, {__index = function(_, k)
+local function missing(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-end})
-local load_proxy = protect(load_redis)
+end
+setmetatable(load_redis, {__index = missing})
+-- While a library loads, its code (and so the functions it creates, which
+-- share its environment) sees only `redis`; afterwards the full globals.
+local load_backing = setmetatable({redis = protect(load_redis)}, {__index = missing})
 
 function internals.load_library(body)
   local f, err = loadstring(body, '@user_function')
   if not f then return false, err, true end
   setfenv(f, env)
-  raw_rawset(backing, 'redis', load_proxy)
+  env_meta.__index = load_backing
+  readonly[env] = load_backing
   dbg.sethook(hook, '', hook_count)
   local ok, e = xpcall(f, handler)
   dbg.sethook()
-  raw_rawset(backing, 'redis', redis_proxy)
+  env_meta.__index = backing
+  readonly[env] = backing
   return ok, e, false
 end
 
+function internals.memory() return math.floor(collectgarbage('count') * 1024) end
 function internals.status(s) return {ok = s} end
 function internals.err(s) return {err = s} end
+function internals.pcall_err(s) return {err = s, ignore_error_stats_update = true} end
 function internals.double(d) return {double = d} end
 function internals.map(t) return {map = t} end
 function internals.set(t) return {set = t} end
@@ -402,6 +393,41 @@ function internals.big_number(s) return {big_number = s} end
 
 return internals
 """
+
+
+class ScriptError(Exception):
+    """Raised by redis.call for an error reply; Lua sees it as the error value."""
+
+    def __init__(self, message: bytes):
+        super().__init__(message)
+        self.message = message
+
+
+def _error_value(exc):
+    """(1, message) for an error reply, (2, Lua value) for a library error."""
+    if isinstance(exc, ScriptError):
+        return 1, exc.message
+    if isinstance(exc, lua_libs.LuaRaise):
+        return 2, exc.value
+    return None
+
+
+def _sha1hex(*args):
+    if len(args) != 1:
+        raise ScriptError(b"ERR wrong number of arguments")
+    s = args[0]
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        s = lua_number_string(s)
+    if not isinstance(s, bytes):
+        s = b""
+    return hashlib.sha1(s).hexdigest().encode()
+
+
+def lua_number_string(n) -> bytes:
+    """tostring() of a Lua number (LUA_NUMBER_FMT "%.14g")."""
+    if n.__class__ is int and -(10**14) < n < 10**14:
+        return b"%d" % n
+    return b"%.14g" % n
 
 
 def _deny_attributes(obj, name, is_setting):
@@ -428,13 +454,15 @@ class LuaEngine:
         libs = lua_libs.install(lua)
         api = lua.table_from({
             b"call": host.script_call,
+            b"pcall": host.script_pcall,
+            b"errvalue": _error_value,
             b"hook": host.hook,
             b"log": host.script_log,
             b"setresp": host.setresp,
             b"set_repl": host.set_repl,
             b"acl_check": host.acl_check,
             b"register": host.register_function,
-            b"sha1hex": lambda s: hashlib.sha1(s).hexdigest().encode(),
+            b"sha1hex": _sha1hex,
         })
         setup = lua.compile(_SANDBOX, name="=sandbox")
         internals = setup(api, lua.table_from({k.encode(): v for k, v in libs.items()}),
@@ -446,8 +474,10 @@ class LuaEngine:
         self.run_eval = internals[b"run_eval"]
         self.run_function = internals[b"run_function"]
         self._load_library = internals[b"load_library"]
+        self._memory = internals[b"memory"]
         self.mk_status = internals[b"status"]
         self.mk_err = internals[b"err"]
+        self.mk_pcall_err = internals[b"pcall_err"]
         self.mk_double = internals[b"double"]
         self.mk_map = internals[b"map"]
         self.mk_set = internals[b"set"]
@@ -464,10 +494,7 @@ class LuaEngine:
         return self._load_library(body)
 
     def memory(self) -> int:
-        try:
-            return self.lua.get_memory_used() or 0
-        except Exception:
-            return 0
+        return int(self._memory())
 
     # -------------------------------------------------- replies -> Lua
 

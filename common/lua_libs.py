@@ -28,27 +28,19 @@ import struct as _struct
 # ---------------------------------------------------------------- Lua side
 
 _LUA = r"""
-local py = ...
-local type, pairs, next, tostring, error, select, pcall = type, pairs, next, tostring, error, select, pcall
-local format, gsub, byte, concat = string.format, string.gsub, string.byte, table.concat
+local type, next, tostring, error, select, pcall = type, next, tostring, error, select, pcall
+local format, gsub, concat = string.format, string.gsub, table.concat
 local floor, huge = math.floor, math.huge
-local unpack = unpack
+local dbg = debug
 
--- Python helpers return (true, values...) or (false, message).
-local function checked(f)
-  return function(...)
-    local r = {f(...)}
-    if not r[1] then error(r[2], 2) end
-    return unpack(r, 2, table.maxn(r))
+-- luaL_where(1) as seen from a Python library function: the position of the
+-- Lua code that called it ("user_script:3: "), or "" for C callers.
+local function where()
+  local info = dbg.getinfo(3, 'Sl')
+  if info and info.what ~= 'C' and info.currentline > 0 then
+    return info.short_src .. ':' .. info.currentline .. ': '
   end
-end
-
-local function checked1(f)
-  return function(...)
-    local ok, v = f(...)
-    if not ok then error(v, 2) end
-    return v
-  end
+  return ''
 end
 
 ------------------------------------------------------------------- cjson
@@ -58,6 +50,8 @@ cjson.null = null
 local settings = {max_depth = 1000, decode_depth = 1000, precision = 14,
                   sparse_convert = false, sparse_ratio = 2, sparse_safe = 10,
                   encode_invalid = false, decode_invalid = true}
+
+local function fail(msg) error({cjson_error = msg}, 0) end
 
 local escapes = {['"'] = '\\"', ['\\'] = '\\\\', ['/'] = '\\/', ['\b'] = '\\b',
                  ['\f'] = '\\f', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
@@ -74,9 +68,7 @@ end
 local function number(n)
   if n ~= n or n == huge or n == -huge then
     if settings.encode_invalid == 'null' then return 'null' end
-    if not settings.encode_invalid then
-      error('Cannot serialise number: must not be NaN or Inf', 0)
-    end
+    if not settings.encode_invalid then fail('Cannot serialise number: must not be NaN or Inf') end
     if n ~= n then return 'nan' end
     return n > 0 and 'inf' or '-inf'
   end
@@ -95,9 +87,7 @@ local function array_length(t)
   end
   if settings.sparse_ratio > 0 and max > items * settings.sparse_ratio
      and max > settings.sparse_safe then
-    if not settings.sparse_convert then
-      error('Cannot serialise table: excessively sparse array', 0)
-    end
+    if not settings.sparse_convert then fail('Cannot serialise table: excessively sparse array') end
     return -1
   end
   return max
@@ -107,7 +97,7 @@ local encode_value
 local function encode_table(t, depth, out)
   depth = depth + 1
   if depth > settings.max_depth then
-    error('Cannot serialise, excessive nesting (' .. depth .. ')', 0)
+    fail('Cannot serialise, excessive nesting (' .. depth .. ')')
   end
   local n = array_length(t)
   if n > 0 then
@@ -130,7 +120,7 @@ local function encode_table(t, depth, out)
     elseif kt == 'number' then
       out[#out + 1] = '"' .. number(k) .. '"'
     else
-      error('Cannot serialise ' .. kt .. ': table key must be a number or string', 0)
+      fail('Cannot serialise ' .. kt .. ': table key must be a number or string')
     end
     out[#out + 1] = ':'
     encode_value(v, depth, out)
@@ -145,27 +135,17 @@ encode_value = function(v, depth, out)
   elseif t == 'boolean' then out[#out + 1] = v and 'true' or 'false'
   elseif t == 'nil' or v == null then out[#out + 1] = 'null'
   elseif t == 'table' then encode_table(v, depth, out)
-  else error('Cannot serialise ' .. t .. ': type not supported', 0)
+  else fail('Cannot serialise ' .. t .. ': type not supported')
   end
 end
 
-function cjson.encode(...)
-  if select('#', ...) ~= 1 then error("bad argument #1 to 'encode' (expected 1 argument)", 2) end
+-- (true, json) | (false, message of a cjson error) | (false, any other error)
+local function encode(v)
   local out = {}
-  local ok, err = pcall(encode_value, (...), 0, out)
-  if not ok then error(err, 2) end
-  return concat(out)
-end
-
-local pydecode = py.json_decode
-function cjson.decode(s)
-  if type(s) ~= 'string' then
-    if type(s) == 'number' then s = tostring(s)
-    else error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ")", 2) end
-  end
-  local ok, v = pydecode(s, null, settings.decode_depth, settings.decode_invalid)
-  if not ok then error(v, 2) end
-  return v
+  local ok, err = pcall(encode_value, v, 0, out)
+  if ok then return true, concat(out) end
+  if type(err) == 'table' and err.cjson_error then return false, err.cjson_error, true end
+  return false, err, false
 end
 
 local function option(name, lo, hi)
@@ -203,67 +183,89 @@ function cjson.decode_invalid_numbers(v)
 end
 function cjson.new() return cjson end
 
------------------------------------------------------------------ cmsgpack
 local cmsgpack = {_NAME = "cmsgpack", _VERSION = "lua-cmsgpack 0.4.0",
                   _COPYRIGHT = "Copyright (C) 2012, Salvatore Sanfilippo",
                   _DESCRIPTION = "MessagePack C implementation for Lua"}
-local mp_pack = py.mp_pack
-function cmsgpack.pack(...)
-  local n = select('#', ...)
-  if n == 0 then error('MessagePack pack needs input.', 2) end
-  local parts = {}
-  for i = 1, n do parts[i] = mp_pack((select(i, ...))) end
-  return concat(parts)
-end
-local mp_unpack = py.mp_unpack
-local function unpacker(name, with_offset)
-  return function(s, a, b)
-    local ok, t, n = mp_unpack(s, name, a, b)
-    if not ok then error(t, 2) end
-    return unpack(t, 1, n)
-  end
-end
-cmsgpack.unpack = unpacker('unpack')
-cmsgpack.unpack_one = unpacker('unpack_one')
-cmsgpack.unpack_limit = unpacker('unpack_limit')
 
----------------------------------------------------------------------- bit
-local bit = {}
-local pybit = py.bit
-for _, name in pairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift',
-                      'rshift', 'arshift', 'rol', 'ror', 'bswap'}) do
-  bit[name] = function(...)
-    local ok, v = pybit(name, ...)
-    if not ok then error(v, 2) end
-    return v
-  end
-end
-
-------------------------------------------------------------------- struct
-local struct = {}
-struct.pack = checked1(py.struct_pack)
-struct.unpack = checked(py.struct_unpack)
-struct.size = checked1(py.struct_size)
-
-return {cjson = cjson, cmsgpack = cmsgpack, bit = bit, struct = struct}
+return {cjson = cjson, cmsgpack = cmsgpack, bit = {}, struct = {}}, encode, where, settings
 """
+
+
+class LuaRaise(Exception):
+    """Raised by a library function called from Lua: `value` (a Lua string or
+    table) is the error as Lua code sees it (the engine unwraps it)."""
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+
+def _b(msg) -> bytes:
+    return msg if isinstance(msg, bytes) else str(msg).encode("utf-8", "replace")
 
 
 def install(lua) -> dict:
     """Build the four libraries in `lua` (a lupa.lua51.LuaRuntime created with
-    encoding=None and unpack_returned_tuples=True)."""
-    helpers = lua.table_from({
-        b"json_decode": _JsonDecoder(lua).decode,
-        b"mp_pack": _MsgPack(lua).pack,
-        b"mp_unpack": _MsgPack(lua).unpack,
-        b"bit": _bit,
-        b"struct_pack": _struct_pack,
-        b"struct_unpack": lambda *a: _struct_unpack(lua, *a),
-        b"struct_size": _struct_size,
-    })
+    encoding=None and unpack_returned_tuples=True). Their functions are Python
+    callables (C functions to Lua), so `return cjson.encode(x)` keeps the
+    caller's frame for error positions; errors are raised as LuaRaise with
+    luaL_error's "chunk:line: " prefix."""
     setup = lua.compile(_LUA, name="=lua_libs")
-    libs = setup(helpers)
+    libs, encode_impl, where, settings = setup()
+
+    def expose(fn):
+        def call(*args):
+            r = fn(*args)
+            if r[0] is True:
+                return r[1:]
+            raise LuaRaise(where() + _b(r[1]))
+        return call
+
+    def encode(*args):
+        if len(args) != 1:
+            raise LuaRaise(where() + b"bad argument #1 to 'encode' (expected 1 argument)")
+        r = encode_impl(args[0])
+        if r[0] is True:
+            return r[1]
+        if r[2]:
+            raise LuaRaise(where() + _b(r[1]))
+        raise LuaRaise(r[1])
+
+    decoder = _JsonDecoder(lua)
+    null = libs[b"cjson"][b"null"]
+
+    def decode(s=None, *rest):
+        if isinstance(s, (int, float)) and not isinstance(s, bool):
+            s = _lua_num_str(s)
+        if not isinstance(s, bytes):
+            raise LuaRaise(where() + b"bad argument #1 to 'decode' (string expected, got %s)"
+                           % _lua_type(s).encode())
+        ok, v = decoder.decode(s, null, int(settings[b"decode_depth"]),
+                               bool(settings[b"decode_invalid"]))
+        if not ok:
+            raise LuaRaise(where() + _b(v))
+        return v
+
+    cjson = libs[b"cjson"]
+    cjson[b"encode"] = encode
+    cjson[b"decode"] = decode
+    mp = _MsgPack(lua)
+    cmsgpack = libs[b"cmsgpack"]
+    cmsgpack[b"pack"] = expose(mp.pack_all)
+    for mode in ("unpack", "unpack_one", "unpack_limit"):
+        cmsgpack[mode.encode()] = expose(lambda *a, _m=mode: mp.unpack(_m, *a))
+    bit = libs[b"bit"]
+    for name in _BIT_FUNCTIONS:
+        bit[name.encode()] = expose(lambda *a, _n=name: _bit(_n, *a))
+    struct = libs[b"struct"]
+    struct[b"pack"] = expose(_struct_pack)
+    struct[b"unpack"] = expose(_struct_unpack)
+    struct[b"size"] = expose(_struct_size)
     return {name: libs[name.encode()] for name in ("cjson", "cmsgpack", "bit", "struct")}
+
+
+_BIT_FUNCTIONS = ("tobit", "tohex", "bnot", "band", "bor", "bxor", "lshift", "rshift",
+                  "arshift", "rol", "ror", "bswap")
 
 
 def _lua_type(v) -> str:
@@ -384,26 +386,26 @@ class _JsonDecoder:
             out += s[i:j]
             if j >= n:
                 self.pos = n
-                return "T_ERROR", "unexpected end of string", start
+                return "T_ERROR", "unexpected end of string", n
             if s[j] == 34:
                 self.pos = j + 1
                 return "T_STRING", bytes(out), start
             if j + 1 >= n:
                 self.pos = n
-                return "T_ERROR", "unexpected end of string", start
+                return "T_ERROR", "unexpected end of string", n
             esc = s[j + 1]
             if esc == 117:  # \u
                 cp, used = self._unicode(j)
                 if cp is None:
                     self.pos = j
-                    return "T_ERROR", "invalid unicode escape code", start
+                    return "T_ERROR", "invalid unicode escape code", j
                 out += chr(cp).encode("utf-8", "surrogatepass")
                 i = j + used
                 continue
             rep = _ESC.get(esc)
             if rep is None:
                 self.pos = j
-                return "T_ERROR", "invalid escape code", start
+                return "T_ERROR", "invalid escape code", j
             out += rep
             i = j + 2
 
@@ -515,10 +517,13 @@ class _MsgPack:
 
     # -- pack
 
-    def pack(self, value) -> bytes:
+    def pack_all(self, *values):
+        if not values:
+            return False, "bad argument #0 to 'pack' (MessagePack pack needs input.)"
         out: list = []
-        self._pack(value, out, 0)
-        return b"".join(out)
+        for v in values:
+            self._pack(v, out, 0)
+        return True, b"".join(out)
 
     def _pack(self, v, out, level):
         if v is None:
@@ -605,7 +610,7 @@ class _MsgPack:
 
     # -- unpack
 
-    def unpack(self, data, mode, a=None, b=None):
+    def unpack(self, mode, data=None, a=None, b=None):
         if not isinstance(data, bytes):
             if isinstance(data, (int, float)):
                 data = _lua_num_str(data)
@@ -630,9 +635,9 @@ class _MsgPack:
         except _Bad:
             return False, "Bad data format in input."
         if mode == "unpack":
-            return True, self.lua.table_from(values), len(values)
+            return (True, *values)
         nxt = pos if pos < len(data) else -1
-        return True, self.lua.table_from([nxt] + values), len(values) + 1
+        return (True, nxt, *values)
 
     def _take(self, data, pos, n):
         if pos + n > len(data):
@@ -906,7 +911,7 @@ def _struct_pack(fmt=None, *args):
     return True, bytes(out)
 
 
-def _struct_unpack(lua, fmt=None, data=None, init=None):
+def _struct_unpack(fmt=None, data=None, init=None):
     if not isinstance(fmt, bytes):
         return False, "bad argument #1 to 'unpack' (string expected, got %s)" % _lua_type(fmt)
     if isinstance(data, (int, float)) and not isinstance(data, bool):

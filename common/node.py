@@ -36,6 +36,7 @@ COMPONENTS = [
     ("hakv.primary.component", "attach"),
     ("hakv.replica.component", "attach"),
     ("hakv.common.scripting", "attach"),
+    ("hakv.common.notifications", "attach"),
 ]
 
 

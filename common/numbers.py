@@ -17,8 +17,11 @@ LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
 
 _FLOAT_RE = re.compile(
-    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE
+    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|"
+    rb"0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?\d+)?)", re.IGNORECASE
 )
+_HEX_FLOAT_RE = re.compile(
+    rb"([+-]?)0x([0-9a-f]*)\.?([0-9a-f]*)(?:p([+-]?\d+))?", re.IGNORECASE)
 
 
 def parse_int(b: bytes) -> int | None:
@@ -57,17 +60,28 @@ def get_positive_int(b: bytes, name: str = "") -> int:
 
 
 def parse_float(b: bytes) -> float | None:
-    """Redis's string2ld/strtod acceptance: decimal or exponent forms and
-    inf/-inf, no spaces, no nan."""
+    """Redis's strtod acceptance (getDoubleFromObject): decimal, exponent and
+    C99 hex forms ("0x1.8p3"), inf/infinity; no spaces, no nan, and no
+    overflow to infinity or underflow to zero (ERANGE)."""
     if not b or len(b) > 5000 or not _FLOAT_RE.fullmatch(b):
         return None
+    hexa = _HEX_FLOAT_RE.fullmatch(b)
     try:
-        v = float(b)
-    except ValueError:
-        return None
+        v = float.fromhex(b.decode()) if hexa else float(b)
+    except (ValueError, OverflowError):
+        return None  # a hex value beyond the double range
     if math.isnan(v):
         return None
+    if math.isinf(v) and b"inf" not in b.lower():
+        return None  # overflow
+    if v == 0 and _has_nonzero_digit(b, hexa):
+        return None  # underflow
     return v
+
+
+def _has_nonzero_digit(b: bytes, hexa) -> bool:
+    mantissa = (hexa.group(2) + hexa.group(3)) if hexa else re.split(rb"[eE]", b)[0]
+    return any(c not in b"0.+-" for c in mantissa)
 
 
 def get_float(b: bytes, message: str = errors.NOT_FLOAT) -> float:
@@ -135,10 +149,21 @@ def parse_long_double(b: bytes):
     or None if Redis refuses it (syntax, nan, overflow, underflow to zero)."""
     from fractions import Fraction
 
-    if parse_float(b) is None:
+    if not b or len(b) > 5000 or not _FLOAT_RE.fullmatch(b):
         return None
     if b.lstrip(b"+-").lower() in (b"inf", b"infinity"):
         return -math.inf if b[:1] == b"-" else math.inf
+    hexa = _HEX_FLOAT_RE.fullmatch(b)
+    if hexa is not None:  # strtold reads C99 hex floats too: exact binary values
+        sign, whole, frac, exp = hexa.groups()
+        exp2 = int(exp or b"0") - 4 * len(frac)
+        if abs(exp2) > 20000:
+            return None
+        value = round_long_double(Fraction(int((whole + frac) or b"0", 16))
+                                  * Fraction(2) ** exp2)
+        if isinstance(value, float) or (value == 0 and (whole + frac).strip(b"0")):
+            return None  # ERANGE
+        return -value if sign == b"-" else value
     m = _LD_DECIMAL.fullmatch(b)
     if m is None:
         return None

@@ -43,7 +43,8 @@ import time
 from hakv.common import dispatch, errors
 from hakv.common.connection import Block, Client
 from hakv.common.crc64 import crc64
-from hakv.common.lua_engine import LuaEngine, error_text, number_arg
+from hakv.common.lua_engine import (LuaEngine, ScriptError, error_text,
+                                     lua_number_string, number_arg)
 from hakv.common.numbers import parse_int
 from hakv.common.resp import ErrorReply, Raw
 from hakv.common.script_busy import BusyServer
@@ -220,6 +221,7 @@ class Scripting:
     # ------------------------------------------------------------ EVAL
 
     def eval(self, ctx, argv: list, by_sha: bool, read_only: bool):
+        self._monitor(ctx, argv)
         if by_sha:
             script = self.scripts.get(argv[1].lower()) if len(argv[1]) == 40 else None
             if script is None:
@@ -236,6 +238,13 @@ class Scripting:
         run = ScriptRun("eval", script.sha.decode(), ctx, argv, read_only)
         return self._run(ctx, run, self.eval_engine, self.eval_engine.run_eval, script.fn,
                          nkeys, argv[3:])
+
+    def _monitor(self, ctx, argv) -> None:
+        # EVAL/FCALL are skip_monitor: they show in MONITOR when they start,
+        # before the commands they run (and even when they fail).
+        server = self.server
+        if server.monitors and not ctx.is_replica:
+            server.feed_monitors(ctx, argv)
 
     def _numkeys(self, argv, message):
         n = parse_int(argv[2])
@@ -281,6 +290,7 @@ class Scripting:
     # ------------------------------------------------------------ FCALL
 
     def fcall(self, ctx, argv: list, read_only: bool):
+        self._monitor(ctx, argv)
         fn = self.functions.get(argv[1])
         if fn is None:
             raise ErrorReply("ERR Function not found")
@@ -297,9 +307,6 @@ class Scripting:
 
     def _run(self, ctx, run: ScriptRun, engine: LuaEngine, runner, fn, nkeys, args):
         server = self.server
-        if server.monitors:
-            # The script shows in MONITOR before the commands it runs.
-            server.feed_monitors(ctx, argv_for_monitor(run.argv))
         client = self.client
         client.select(ctx.dbid)
         client.user = ctx.user
@@ -334,7 +341,25 @@ class Scripting:
     # Called from Lua.
 
     def script_call(self, *args):
-        """redis.call / redis.pcall: (0, value) | (1, status) | (2, error)."""
+        """redis.call: the reply as a Lua value; an error reply is raised."""
+        kind, value = self._safe_call(args)
+        if kind == 0:
+            return value
+        if kind == 1:
+            return self.engine.mk_status(value)
+        raise ScriptError(value)
+
+    def script_pcall(self, *args):
+        """redis.pcall: the same, an error reply returned as {err=...}."""
+        kind, value = self._safe_call(args)
+        if kind == 0:
+            return value
+        if kind == 1:
+            return self.engine.mk_status(value)
+        return self.engine.mk_pcall_err(value)
+
+    def _safe_call(self, args):
+        """(0, value) | (1, status) | (2, error message)."""
         try:
             return self._script_call(args)
         except Exception as exc:  # a bug must not escape into the interpreter
@@ -442,16 +467,40 @@ class Scripting:
         server.log("warning", "Slow script finished in %d milliseconds"
                    % ((time.monotonic() - run.start) * 1000))
 
-    def script_log(self, level, message: bytes) -> None:
+    def script_log(self, *args) -> None:
+        if len(args) < 2:
+            raise ScriptError(b"ERR redis.log() requires two arguments or more.")
+        level = args[0]
+        if not isinstance(level, (int, float)) or isinstance(level, bool):
+            raise ScriptError(b"ERR First argument must be a number (log level).")
+        if not 0 <= level <= 3:
+            raise ScriptError(b"ERR Invalid debug level.")
+        parts = []
+        for a in args[1:]:
+            if isinstance(a, bytes):
+                parts.append(a)
+            elif isinstance(a, (int, float)) and not isinstance(a, bool):
+                parts.append(lua_number_string(a))
         name = ("debug", "verbose", "notice", "warning")[int(level)]
-        self.server.log(name, message.decode("utf-8", "replace"))
+        self.server.log(name, b" ".join(parts).decode("utf-8", "replace"))
 
-    def setresp(self, n) -> None:
-        resp3 = int(n) == 3
+    def setresp(self, *args) -> None:
+        if len(args) != 1:
+            raise ScriptError(b"ERR redis.setresp() requires one argument.")
+        if args[0] not in (2, 3) or isinstance(args[0], bool):
+            raise ScriptError(b"ERR RESP version must be 2 or 3.")
+        resp3 = args[0] == 3
         self.current.resp3 = resp3
         self.client.resp3 = resp3
 
-    def set_repl(self, flags) -> None:
+    def set_repl(self, *args) -> None:
+        if len(args) != 1:
+            raise ScriptError(b"ERR redis.set_repl() requires two arguments.")
+        flags = args[0]
+        if (not isinstance(flags, (int, float)) or isinstance(flags, bool)
+                or flags not in (0, 1, 2, 3)):
+            raise ScriptError(b"ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
+                              b"REPL_ALL or REPL_NONE.")
         # The AOF and the replicas share one stream here: any target keeps it.
         self.current.repl = int(flags)
 
@@ -463,16 +512,18 @@ class Scripting:
             elif isinstance(a, (int, float)) and not isinstance(a, bool):
                 argv.append(number_arg(a))
             else:
-                return False, b"ERR Lua redis lib command arguments must be strings or integers"
+                raise ScriptError(b"ERR Lua redis lib command arguments must be strings or "
+                                  b"integers")
         if not argv:
-            return False, b"ERR Please specify at least one argument for this redis lib call"
+            raise ScriptError(b"ERR Please specify at least one argument for this redis lib "
+                              b"call")
         cmd = dispatch.lookup(self.server, argv)
         if cmd.__class__ is ErrorReply:
-            return False, b"ERR Invalid command passed to redis.acl_check_cmd()"
+            raise ScriptError(b"ERR Invalid command passed to redis.acl_check_cmd()")
         acl = self.server.acl
         if acl is None:
-            return True, True
-        return True, acl.check(self.client, cmd, argv) is None
+            return True
+        return acl.check(self.client, cmd, argv) is None
 
     # ------------------------------------------------------------ KILL
 
@@ -555,14 +606,14 @@ class Scripting:
             lib.functions[fname] = Function(fname, lib, fn, flags, description)
         return lib
 
-    def install_libraries(self, libs: list, replace: bool, flush: bool = False) -> None:
+    def install_libraries(self, libs: list, replace: bool, flush: bool = False,
+                          exists: str = "ERR Library '%s' already exists") -> None:
         """Add compiled libraries atomically, checking name clashes."""
         libraries = {} if flush else dict(self.libraries)
         for lib in libs:
             old = libraries.get(lib.name)
             if old is not None and not replace:
-                raise ErrorReply("ERR Library '%s' already exists"
-                                 % lib.name.decode("utf-8", "replace"))
+                raise ErrorReply(exists % lib.name.decode("utf-8", "replace"))
             libraries[lib.name] = lib
         functions = {}
         for lib in libraries.values():
@@ -647,7 +698,8 @@ class Scripting:
         if policy == b"flush":
             self.install_libraries(libs, replace=True, flush=True)
         else:
-            self.install_libraries(libs, replace=policy == b"replace")
+            self.install_libraries(libs, replace=policy == b"replace",
+                                   exists="ERR Library %s already exists")
 
     def stats(self, ctx):
         run = self.current
@@ -694,10 +746,6 @@ class Scripting:
                     item = (item[0], human_bytes(values[base]))
             out.append(item)
         return out
-
-
-def argv_for_monitor(argv: list) -> list:
-    return argv
 
 
 def _rdb_string(s: bytes) -> bytes:

@@ -16,7 +16,9 @@ DEFAULT_DIR = "hakv-data"
 def cmd_up(args) -> int:
     topo = Topology.plan(args.dir, args.port, args.sentinel_port, replicas=args.replicas,
                          sentinels=args.sentinels, down_after_ms=args.down_after,
-                         master_name=args.name, quorum=args.quorum)
+                         master_name=args.name, quorum=args.quorum, impl=args.impl,
+                         proxied=not args.direct, node_conf=args.node_conf,
+                         sentinel_conf=args.sentinel_conf)
     os.makedirs(topo.dir, exist_ok=True)
     try:
         topo.start_all()
@@ -66,6 +68,9 @@ hakv is up: %(n)d nodes and %(s)d sentinels on 127.0.0.1 (data and logs in %(dir
   s.master_for('%(name)s').set('k', 'v')
 
   hakv status --dir %(dir)s                  # this table, from another terminal
+  hakv fault kill primary --dir %(dir)s      # and stop/cont/restart/partition/heal
+  hakv watch --dir %(dir)s                   # live failover timeline and report
+  hakv dashboard --dir %(dir)s               # the same in a browser
 """
 
 
@@ -77,6 +82,48 @@ def cmd_status(args) -> int:
               file=sys.stderr)
         return 1
     print(table(topo))
+    return 0
+
+
+FAULT_HELP = """\
+Inject a fault into a running topology and log it (with a wall-clock
+timestamp, ms precision) to the topology's fault log, which `hakv watch`
+reads to place it on its timeline.
+
+verbs:
+  kill       crash the member: SIGKILL (compose: docker kill)
+  stop       freeze it: SIGSTOP; it keeps its sockets but answers nothing
+             (compose: docker pause)
+  cont       thaw a stopped member: SIGCONT (compose: docker unpause)
+  restart    start it again with the same config (stopping it first if running)
+  partition  cut it off from every node, sentinel and client, both ways:
+             established connections hang (no reset), new ones get no answer
+             (local: the topology's proxies; compose: docker network disconnect)
+  heal       undo partition
+
+NODE is a member name (node1, sentinel2, ...), its port, or "primary" (the
+node the sentinels name as primary right now).
+
+examples:
+  hakv fault kill primary --dir hakv-data
+  hakv fault partition node2 --dir hakv-data; hakv fault heal node2 --dir hakv-data
+  hakv fault stop primary --compose hakv
+"""
+
+
+def cmd_fault(args) -> int:
+    from hakv.lab.faults import FaultError, open_backend
+
+    try:
+        backend = open_backend(args.dir, args.compose)
+        try:
+            event = backend.apply(args.verb, args.node)
+        finally:
+            backend.close()
+    except FaultError as exc:
+        print("hakv fault: %s" % exc, file=sys.stderr)
+        return 1
+    print(event)
     return 0
 
 
@@ -97,10 +144,32 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--once", action="store_true", help="print the table once and stop")
     up.add_argument("--keep", action="store_true", help="leave the processes running on exit")
     up.add_argument("--no-clear", dest="clear", action="store_false")
+    up.add_argument("--impl", choices=("hakv", "redis"), default="hakv",
+                    help="run hakv, or Debian's redis-server/redis-sentinel for comparison")
+    up.add_argument("--direct", action="store_true",
+                    help="no fault proxies: members listen on 127.0.0.1 (no partitions)")
+    up.add_argument("--node-conf", action="append", default=[], metavar="LINE",
+                    help="an extra redis.conf line for every node (repeatable), "
+                         "e.g. --node-conf 'min-replicas-to-write 1'")
+    up.add_argument("--sentinel-conf", action="append", default=[], metavar="LINE",
+                    help="an extra sentinel.conf line for every sentinel (repeatable)")
     up.set_defaults(func=cmd_up)
     st = sub.add_parser("status", help="print the status table of a running topology")
     st.add_argument("--dir", default=DEFAULT_DIR)
     st.set_defaults(func=cmd_status)
+    fault = sub.add_parser("fault", help="kill/stop/cont/restart/partition/heal a member",
+                           description=FAULT_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    fault.add_argument("verb", choices=("kill", "stop", "cont", "restart", "partition", "heal"))
+    fault.add_argument("node", help='a member name, a port, or "primary"')
+    where = fault.add_mutually_exclusive_group()
+    where.add_argument("--dir", default=DEFAULT_DIR, help="a `hakv up` topology")
+    where.add_argument("--compose", metavar="PROJECT", help="a Docker Compose project")
+    fault.set_defaults(func=cmd_fault)
+    from hakv.lab import dashboard, watch  # their own subcommands and options
+
+    watch.add_parser(sub)
+    dashboard.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -3,6 +3,14 @@
 
 The topology is described in <dir>/topology.json so that `hakv status` and
 `hakv fault` find the processes that `hakv up` started.
+
+Proxied (the default): every member really listens on a private loopback
+address of its own (127.0.0.11, .12, ...) and connects out from it
+(bind-source-addr); its public address 127.0.0.1:PORT, which everyone uses
+and announces, is served by the proxy helper (lab/proxy.py), which can cut
+partitions (see lab/faults.py). `proxied=False` puts the members directly on
+127.0.0.1 (no partitions). `impl="redis"` runs Debian's redis-server and
+redis-sentinel with the same configs (the failover benchmark's oracle).
 """
 
 from __future__ import annotations
@@ -14,11 +22,21 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from hakv.lab.rpc import RpcError, call
 
 STATE_FILE = "topology.json"
+PROXY_CONFIG = "proxy.json"
+PROXY_CONTROL = "proxy.control"
+PUBLIC_HOST = "127.0.0.1"
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SENTINEL = "/usr/bin/redis-sentinel"
+
+
+def private_ip(index: int) -> str:
+    """The private loopback address of the index-th member (all of 127/8 is loopback)."""
+    return "127.0.0.%d" % (11 + index)
 
 
 @dataclass
@@ -27,6 +45,7 @@ class Member:
     kind: str  # "node" or "sentinel"
     port: int
     pid: int = 0
+    ip: str = PUBLIC_HOST   # where the process listens and connects from
 
     @property
     def workdir(self) -> str:
@@ -41,6 +60,11 @@ class Topology:
     down_after_ms: int = 1000
     failover_timeout_ms: int = 10000
     members: list = field(default_factory=list)
+    impl: str = "hakv"            # or "redis": Debian's redis-server / redis-sentinel
+    proxied: bool = True          # members behind the partition-capable proxies
+    proxy_pid: int = 0
+    node_conf: list = field(default_factory=list)      # extra redis.conf lines
+    sentinel_conf: list = field(default_factory=list)  # extra sentinel.conf lines
 
     # -- description
 
@@ -53,6 +77,9 @@ class Topology:
         for i in range(sentinels):
             topo.members.append(Member("sentinel%d" % (i + 1), "sentinel",
                                        sentinel_base_port + i))
+        if topo.proxied:
+            for i, m in enumerate(topo.members):
+                m.ip = private_ip(i)
         return topo
 
     @property
@@ -62,6 +89,12 @@ class Topology:
     @property
     def sentinels(self) -> list:
         return [m for m in self.members if m.kind == "sentinel"]
+
+    def public_address(self, m: Member) -> tuple:
+        return (PUBLIC_HOST, m.port)
+
+    def private_address(self, m: Member) -> tuple:
+        return (m.ip, m.port)
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -81,8 +114,23 @@ class Topology:
     def load(cls, dir: str) -> "Topology":
         with open(os.path.join(dir, STATE_FILE)) as f:
             data = json.load(f)
-        members = [Member(**m) for m in data.pop("members")]
-        return cls(members=members, **data)
+        known = {f.name for f in fields(Member)}
+        members = [Member(**{k: v for k, v in m.items() if k in known})
+                   for m in data.pop("members")]
+        known = {f.name for f in fields(cls)}
+        return cls(members=members, **{k: v for k, v in data.items() if k in known})
+
+    def refresh(self) -> None:
+        """Take the pids from the state file: `hakv fault restart` may have
+        started members again from another process."""
+        try:
+            fresh = Topology.load(self.dir)
+        except (OSError, ValueError):
+            return
+        pids = {m.name: m.pid for m in fresh.members}
+        for m in self.members:
+            m.pid = pids.get(m.name, m.pid)
+        self.proxy_pid = fresh.proxy_pid or self.proxy_pid
 
     # -- configs
 
@@ -94,30 +142,45 @@ class Topology:
             path = os.path.join(d, m.kind + ".conf")
             if os.path.exists(path):
                 continue  # keep rewritten state (sentinel epochs, replicaof) across runs
+            # Behind the proxies, a member listens on and connects from its private
+            # address, and announces the public one that the proxy serves.
+            own = ["bind %s" % m.ip, "protected-mode no"]
+            if self.proxied:
+                own.append("bind-source-addr %s" % m.ip)
             if m.kind == "node":
                 lines = [
                     "port %d" % m.port,
-                    "bind 127.0.0.1",
+                    *own,
                     "dir %s" % d,
                     "save 60 1000",
                     "appendonly no",
                     "repl-diskless-sync-delay 0",
                 ]
+                if self.proxied:
+                    lines += ["replica-announce-ip %s" % PUBLIC_HOST,
+                              "replica-announce-port %d" % m.port]
                 if m is not primary:
-                    lines.append("replicaof 127.0.0.1 %d" % primary.port)
+                    lines.append("replicaof %s %d" % (PUBLIC_HOST, primary.port))
+                lines += list(self.node_conf)
             else:
                 lines = [
                     "port %d" % m.port,
-                    "bind 127.0.0.1",
+                    *own,
                     "dir %s" % d,
-                    "sentinel monitor %s 127.0.0.1 %d %d"
-                    % (self.master_name, primary.port, self.quorum),
+                ]
+                if self.proxied:
+                    lines += ["sentinel announce-ip %s" % PUBLIC_HOST,
+                              "sentinel announce-port %d" % m.port]
+                lines += [
+                    "sentinel monitor %s %s %d %d"
+                    % (self.master_name, PUBLIC_HOST, primary.port, self.quorum),
                     "sentinel down-after-milliseconds %s %d"
                     % (self.master_name, self.down_after_ms),
                     "sentinel failover-timeout %s %d"
                     % (self.master_name, self.failover_timeout_ms),
                     "sentinel parallel-syncs %s 1" % self.master_name,
                 ]
+                lines += list(self.sentinel_conf)
             with open(path, "w") as f:
                 f.write("\n".join(lines) + "\n")
 
@@ -125,8 +188,44 @@ class Topology:
 
     def argv(self, m: Member) -> list:
         conf = os.path.join(self.dir, m.workdir, m.kind + ".conf")
+        if self.impl == "redis":
+            return [REDIS_SERVER if m.kind == "node" else REDIS_SENTINEL, conf]
         module = "hakv.common.main" if m.kind == "node" else "hakv.sentinel.main"
         return [sys.executable, "-m", module, conf]
+
+    # -- the proxies (lab/proxy.py)
+
+    def start_proxy(self, timeout: float = 15.0) -> None:
+        control = os.path.join(self.dir, PROXY_CONTROL)
+        if os.path.exists(control):
+            os.unlink(control)
+        config = {
+            "routes": [{"member": m.name, "listen": list(self.public_address(m)),
+                        "target": list(self.private_address(m))} for m in self.members],
+            "identities": {m.ip: m.name for m in self.members},
+            "control_file": control,
+        }
+        path = os.path.join(self.dir, PROXY_CONFIG)
+        with open(path, "w") as f:
+            json.dump(config, f, indent=2)
+        log = open(os.path.join(self.dir, "proxy.log"), "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "hakv.lab.proxy", path], cwd=self.dir,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        log.close()
+        self.proxy_pid = proc.pid
+        self.save()
+        deadline = time.time() + timeout
+        while not os.path.exists(control):
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the proxy helper did not start (see %s/proxy.log)"
+                                   % self.dir)
+            time.sleep(0.02)
+
+    def proxy_control_port(self) -> int:
+        """The proxy helper's control port (lab/proxy.py ProxyControl)."""
+        with open(os.path.join(self.dir, PROXY_CONTROL)) as f:
+            return int(json.load(f)["port"])
 
     def start(self, m: Member) -> None:
         d = os.path.join(self.dir, m.workdir)
@@ -139,10 +238,13 @@ class Topology:
 
     def start_all(self) -> None:
         for m in self.members:
-            if not port_free(m.port):
-                raise RuntimeError("port %d (%s) is in use: pick other ports with --port"
-                                   % (m.port, m.name))
+            for host in {PUBLIC_HOST, m.ip}:
+                if not port_free(m.port, host):
+                    raise RuntimeError("port %s:%d (%s) is in use: pick other ports with "
+                                       "--port" % (host, m.port, m.name))
         self.write_configs()
+        if self.proxied:
+            self.start_proxy()
         for m in self.nodes:
             self.start(m)
         wait_ports([m.port for m in self.nodes])
@@ -178,6 +280,7 @@ class Topology:
         return _not_zombie(m.pid)
 
     def stop_all(self, timeout: float = 10.0) -> None:
+        self.refresh()
         for m in self.sentinels + self.nodes:
             self.signal(m, signal.SIGCONT)
             self.signal(m, signal.SIGTERM)
@@ -188,7 +291,36 @@ class Topology:
             if self.alive(m):
                 self.signal(m, signal.SIGKILL)
             m.pid = 0
+        if self.proxy_pid:
+            proxy = Member("proxy", "proxy", 0, self.proxy_pid)
+            self.signal(proxy, signal.SIGTERM)
+            deadline = time.time() + 5
+            while self.alive(proxy) and time.time() < deadline:
+                time.sleep(0.02)
+            if self.alive(proxy):
+                self.signal(proxy, signal.SIGKILL)
+            self.proxy_pid = 0
         self.save()
+
+    def stop_member(self, m: Member, timeout: float = 5.0) -> None:
+        """SIGTERM (after SIGCONT, in case it is frozen), SIGKILL if it lingers."""
+        self.signal(m, signal.SIGCONT)
+        self.signal(m, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while self.alive(m) and time.time() < deadline:
+            time.sleep(0.02)
+        if self.alive(m):
+            self.signal(m, signal.SIGKILL)
+            while self.alive(m) and time.time() < deadline + 5:
+                time.sleep(0.02)
+
+    def restart(self, m: Member, timeout: float = 20.0) -> None:
+        """Start `m` again with the same config (stopping it first if it runs);
+        returns once it answers."""
+        if self.alive(m):
+            self.stop_member(m)
+        self.start(m)
+        wait_ports([m.port], timeout, host=m.ip)
 
 
 def _not_zombie(pid: int) -> bool:
@@ -199,11 +331,11 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str = PUBLIC_HOST) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
             return True
         except OSError:
             return False
@@ -227,13 +359,13 @@ def wait_replicas(port: int, count: int, timeout: float = 20.0) -> None:
     raise RuntimeError("the replicas did not attach to port %d within %ds" % (port, timeout))
 
 
-def wait_ports(ports: list, timeout: float = 20.0) -> None:
+def wait_ports(ports: list, timeout: float = 20.0, host: str = PUBLIC_HOST) -> None:
     deadline = time.time() + timeout
     pending = list(ports)
     while pending and time.time() < deadline:
         for p in list(pending):
             try:
-                call("127.0.0.1", p, "PING", timeout=0.5)
+                call(host, p, "PING", timeout=0.5)
                 pending.remove(p)
             except RpcError:
                 pending.remove(p)  # answering with an error (LOADING) is alive

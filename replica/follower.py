@@ -161,9 +161,11 @@ class Follower:
 
     async def _connect(self, host: str, port: int, generation: int) -> None:
         loop = self.server.loop
+        source = self.settings["bind-source-addr"] or None  # outgoing address, as Redis
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: PrimaryLink(self, generation), host, port),
+                loop.create_connection(lambda: PrimaryLink(self, generation), host, port,
+                                       local_addr=(source, 0) if source else None),
                 timeout=self.settings["repl-timeout"])
         except (OSError, asyncio.TimeoutError, ValueError) as exc:
             if generation != self.generation or self.state != "connecting":

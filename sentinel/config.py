@@ -99,6 +99,7 @@ class SentinelConfig(BaseModel):
     announce_port: int = Field(default=0, ge=0, le=65535)
     resolve_hostnames: bool = False
     announce_hostnames: bool = False
+    bind_source_addr: str | None = None  # source address of the sentinel's outgoing links
     deny_scripts_reconfig: bool = DEFAULT_DENY_SCRIPTS_RECONFIG
     sentinel_user: str | None = None
     sentinel_pass: str | None = None
@@ -330,6 +331,8 @@ class _Builder:
         if name in _PASSTHROUGH:
             if argc < 2:
                 raise _LineError("wrong number of arguments")
+            if name == "bind-source-addr" and argc == 2:
+                self.values["bind_source_addr"] = args[1]  # used; the line is kept as is
             return
         if name == "bind":
             if argc < 2:

@@ -84,9 +84,11 @@ class LinkIO:
 
 
 class Links:
-    def __init__(self, events: LinkEvents, log: Callable[[str, str], None]):
+    def __init__(self, events: LinkEvents, log: Callable[[str, str], None],
+                 source_addr: str | None = None):
         self.events = events
         self.log = log
+        self.source_addr = source_addr  # bind-source-addr
         self._links: dict[int, LinkIO] = {}
 
     # ------------------------------------------------------------------
@@ -144,13 +146,15 @@ class Links:
 
     async def _open_cmd(self, io: LinkIO) -> Client:
         action = io.action
-        client = await Client.connect(action.host, action.port, timeout=CONNECT_TIMEOUT)
+        client = await Client.connect(action.host, action.port, timeout=CONNECT_TIMEOUT,
+                                      source_addr=self.source_addr)
         self._handshake(client, action, action.client_name_cmd)
         return client
 
     async def _open_pubsub(self, io: LinkIO) -> Client:
         action = io.action
-        client = await Client.connect(action.host, action.port, timeout=CONNECT_TIMEOUT)
+        client = await Client.connect(action.host, action.port, timeout=CONNECT_TIMEOUT,
+                                      source_addr=self.source_addr)
         try:
             self._handshake(client, action, action.client_name_pubsub)
             await client.subscribe(HELLO_CHANNEL, timeout=CONNECT_TIMEOUT)

@@ -94,6 +94,7 @@ class SentinelServer(Server):
             LinkEvents(up=self._link_up, down=self._link_down, reply=self._reply,
                        message=self._message),
             self.log,
+            source_addr=config.bind_source_addr,
         )
         self._tick_handle: asyncio.TimerHandle | None = None
         self._scripts: dict[int, asyncio.subprocess.Process] = {}

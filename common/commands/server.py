@@ -119,6 +119,13 @@ def config_get(ctx, argv):
     settings = ctx.server.settings
     out: dict = {}
     for pattern in argv[2:]:
+        if not any(c in pattern for c in b"*?["):
+            # A plain name is looked up, and answered with the name as typed.
+            d = BY_NAME.get(pattern.decode("utf-8", "replace").lower())
+            if d is not None and not d.multi and pattern not in out:
+                value = settings.formatted(pattern.decode().lower())
+                out[pattern] = value.encode("utf-8", "surrogateescape")
+            continue
         match = compile_glob(pattern.lower(), nocase=True)
         for name, value in settings.matching(match):
             out[name.encode()] = value.encode("utf-8", "surrogateescape")
@@ -326,7 +333,8 @@ def command_getkeys(ctx, argv):
         if getattr(cmd, "command", None) is None:  # unknown command or subcommand
             raise ErrorReply("ERR Invalid command specified")
         raise ErrorReply("ERR Invalid number of arguments specified for command")
-    if cmd.first_key <= 0 and cmd.key_finder is None:
+    # Shard channels sit in key positions (for cluster slots) but are not keys.
+    if cmd.first_key <= 0 and cmd.key_finder is None or "pubsub" in cmd.flags:
         raise ErrorReply("ERR The command has no key arguments")
     return [sub[i] for i in cmd.key_indexes(sub)]
 

@@ -44,7 +44,7 @@ from hakv.common.commands.sets import (numkeys_finder, parse_rand_count, scanner
 from hakv.common.commands.table import command
 from hakv.common.glob import compile_glob
 from hakv.common.numbers import get_int
-from hakv.common.resp import NULL_ARRAY, ErrorReply, format_double
+from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw, format_double
 from hakv.common.scan import parse_cursor
 from hakv.common.types.zset import LEX_MAX, LEX_MIN, ZSet
 
@@ -123,9 +123,18 @@ def get_score(raw: bytes, message: str = NOT_FLOAT) -> float:
     return value
 
 
+_COMMON_BOUNDS = {b"-inf": (-INF, False), b"+inf": (INF, False), b"inf": (INF, False),
+                  b"(-inf": (-INF, True), b"(+inf": (INF, True), b"(inf": (INF, True)}
+
+
 def parse_score_bound(raw: bytes):
     """A ZRANGEBYSCORE-style bound ("1.5", "(1.5", "-inf" ...) as Redis's
     zslParseRange reads it: (value, exclusive), or None."""
+    if raw.isdigit() and len(raw) < 16:
+        return float(raw), False
+    common = _COMMON_BOUNDS.get(raw)
+    if common is not None:
+        return common
     exclusive = raw[:1] == b"("
     text = raw[1:] if exclusive else raw
     nul = text.find(b"\0")
@@ -179,8 +188,10 @@ def _is_neg_zero(score: float) -> bool:
 
 
 def _limits(server) -> tuple[int, int]:
-    settings = server.settings
-    return settings["zset-max-listpack-entries"], settings["zset-max-listpack-value"]
+    """(zset-max-listpack-entries, zset-max-listpack-value), read straight
+    from the settings model (this runs on the ZADD hot path)."""
+    model = server.settings.model
+    return model.zset_max_listpack_entries, model.zset_max_listpack_value
 
 
 def _is_skiplist(ctx, key: bytes, z: ZSet) -> bool:
@@ -234,19 +245,20 @@ def _mark_skiplist(db, key: bytes, z: ZSet) -> None:
         meta.mark_collection(db.id, key, z, b"skiplist")
 
 
-def _flat(ctx, items, withscores: bool) -> list:
+def _flat(ctx, items, withscores: bool) -> Raw:
     """A range reply: members, or member/score pairs (flat in RESP2, nested
-    in RESP3)."""
+    in RESP3), encoded here in one pass: the generic encoder costs several
+    times more per element. Scores print as %.17g (Python's gives inf and
+    -inf as Redis does)."""
     if not withscores:
-        return [m for m, _ in items]
-    if ctx.resp3:
-        return [[m, s] for m, s in items]
-    out = []
-    append = out.append
-    for m, s in items:
-        append(m)
-        append(format_double(s))
-    return out
+        body = [b"$%d\r\n%s\r\n" % (len(m), m) for m, _ in items]
+    elif ctx.resp3:
+        body = [b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s) for m, s in items]
+    else:
+        body = [b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t := b"%.17g" % s), t)
+                for m, s in items]
+        return Raw(b"*%d\r\n%s" % (2 * len(body), b"".join(body)))
+    return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
 
 
 def _pairs(items) -> list:
@@ -292,15 +304,22 @@ def _zadd(ctx, argv, incr: bool):
     if pairs == 0 or pairs & 1:
         raise ErrorReply(errors.SYNTAX)
     pairs >>= 1
-    nx, xx, incr = flags & 1, flags & 2, flags & 8
-    gt, lt = flags & 16, flags & 32
-    if nx and xx:
-        raise ErrorReply("ERR XX and NX options at the same time are not compatible")
-    if (gt and nx) or (lt and nx) or (gt and lt):
-        raise ErrorReply("ERR GT, LT, and/or NX options at the same time are not compatible")
-    if incr and pairs > 1:
-        raise ErrorReply("ERR INCR option supports a single increment-element pair")
-    scores = [get_score(argv[i]) for i in range(at, n, 2)]
+    if flags:
+        nx, xx, incr = flags & 1, flags & 2, flags & 8
+        gt, lt = flags & 16, flags & 32
+        if nx and xx:
+            raise ErrorReply("ERR XX and NX options at the same time are not compatible")
+        if (gt and nx) or (lt and nx) or (gt and lt):
+            raise ErrorReply(
+                "ERR GT, LT, and/or NX options at the same time are not compatible")
+        if incr and pairs > 1:
+            raise ErrorReply("ERR INCR option supports a single increment-element pair")
+    else:
+        nx = xx = incr = gt = lt = 0
+    if pairs == 1:
+        scores = [get_score(argv[at])]
+    else:
+        scores = [get_score(argv[i]) for i in range(at, n, 2)]
 
     db = ctx.db
     key = argv[1]
@@ -317,16 +336,20 @@ def _zadd(ctx, argv, incr: bool):
     limits = None
     marked = False  # known to be (or to have just become) a skiplist
     added = updated = processed = 0
-    for score, member in zip(scores, argv[at + 1::2]):
+    for score, member in zip(scores, argv[at + 1::2] if pairs > 1 else (argv[at + 1],)):
         current = d.get(member)
         if current is None:
             if xx:
                 continue
             if not marked:
+                # Redis converts to a skiplist before an insertion that would
+                # pass a limit. Content shows a set longer than the limit to
+                # be a skiplist (and shrinking is watched by _removed), so
+                # only the crossing itself and long members need a mark.
                 if limits is None:
                     limits = _limits(ctx.server)
-                if len(d) >= limits[0] or len(member) > limits[1]:
-                    _mark_skiplist(db, key, z)  # Redis converts before inserting
+                if len(d) == limits[0] or len(member) > limits[1]:
+                    _mark_skiplist(db, key, z)
                     marked = True
             if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
                 add(member, 0.0)
@@ -518,6 +541,8 @@ def _zrange_items(z: ZSet, kind: int, reverse: bool, args):
             items = list(z.range(start, end))
         return items, len(items)
     lo, hi, lo_ex, hi_ex, offset, limit = args
+    if kind == SCORE and limit >= 0:
+        return _score_window(z, lo, hi, lo_ex, hi_ex, offset, limit, reverse), -1
     if kind == SCORE:
         start, end = z.score_range(lo, hi, lo_ex, hi_ex)
     else:
@@ -526,6 +551,31 @@ def _zrange_items(z: ZSet, kind: int, reverse: bool, args):
     if span is None:
         return [], -1
     return list(z.range(span[0], span[1], reverse=reverse)), -1
+
+
+def _score_window(z: ZSet, lo, hi, lo_ex, hi_ex, offset: int, limit: int,
+                  reverse: bool) -> list:
+    """BYSCORE with LIMIT offset count (count >= 0): find one end of the
+    interval, take count elements after skipping offset, and cut them where
+    the other end of the interval is passed (one rank search, not two)."""
+    n = len(z)
+    if offset < 0 or (offset > 0 and offset >= n) or limit == 0:
+        return []
+    if not reverse:
+        first = z.rank_of_score(lo, lo_ex) + offset
+        items = list(z.range(first, first + limit - 1))
+        for i, (_, s) in enumerate(items):
+            if s > hi or (hi_ex and s == hi):
+                return items[:i]
+        return items
+    last = z.rank_of_score(hi, not hi_ex) - 1 - offset
+    if last < 0:
+        return []
+    items = list(z.range(max(0, last - limit + 1), last, reverse=True))
+    for i, (_, s) in enumerate(items):
+        if s < lo or (lo_ex and s == lo):
+            return items[:i]
+    return items
 
 
 def _zrange(ctx, argv, at: int, kind: int, reverse, store: bool):

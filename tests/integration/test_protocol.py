@@ -112,7 +112,10 @@ def no_ids(data: bytes) -> bytes:
 # ------------------------------------------------------------------ RESP2 / RESP3
 
 
-def test_resp2_with_redis_py(r):
+def test_resp2_with_redis_py(hakv):
+    r = hakv.client(protocol=2)
+    hello = r.execute_command("HELLO")  # a flat list in RESP2
+    assert hello[hello.index(b"proto") + 1] == 2
     assert r.ping() is True
     assert r.set("k", "v") is True
     assert r.get("k") == b"v"

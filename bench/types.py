@@ -1,0 +1,223 @@
+"""Collection commands: hakv against Redis 7.0, measured in the same run.
+
+Starts a redis-server and a hakv-server side by side (free ports, temporary
+directories, no persistence), then for every test runs redis-benchmark
+(-c 50, once non-pipelined and once with -P 16) against Redis and right after
+against hakv, and prints requests/s for both and the ratio hakv/Redis:
+
+* redis-benchmark's own tests (-t): lpush lpop sadd hset zadd zpopmin;
+* sorted-set commands given on its command line (random members and scores
+  through __rand_int__): ZADD, ZINCRBY, ZSCORE, ZRANK, ZRANGE ... WITHSCORES,
+  ZRANGEBYSCORE ... LIMIT, ZREVRANGE 0 99;
+* a 1M-member sorted set: loaded with pipelined ZADDs (members/s), then
+  ZRANGEBYSCORE / ZRANK / ZSCORE / ZADD on it through redis-benchmark.
+
+Not part of the test suite. Usage:
+
+    python bench/types.py [--requests 100000] [--pipelined-requests 400000]
+                          [--only zadd,zrange] [--skip-big] [--repeat 1]
+
+The machine's other load shows in both columns; the ratio is what counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+# (label, redis-benchmark arguments): "-t name" tests, or a command line.
+TESTS = [
+    ("lpush", ["-t", "lpush"]),
+    ("lpop", ["-t", "lpop"]),
+    ("sadd", ["-t", "sadd"]),
+    ("hset", ["-t", "hset"]),
+    ("zadd", ["-t", "zadd"]),
+    ("zpopmin", ["-t", "zpopmin"]),
+    ("ZADD rand", ["ZADD", "myzset", "__rand_int__", "member:__rand_int__"]),
+    ("ZINCRBY", ["ZINCRBY", "myzset", "1.5", "member:__rand_int__"]),
+    ("ZSCORE", ["ZSCORE", "myzset", "member:__rand_int__"]),
+    ("ZRANK", ["ZRANK", "myzset", "member:__rand_int__"]),
+    ("ZRANGE 0 9 WS", ["ZRANGE", "myzset", "0", "9", "WITHSCORES"]),
+    ("ZRANGEBYSCORE L10", ["ZRANGEBYSCORE", "myzset", "__rand_int__", "+inf", "LIMIT", "0",
+                           "10"]),
+    ("ZREVRANGE 0 99", ["ZREVRANGE", "myzset", "0", "99"]),
+]
+
+BIG = 1_000_000
+BIG_TESTS = [
+    ("1M ZRANGEBYSCORE L10", ["ZRANGEBYSCORE", "bigz", "__rand_int__", "+inf", "LIMIT", "0",
+                              "10"]),
+    ("1M ZRANGEBYSCORE 100", ["ZRANGEBYSCORE", "bigz", "__rand_int__", "+inf", "LIMIT", "0",
+                              "100", "WITHSCORES"]),
+    ("1M ZRANK", ["ZRANK", "bigz", "m:__rand_int__"]),
+    ("1M ZSCORE", ["ZSCORE", "bigz", "m:__rand_int__"]),
+    ("1M ZADD update", ["ZADD", "bigz", "__rand_int__", "m:__rand_int__"]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, argv: list, port: int, workdir: str):
+        self.name = name
+        self.port = port
+        self.log = open(os.path.join(workdir, name + ".log"), "wb")
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                if self.call(b"PING") == b"+PONG\r\n":
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("%s did not start" % name)
+            time.sleep(0.05)
+
+    def call(self, *args: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(encode(args))
+            return s.recv(65536)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def encode(args) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def run_benchmark(port: int, args: list, requests: int, pipeline: int, keyspace: int) -> float:
+    argv = [BENCHMARK, "-p", str(port), "-c", "50", "-n", str(requests), "-P", str(pipeline),
+            "-r", str(keyspace), "--csv"] + args
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    rows = [row for row in csv.reader(io.StringIO(out)) if row and row[0] != "test"]
+    if not rows:
+        raise RuntimeError("no result from %s" % " ".join(argv))
+    return float(rows[-1][1])
+
+
+def load_big(server: Server) -> float:
+    """1M members m:<12 digits> with score i, pipelined ZADDs of 1000
+    pairs, in random order; returns members/s."""
+    order = list(range(BIG))
+    random.Random(1).shuffle(order)
+    batches = []
+    for lo in range(0, BIG, 1000):
+        args = [b"ZADD", b"bigz"]
+        for i in order[lo:lo + 1000]:
+            args += [b"%d" % i, b"m:%012d" % i]
+        batches.append(encode(args))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=300) as s:
+        start = time.perf_counter()
+        got = b""
+        for batch in batches:
+            s.sendall(batch)  # the replies (":1000") are tiny: read them at the end
+        while got.count(b"\r\n") < len(batches):
+            got += s.recv(65536)
+        elapsed = time.perf_counter() - start
+    return BIG / elapsed
+
+
+def row(label: str, pipeline: int, redis_rps: float, hakv_rps: float) -> None:
+    ratio = hakv_rps / redis_rps if redis_rps else float("nan")
+    print("%-24s %3s %12.0f %12.0f %7.2f" % (label, "P%d" % pipeline, redis_rps, hakv_rps,
+                                            ratio), flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100_000,
+                        help="requests per non-pipelined test")
+    parser.add_argument("--pipelined-requests", type=int, default=400_000,
+                        help="requests per -P 16 test")
+    parser.add_argument("--keyspace", type=int, default=100_000, help="-r for the tests")
+    parser.add_argument("--only", default="", help="comma-separated label substrings")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 1M-member part")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs per test")
+    opts = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="hakv-bench-types-")
+    redis_port, hakv_port = free_port(), free_port()
+    servers = []
+    try:
+        redis = Server("redis", [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", workdir],
+                       redis_port, workdir)
+        servers.append(redis)
+        hakv = Server("hakv", [sys.executable, "-m", "hakv.common.main", "--port",
+                               str(hakv_port), "--bind", "127.0.0.1", "--save", ""],
+                      hakv_port, workdir)
+        servers.append(hakv)
+        wanted = [w.strip().lower() for w in opts.only.split(",") if w.strip()]
+        print("%-24s %3s %12s %12s %7s" % ("test", "", "redis rps", "hakv rps", "ratio"))
+        ratios = {1: [], 16: []}
+        for pipeline, requests in ((1, opts.requests), (16, opts.pipelined_requests)):
+            for s in servers:
+                s.call(b"FLUSHALL")
+            for label, args in TESTS:
+                if wanted and not any(w in label.lower() for w in wanted):
+                    continue
+                best = [0.0, 0.0]
+                for _ in range(opts.repeat):
+                    for i, s in enumerate(servers):
+                        best[i] = max(best[i], run_benchmark(s.port, args, requests, pipeline,
+                                                             opts.keyspace))
+                row(label, pipeline, best[0], best[1])
+                ratios[pipeline].append(best[1] / best[0])
+        if not opts.skip_big:
+            print()
+            rates = []
+            for s in servers:
+                s.call(b"FLUSHALL")
+                rates.append(load_big(s))
+            print("%-24s %3s %12.0f %12.0f %7.2f   (members/s)" % (
+                "1M ZADD load, 1000/cmd", "", rates[0], rates[1], rates[1] / rates[0]))
+            for label, args in BIG_TESTS:
+                for pipeline, requests in ((1, opts.requests), (16, opts.pipelined_requests)):
+                    rps = [run_benchmark(s.port, args, requests, pipeline, BIG)
+                           for s in servers]
+                    row(label, pipeline, rps[0], rps[1])
+        for pipeline, values in ratios.items():
+            if values:
+                geo = 1.0
+                for v in values:
+                    geo *= v
+                print("geometric mean ratio P%d: %.2f" % (pipeline, geo ** (1 / len(values))))
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
