@@ -295,11 +295,15 @@ class Keyspace:
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases; clients stay on
         their numbers and see the other data."""
+        if a == b:
+            return  # nothing moves, nothing a WATCH could notice
         da, db_ = self.dbs[a], self.dbs[b]
-        for d in (da, db_):
+        # WATCH: a watched key changes if it exists on either side of the swap.
+        for d, other in ((da, db_), (db_, da)):
             if d.watched:
                 for key in list(d.watched):
-                    d._touch_watched(key)
+                    if key in d.data or key in other.data:
+                        d._touch_watched(key)
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da.heap, db_.heap = db_.heap, da.heap

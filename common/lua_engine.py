@@ -516,11 +516,11 @@ class LuaEngine:
         if cls is bytes or cls is int:
             return v
         if cls is str:
-            return self.mk_status(v.encode("utf-8", "surrogateescape"))
+            return self.table_from({b"ok": v.encode("utf-8", "surrogateescape")})
         if v is None:
             return None if resp3 else False
         if isinstance(v, ErrorReply):
-            return self.mk_err(error_text(v.message))
+            return self.table_from({b"err": error_text(v.message)})
         if isinstance(v, (list, tuple)):
             return self.table_from([self._value(x, resp3) for x in v])
         if isinstance(v, dict):

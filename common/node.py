@@ -27,6 +27,7 @@ FAMILIES = [
     "hakv.common.commands.persistence",
     "hakv.common.commands.scripting",
     "hakv.common.commands.replication",
+    "hakv.common.commands.acl",
 ]
 
 # Components: module path -> attach(server) function name. Optional until the
@@ -37,6 +38,8 @@ COMPONENTS = [
     ("hakv.replica.component", "attach"),
     ("hakv.common.scripting", "attach"),
     ("hakv.common.notifications", "attach"),
+    ("hakv.common.acl", "attach"),
+    ("hakv.common.eviction", "attach"),
 ]
 
 

@@ -346,7 +346,7 @@ class Scripting:
         if kind == 0:
             return value
         if kind == 1:
-            return self.engine.mk_status(value)
+            return self.engine.table_from({b"ok": value})
         raise ScriptError(value)
 
     def script_pcall(self, *args):
@@ -355,8 +355,8 @@ class Scripting:
         if kind == 0:
             return value
         if kind == 1:
-            return self.engine.mk_status(value)
-        return self.engine.mk_pcall_err(value)
+            return self.engine.table_from({b"ok": value})
+        return self.engine.table_from({b"err": value, b"ignore_error_stats_update": True})
 
     def _safe_call(self, args):
         """(0, value) | (1, status) | (2, error message)."""

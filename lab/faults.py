@@ -146,7 +146,9 @@ class FaultBackend(abc.ABC):
     def close(self) -> None:
         """Release what the backend holds (sockets, SDK clients)."""
 
-    # -- primitives (subclasses); each returns a short detail string
+    # -- primitives (subclasses); each returns a short detail string, or
+    #    (detail, at) when the fault took effect at a known time.time() `at`
+    #    earlier than the primitive's return (kill: the signal, not the reaping)
 
     @abc.abstractmethod
     def _do_kill(self, name: str) -> str: ...
@@ -196,9 +198,10 @@ class FaultBackend(abc.ABC):
         if name not in self.members():
             raise FaultError("no member %r (members: %s)" % (name, ", ".join(self.members())))
         role = self.replication_role(name) if verb != "cont" else ""
-        detail = getattr(self, "_do_" + verb)(name)
-        event = FaultEvent(verb, name, time.time(), detail or "", tuple(self.address(name)),
-                           role)
+        done = getattr(self, "_do_" + verb)(name)
+        # a primitive may say when the fault took effect: (detail, time.time())
+        detail, at = done if isinstance(done, tuple) else (done, time.time())
+        event = FaultEvent(verb, name, at, detail or "", tuple(self.address(name)), role)
         self.record(event)
         return event
 
@@ -365,12 +368,13 @@ class LocalBackend(FaultBackend):
         os.kill(pid, sig)
         return pid
 
-    def _do_kill(self, name: str) -> str:
+    def _do_kill(self, name: str):
         pid = self._signal(name, signal.SIGKILL)
-        deadline = time.time() + 5
+        at = time.time()
+        deadline = at + 5
         while not _gone(pid) and time.time() < deadline:
             time.sleep(0.005)
-        return "SIGKILL pid %d" % pid
+        return "SIGKILL pid %d" % pid, at
 
     def _do_stop(self, name: str) -> str:
         return "SIGSTOP pid %d" % self._signal(name, signal.SIGSTOP)
@@ -387,13 +391,14 @@ class LocalBackend(FaultBackend):
         return "%sstarted pid %d, answering after %d ms" % (
             was, m.pid, (time.time() - started) * 1000)
 
-    def _do_partition(self, name: str) -> str:
-        cut = self._proxy().partition(name)["cut"]
-        return "cut off from every node, sentinel and client (cut now: %s)" % ", ".join(cut)
+    def _do_partition(self, name: str):
+        answer = self._proxy().partition(name)
+        return ("cut off from every node, sentinel and client (cut now: %s)"
+                % ", ".join(answer["cut"]), answer["at"])
 
-    def _do_heal(self, name: str) -> str:
-        cut = self._proxy().heal(name)["cut"]
-        return "reconnected (still cut: %s)" % (", ".join(cut) or "none")
+    def _do_heal(self, name: str):
+        answer = self._proxy().heal(name)
+        return "reconnected (still cut: %s)" % (", ".join(answer["cut"]) or "none"), answer["at"]
 
 
 def open_backend(dir: str | None = None, compose: str | None = None) -> FaultBackend:

@@ -55,7 +55,7 @@ class Report:
     final_roles: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     role_history: dict = field(default_factory=dict)
-    writes: list = field(default_factory=list)    # [sent, acked|None, member, waited, replicas]
+    writes: list = field(default_factory=list)    # [done, acked|None, member, waited, replicas]
 
     # -- derived numbers (seconds)
 
@@ -245,7 +245,7 @@ async def build_report(obs) -> Report:
         r.initial_primary = old
 
     writes = obs.probe.writes if obs.probe else []
-    r.writes = [[w.sent, w.acked, w.member, w.waited, w.replicas] for w in writes]
+    r.writes = [[w.done or w.sent, w.acked, w.member, w.waited, w.replicas] for w in writes]
     r.writes_sent = sum(1 for w in writes if w.key)
     r.writes_acked = sum(1 for w in writes if w.acked is not None)
     r.writes_failed = sum(1 for w in writes if w.acked is None)

@@ -120,7 +120,10 @@ def render_svg(report) -> str:
         segs = []
         for i, (t, role) in enumerate(hist):
             end = hist[i + 1][0] if i + 1 < len(hist) else report.ended
-            segs.append((t, end, role))
+            if segs and segs[-1][2] == role:
+                segs[-1] = (segs[-1][0], end, role)   # same role, another detail: one bar
+            else:
+                segs.append((t, end, role))
         for start, end, role in segs:
             if end < lo or start > hi:
                 continue
@@ -183,8 +186,8 @@ def render_svg(report) -> str:
         text(xp + 3, label_top + 16 * row + 12, "%s %+.3fs" % (label, t - t0), 11,
              color=color, weight="bold")
 
-    # -- legend and numbers
-    y += 4
+    # -- legend and numbers, below the axis labels
+    y = lanes_top + lanes_h + 30
     legend = [("master", ROLE_COLORS["master"]), ("replica", ROLE_COLORS["slave"]),
               ("down / unreachable", ROLE_COLORS["down"]),
               ("write ok (old primary)", "#1f5fa8"), ("write ok (new primary)", "#27ae60"),

@@ -65,6 +65,7 @@ class Write:
     sent: float
     member: str | None = None      # the node it was sent to
     acked: float | None = None     # when the SET was answered +OK
+    done: float | None = None      # when the outcome was known (the error's time)
     waited: bool = False           # followed by WAIT
     replicas: int | None = None    # WAIT's answer
     error: str | None = None
@@ -158,7 +159,8 @@ class ProbeWriter:
                     host, port = self.backend.address(self.member)
                     self.client = await Client.connect(host, port, timeout=self.timeout)
                 except NET_ERRORS as exc:
-                    self._record(Write(seq, "", time.time(), self.member,
+                    now = time.time()
+                    self._record(Write(seq, "", now, self.member, done=now,
                                        error="connect: %s" % (_short(exc))))
                     self._drop()
                     await asyncio.sleep(self.interval)
@@ -179,6 +181,7 @@ class ProbeWriter:
             except NET_ERRORS as exc:
                 w.error = _short(exc)
                 self._drop()
+            w.done = time.time()
             self._record(w)
             await asyncio.sleep(self.interval)
         self._drop()
@@ -314,7 +317,8 @@ class Observer:
                     {"member": w.member, "seq": w.seq}, at=w.acked)
             else:
                 self.emit("probe", "write-error", "write #%d to %s failed: %s" % (
-                    w.seq, w.member, w.error), {"member": w.member, "seq": w.seq}, at=w.sent)
+                    w.seq, w.member, w.error), {"member": w.member, "seq": w.seq},
+                    at=w.done or w.sent)
 
     # -- sentinels
 

@@ -46,12 +46,10 @@ def _expire_arg(value: bytes, unit_ms: int, absolute: bool, cmdname: str) -> int
 
 
 def _set_with_expire(ctx, key, value, when_ms, keepttl=False):
-    """Store value; a deadline already past deletes the key instead (as Redis)."""
+    """Store value. A deadline already past (SET ... EXAT/PXAT) is stored as
+    it is, as Redis 7.0 does: the key is invisible at once and the expiry
+    cycle frees it (DBSIZE counts it until then)."""
     db = ctx.db
-    if when_ms is not None and when_ms <= now_ms() and not ctx.is_primary:
-        db.delete(key)
-        ctx.propagate([b"DEL", key])
-        return
     db.set(key, value, keepttl=keepttl)
     if when_ms is not None:
         db.set_expire(key, when_ms)

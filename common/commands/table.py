@@ -155,8 +155,26 @@ class CommandTable:
             yield from cmd.subcommands.values()
 
 
+# Redis declares categories per command; where the rules below (flags and
+# group) give something else, the difference is listed here ("+cat" added,
+# "-cat" removed; "name|*" for every subcommand). Checked against COMMAND INFO
+# of Redis 7.0 by tests/interop/test_acl_diff.py.
+_CATEGORY_FIXES = {
+    "debug": "+admin +dangerous",  # a plain command in Redis, a container here
+    "latency": "-admin -dangerous",
+    "slowlog": "-admin -dangerous",
+    "pubsub|help": "-pubsub",
+    "info": "+dangerous",
+    "wait": "+connection -keyspace",
+    "command|*": "+connection",
+}
+
+
 def _categories(cmd: Command, explicit: str) -> set:
     cats = set(explicit.split())
+    if cmd.handler is None and cmd.parent is None:
+        cats.add("slow")  # Redis's containers are just @slow
+        return _fixed(cmd, cats)
     flags = cmd.flags
     if "write" in flags:
         cats.add("write")
@@ -175,6 +193,17 @@ def _categories(cmd: Command, explicit: str) -> set:
     group_cat = _GROUP_CATEGORY.get(cmd.group)
     if group_cat:
         cats.add(group_cat)
+    return _fixed(cmd, cats)
+
+
+def _fixed(cmd: Command, cats: set) -> set:
+    name = cmd.fullname
+    for key in (name, cmd.parent.name + "|*" if cmd.parent else None):
+        for change in _CATEGORY_FIXES.get(key, "").split():
+            if change[0] == "+":
+                cats.add(change[1:])
+            else:
+                cats.discard(change[1:])
     return cats
 
 

@@ -37,6 +37,8 @@ import math
 import random
 import re
 
+from hiredis import pack_command
+
 from hakv.common import errors
 from hakv.common.commands.keys import encoding_of, key_meta
 from hakv.common.commands.lists import block_client, parse_mpop, parse_timeout
@@ -251,14 +253,15 @@ def _flat(ctx, items, withscores: bool) -> Raw:
     times more per element. Scores print as %.17g (Python's gives inf and
     -inf as Redis does)."""
     if not withscores:
-        body = [b"$%d\r\n%s\r\n" % (len(m), m) for m, _ in items]
-    elif ctx.resp3:
+        # hiredis packs an array of bulk strings in C.
+        return Raw(pack_command(tuple([m for m, _ in items])))
+    if ctx.resp3:
         body = [b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s) for m, s in items]
-    else:
-        body = [b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t := b"%.17g" % s), t)
-                for m, s in items]
-        return Raw(b"*%d\r\n%s" % (2 * len(body), b"".join(body)))
-    return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
+        return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
+    flat = [b""] * (2 * len(items))
+    flat[0::2] = [m for m, _ in items]
+    flat[1::2] = [b"%.17g" % s for _, s in items]
+    return Raw(pack_command(tuple(flat)))
 
 
 def _pairs(items) -> list:
@@ -1104,17 +1107,20 @@ def _store_keys(argv) -> list:
     return [1] + [i + 1 for i in numkeys_finder(argv[1:])]
 
 
-@command("zunionstore", -4, "write denyoom", key_finder=_store_keys, group=G, since="2.0.0")
+@command("zunionstore", -4, "write denyoom", keys=K1, key_finder=_store_keys,
+         group=G, since="2.0.0")
 def zunionstore(ctx, argv):
     return _setop(ctx, argv, argv[1], 2, UNION)
 
 
-@command("zinterstore", -4, "write denyoom", key_finder=_store_keys, group=G, since="2.0.0")
+@command("zinterstore", -4, "write denyoom", keys=K1, key_finder=_store_keys,
+         group=G, since="2.0.0")
 def zinterstore(ctx, argv):
     return _setop(ctx, argv, argv[1], 2, INTER)
 
 
-@command("zdiffstore", -4, "write denyoom", key_finder=_store_keys, group=G, since="6.2.0")
+@command("zdiffstore", -4, "write denyoom", keys=K1, key_finder=_store_keys,
+         group=G, since="6.2.0")
 def zdiffstore(ctx, argv):
     return _setop(ctx, argv, argv[1], 2, DIFF)
 
