@@ -80,12 +80,16 @@ def write_dataset(path: str, n: int) -> None:
 # ------------------------------------------------------------------ servers
 
 
+STARTED: list = []  # every server started, stopped at the end whatever happens
+
+
 def start(kind: str, workdir: str, dump: str | None = None, *args):
     os.makedirs(workdir, exist_ok=True)
     if dump is not None:
         shutil.copy(dump, os.path.join(workdir, "dump.rdb"))
     make = hakv_server if kind == "hakv" else redis_server
     proc = make(workdir, None, *args)
+    STARTED.append(proc)
     proc.start()
     client = proc.client(socket_timeout=300)
     while client.info("persistence").get("loading"):
@@ -253,6 +257,8 @@ def main() -> int:
                 write_dataset(dump, args.keys)
             bgsave_bench(args.keys, root, dump, args.rounds)
     finally:
+        for proc in STARTED:
+            proc.stop()
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -5,7 +5,8 @@ directories, no persistence), then for every test runs redis-benchmark
 (-c 50, once non-pipelined and once with -P 16) against Redis and right after
 against hakv, and prints requests/s for both and the ratio hakv/Redis:
 
-* redis-benchmark's own tests (-t): lpush lpop sadd hset zadd zpopmin;
+* redis-benchmark's own tests (-t): lpush lpop sadd hset zadd zpopmin, and
+  get as the baseline of what the server core allows;
 * sorted-set commands given on its command line (random members and scores
   through __rand_int__): ZADD, ZINCRBY, ZSCORE, ZRANK, ZRANGE ... WITHSCORES,
   ZRANGEBYSCORE ... LIMIT, ZREVRANGE 0 99;
@@ -39,6 +40,7 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # (label, redis-benchmark arguments): "-t name" tests, or a command line.
 TESTS = [
+    ("get (core baseline)", ["-t", "get"]),
     ("lpush", ["-t", "lpush"]),
     ("lpop", ["-t", "lpop"]),
     ("sadd", ["-t", "sadd"]),

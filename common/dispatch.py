@@ -123,6 +123,14 @@ def gate(server, client, cmd, argv):
         denied = server.write_gate(client, cmd)
         if denied is not None:
             return denied
+    elif client.multi and cmd.name == "exec" and cmd.parent is None:
+        # EXEC is a write when what it runs writes: the write checks (READONLY,
+        # MISCONF, NOREPLICAS, OOM) reject the whole transaction, as in Redis.
+        queued = _QueuedFlags(client.multi)
+        if queued.is_write or queued.denyoom:
+            denied = server.write_gate(client, queued)
+            if denied is not None:
+                return denied
     if not client.resp3 and client.subscribed and not cmd.pubsub_context:
         return ErrorReply(
             "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
@@ -137,6 +145,19 @@ def gate(server, client, cmd, argv):
     if server.busy_script is not None and not _allowed_while_busy(cmd, argv):
         return ErrorReply(server.busy_script.busy_error())
     return None
+
+
+class _QueuedFlags:
+    """Stands for EXEC in the write checks: the flags of the queued commands."""
+
+    name = fullname = "exec"
+    parent = None
+    may_replicate = False
+
+    def __init__(self, queued):
+        self.is_write = any(c.is_write for c, _ in queued)
+        self.denyoom = any(c.denyoom for c, _ in queued)
+        self.flags = frozenset(f for c, _ in queued for f in c.flags)
 
 
 def _redacted(cmd, argv):
@@ -168,6 +189,9 @@ def call(client, cmd, argv):
     client.last_cmd = cmd.fullname  # CLIENT LIST shows the running command
     ks = server.keyspace
     ks.track_reads = "readonly" in cmd.flags  # keyspace_hits / misses count reads only
+    # Used-memory accounting (eviction.py) measures the keys a write touches.
+    tracker = server.memory_tracker
+    measured = tracker.before(client, cmd, argv) if tracker is not None and cmd.is_write else None
     start = time.perf_counter()
     try:
         reply = cmd.handler(client, argv)
@@ -178,6 +202,8 @@ def call(client, cmd, argv):
             cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
         reply = ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))
     duration = time.perf_counter() - start
+    if measured is not None:
+        tracker.after(client, measured)
     ks.track_reads = False
     if reply.__class__ is ErrorReply:
         cmd.failed_calls += 1

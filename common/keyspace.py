@@ -56,8 +56,11 @@ class Database:
             value = None
         else:
             value = self.data.get(key)
-        if self.ks.track_reads:
-            self.ks.count_read(value is not None, self, key)
+        ks = self.ks
+        if ks.track_reads:
+            ks.count_read(value is not None, self, key)
+        if ks.touch is not None and value is not None:
+            ks.touch(self, key)  # LRU/LFU access tracking (eviction.py)
         return value
 
     def get_typed(self, key: bytes, cls):
@@ -182,9 +185,11 @@ class Database:
         return True
 
     def _expire(self, key: bytes) -> None:
-        self.data.pop(key, None)
+        value = self.data.pop(key, None)
         self.expires.pop(key, None)
         ks = self.ks
+        if ks.on_expired is not None:
+            ks.on_expired(self, key, value)  # memory accounting (eviction.py)
         ks.stat_expired_keys += 1
         if self.watched:
             self._touch_watched(key, expiring=True)
@@ -251,6 +256,10 @@ class Keyspace:
         # Set by the server: keyspace notifications and the propagation stream.
         self.notify = _no_notify
         self.propagate = _no_propagate
+        # Set by eviction.py: touch(db, key) on every read that finds the key
+        # (LRU/LFU policies), on_expired(db, key, value) when a key expires.
+        self.touch = None
+        self.on_expired = None
         # Set by common/notifications.py when the 'n' / 'm' classes are on.
         self.notify_new = False
         self.notify_keymiss = False

@@ -584,7 +584,7 @@ class LuaEngine:
         if err.__class__ is bytes:
             return ErrorReply(err.decode("utf-8", "surrogateescape"))
         out: list = []
-        _encode(value, out, script_resp3, caller_resp3, 0)
+        _encode(value, out, script_resp3, caller_resp3)
         return Raw(b"".join(out))
 
 
@@ -595,55 +595,71 @@ def _truncate(f: float) -> int:
     return n if LLONG_MIN <= n < 2**63 else LLONG_MIN
 
 
-_MAX_DEPTH = 1000
+# Redis stops descending into nested tables when its Lua stack is full
+# (about 8000 slots): an array level takes one, a map or set level three.
+_STACK_LIMIT = 7995
+_NIL2, _NIL3 = b"$-1\r\n", b"_\r\n"
 
 
-def _encode(v, out: list, script_resp3: bool, resp3: bool, depth: int) -> None:
-    """RESP bytes of a Lua value, as Redis's luaReplyToRedisReply writes them."""
-    cls = v.__class__
-    if cls is bytes:
-        out.append(b"$%d\r\n%s\r\n" % (len(v), v))
-    elif cls is int or cls is float:
-        out.append(b":%d\r\n" % (_truncate(v) if cls is float else (
-            v if LLONG_MIN <= v < 2**63 else LLONG_MIN)))
-    elif cls is bool:
-        if script_resp3:
-            if resp3:
-                out.append(b"#t\r\n" if v else b"#f\r\n")
+def _encode(value, out: list, script_resp3: bool, resp3: bool, depth: int = 0) -> None:
+    """RESP bytes of a Lua value, as Redis's luaReplyToRedisReply writes them.
+    Iterative (an explicit stack), so deeply nested tables do not hit
+    Python's recursion limit."""
+    stack = [(iter((value,)), depth)]
+    while stack:
+        items, depth = stack[-1]
+        v = next(items, _END)
+        if v is _END:
+            stack.pop()
+            continue
+        cls = v.__class__
+        if cls is bytes:
+            out.append(b"$%d\r\n%s\r\n" % (len(v), v))
+        elif cls is int or cls is float:
+            out.append(b":%d\r\n" % (_truncate(v) if cls is float else (
+                v if LLONG_MIN <= v < 2**63 else LLONG_MIN)))
+        elif cls is bool:
+            if script_resp3:
+                if resp3:
+                    out.append(b"#t\r\n" if v else b"#f\r\n")
+                else:
+                    out.append(b":1\r\n" if v else b":0\r\n")
+            elif v:
+                out.append(b":1\r\n")
             else:
-                out.append(b":1\r\n" if v else b":0\r\n")
-        elif v:
-            out.append(b":1\r\n")
+                out.append(_NIL3 if resp3 else _NIL2)
+        elif v is None or _lua_type(v) != "table":
+            out.append(_NIL3 if resp3 else _NIL2)
         else:
-            out.append(b"_\r\n" if resp3 else b"$-1\r\n")
-    elif v is None or _lua_type(v) != "table":
-        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
-    else:
-        if depth > _MAX_DEPTH:
-            out.append(b"-ERR reached lua stack limit\r\n")
-            return
-        _encode_table(v, out, script_resp3, resp3, depth + 1)
+            nested = _table_reply(v, out, resp3, depth)
+            if nested is not None:
+                stack.append(nested)
 
 
-def _encode_table(t, out, script_resp3, resp3, depth):
+_END = object()
+
+
+def _table_reply(t, out, resp3, depth):
+    """Write a table's reply (or its header): the (iterator, depth) of the
+    values still to write for arrays, maps and sets, else None."""
     err = t[b"err"]
     if err.__class__ is bytes:
         out.append(b"-%s\r\n" % _one_line(err))
-        return
+        return None
     ok = t[b"ok"]
     if ok.__class__ is bytes:
         out.append(b"+%s\r\n" % _one_line(ok))
-        return
+        return None
     double = t[b"double"]
     if double.__class__ in (int, float):
         text = format_double(float(double))
         out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
-        return
+        return None
     big = t[b"big_number"]
     if big.__class__ is bytes:
         big = _one_line(big)
         out.append(b"(%s\r\n" % big if resp3 else b"$%d\r\n%s\r\n" % (len(big), big))
-        return
+        return None
     verbatim = t[b"verbatim_string"]
     if _lua_type(verbatim) == "table":
         fmt, text = verbatim[b"format"], verbatim[b"string"]
@@ -653,22 +669,26 @@ def _encode_table(t, out, script_resp3, resp3, depth):
                 out.append(b"=%d\r\n%s\r\n" % (len(body), body))
             else:
                 out.append(b"$%d\r\n%s\r\n" % (len(text), text))
-            return
+            return None
     fields = t[b"map"]
     if _lua_type(fields) == "table":
+        if depth + 3 > _STACK_LIMIT:
+            out.append(b"-ERR reached lua stack limit\r\n")
+            return None
         items = list(fields.items())
         out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(items) * (1 if resp3 else 2)))
-        for k, x in items:
-            _encode(k, out, script_resp3, resp3, depth)
-            _encode(x, out, script_resp3, resp3, depth)
-        return
+        return iter([x for pair in items for x in pair]), depth + 3
     members = t[b"set"]
     if _lua_type(members) == "table":
+        if depth + 3 > _STACK_LIMIT:
+            out.append(b"-ERR reached lua stack limit\r\n")
+            return None
         keys = [k for k, _ in members.items()]
         out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(keys))
-        for k in keys:
-            _encode(k, out, script_resp3, resp3, depth)
-        return
+        return iter(keys), depth + 3
+    if depth + 1 > _STACK_LIMIT:
+        out.append(b"-ERR reached lua stack limit\r\n")
+        return None
     items = []
     i = 1
     while True:
@@ -678,8 +698,7 @@ def _encode_table(t, out, script_resp3, resp3, depth):
         items.append(x)
         i += 1
     out.append(b"*%d\r\n" % len(items))
-    for x in items:
-        _encode(x, out, script_resp3, resp3, depth)
+    return iter(items), depth + 1
 
 
 def _one_line(b: bytes) -> bytes:

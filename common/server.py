@@ -52,6 +52,7 @@ class Server:
         self.exit_code = 0
         # State other components set.
         self.acl = None
+        self.memory_tracker = None  # eviction.py: before/after(client, ...) around writes
         self.loading = False
         self.busy_script = None
         self.stale_gate = None
@@ -325,7 +326,12 @@ class Server:
                         continue  # served meanwhile through another of its keys
                     saved = client.dbid
                     client.select(db.id)
+                    tracker = self.memory_tracker
+                    measured = (tracker.before_served(client, block, key)
+                                if tracker is not None else None)
                     reply = block.on_ready(client, key)
+                    if measured is not None:
+                        tracker.after(client, measured)
                     client.select(saved)
                     if reply is None:
                         continue

@@ -80,6 +80,7 @@ class ComposeBackend(FaultBackend):
         self._listed_at = 0.0
         self._containers: dict = {}
         self._published: dict[str, tuple[str, int]] = {}
+        self._effect_at: float | None = None
         if not self._members():
             raise FaultError("no hakv containers in compose project %r (docker compose -p %s "
                              "up --wait starts them)" % (project, project))
@@ -208,10 +209,20 @@ class ComposeBackend(FaultBackend):
 
     # -- primitives
 
+    def record(self, event) -> None:
+        # `docker kill` and `network disconnect` answer only once the container has
+        # exited or the endpoint is gone, 0.1-0.5 s after the fault took effect: the
+        # event gets the moment the request was sent, or timelines would start late.
+        if self._effect_at is not None and event.verb in ("kill", "partition"):
+            event.at = self._effect_at
+        self._effect_at = None
+        super().record(event)
+
     def _do_kill(self, name: str) -> str:
         c = self._refreshed(name)
         if c.status not in ("running", "paused"):
             raise FaultError("%s is not running (%s)" % (name, c.status))
+        self._effect_at = time.time()
         c.kill()
         self._listed_at = 0.0
         return "docker kill %s" % c.name
@@ -258,6 +269,7 @@ class ComposeBackend(FaultBackend):
             raise FaultError("%s is on no network (already partitioned?)" % name)
         # Keep the last published port: a disconnected container loses its mapping.
         self.address(name)
+        self._effect_at = time.time()
         for net in nets:
             self.docker.networks.get(net).disconnect(c)
         self._listed_at = 0.0

@@ -47,9 +47,8 @@ import abc
 import json
 import os
 import signal
-import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from hakv.lab.rpc import RpcError, call, parse_info
 

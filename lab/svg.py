@@ -34,6 +34,26 @@ def _nice_step(span: float) -> float:
     return 600
 
 
+def fault_periods(report) -> list[tuple[str, str, float, float]]:
+    """(member, verb, start, end) for every stop..cont and partition..heal seen."""
+    open_: dict[tuple[str, str], float] = {}
+    out = []
+    for ev in sorted(report.events, key=lambda e: e["at"]):
+        if ev["source"] != "fault":
+            continue
+        member, verb = ev["data"].get("member"), ev["kind"]
+        if verb in ("stop", "partition"):
+            open_.setdefault((member, verb), ev["at"])
+        elif verb in ("cont", "heal") or verb in ("kill", "restart"):
+            for undone in (("stop",) if verb == "cont" else ("partition",) if verb == "heal"
+                           else ("stop",)):
+                start = open_.pop((member, undone), None)
+                if start is not None:
+                    out.append((member, undone, start, ev["at"]))
+    out.extend((m, v, start, report.ended) for (m, v), start in open_.items())
+    return out
+
+
 def render_svg(report) -> str:
     t0 = report.t0
     marks = report.milestones()
@@ -115,7 +135,9 @@ def render_svg(report) -> str:
 
     # -- node lanes: role over time
     y = lanes_top + 4
+    lane_y: dict[str, int] = {}
     for name, hist in report.role_history.items():
+        lane_y[name] = y
         text(12, y + 16, name, 12, weight="bold")
         segs = []
         for i, (t, role) in enumerate(hist):
@@ -139,6 +161,7 @@ def render_svg(report) -> str:
         y += LANE
     # -- sentinel lanes: events
     for s in sentinels:
+        lane_y[s] = y
         text(12, y + 16, s, 12, weight="bold")
         out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>'
                    % (LEFT, y + 13, WIDTH - RIGHT, y + 13))
@@ -175,6 +198,20 @@ def render_svg(report) -> str:
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1"/>'
                    % (xp, top, xp, top + h, color))
     y += LANE + 30
+
+    # -- frozen / cut periods (stop..cont, partition..heal) over the member's lane
+    for member, verb, start, end in fault_periods(report):
+        if member not in lane_y or end < lo or start > hi:
+            continue
+        x1, x2 = x(start), x(min(end, hi))
+        ly = lane_y[member]
+        out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#c0392b" '
+                   'fill-opacity="0.18" stroke="#c0392b" stroke-dasharray="3,2">'
+                   '<title>%s %s from %s</title></rect>'
+                   % (x1, ly + 1, max(1.0, x2 - x1), LANE - 4, escape(member),
+                      "partitioned" if verb == "partition" else "stopped", wall_ms(start)))
+        text(x1 + 4, ly + LANE - 4, "partitioned" if verb == "partition" else "stopped (SIGSTOP)",
+             9, color="#c0392b")
 
     # -- milestone lines and labels, over the lanes
     for label, t, detail, xp, row in placed:

@@ -179,6 +179,8 @@ class ProbeWriter:
                 w.error = str(exc)[:80]
                 self._drop()
             except NET_ERRORS as exc:
+                if not self.running:
+                    break  # stopped under our feet: not a failed write
                 w.error = _short(exc)
                 self._drop()
             w.done = time.time()
@@ -251,6 +253,7 @@ class Observer:
             if probe else None
         self.switches: list[Event] = []
         self.tasks: list[asyncio.Task] = []
+        self.clients: set[Client] = set()   # long-lived connections, closed by stop()
         self._fault_seen = 0
         self._running = False
 
@@ -284,13 +287,32 @@ class Observer:
         return False
 
     async def stop(self) -> None:
+        # Closing the connections ends the loops cleanly (pending replies fail
+        # with ConnectionLost); what is still running after that is cancelled.
         self._running = False
         if self.probe:
             self.probe.running = False
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+            self.probe._drop()
+        for c in list(self.clients):
+            c.close()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=2.0)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+
+    async def _connect(self, name: str) -> Client:
+        client = await Client.connect(*self.backend.observe_address(name), timeout=0.5)
+        self.clients.add(client)
+        if not self._running:
+            client.close()
+        return client
+
+    def _forget(self, client: Client | None) -> None:
+        if client is not None:
+            client.close()
+            self.clients.discard(client)
 
     # -- events
 
@@ -324,10 +346,9 @@ class Observer:
 
     async def _subscribe(self, name: str) -> None:
         while self._running:
-            host, port = self.backend.observe_address(name)
             client = None
             try:
-                client = await Client.connect(host, port, timeout=0.5)
+                client = await self._connect(name)
                 ident = await client.execute("SENTINEL", "MYID", timeout=0.5)
                 self.sentinel_ids[_text(ident)] = name
                 client.on_message = lambda msg, n=name: self._sentinel_message(n, msg)
@@ -338,9 +359,9 @@ class Observer:
                 pass
             finally:
                 self.subscribed.discard(name)
-                if client is not None:
-                    client.close()
-            await asyncio.sleep(0.2)
+                self._forget(client)
+            if self._running:
+                await asyncio.sleep(0.2)
 
     def _sentinel_message(self, sentinel: str, msg) -> None:
         channel = _text(msg.channel)
@@ -366,8 +387,8 @@ class Observer:
             started = time.monotonic()
             try:
                 if client is None or client.closed:
-                    client = await Client.connect(*self.backend.observe_address(name),
-                                                  timeout=0.5)
+                    self._forget(client)
+                    client = await self._connect(name)
                 addr, master = await client.pipeline([
                     ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.backend.master_name),
                     ("SENTINEL", "MASTER", self.backend.master_name)], timeout=0.8)
@@ -386,9 +407,10 @@ class Observer:
                 if changed and state.at:
                     self.emit(name, "view", "names %s as primary" % primary, {"primary": primary})
             except NET_ERRORS + (ReplyError,) as exc:
-                if client is not None:
-                    client.close()
+                self._forget(client)
                 client = None
+                if not self._running:
+                    break
                 if state.reachable or not state.at:
                     state.error = _short(exc)
                     if state.at:
@@ -396,8 +418,7 @@ class Observer:
                 state.reachable = False
             state.at = time.time()
             await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
-        if client is not None:
-            client.close()
+        self._forget(client)
 
     # -- nodes
 
@@ -409,8 +430,8 @@ class Observer:
             state = NodeState(name)
             try:
                 if client is None or client.closed:
-                    client = await Client.connect(*self.backend.observe_address(name),
-                                                  timeout=0.5)
+                    self._forget(client)
+                    client = await self._connect(name)
                 repl, stats, size = await client.pipeline(
                     [("INFO", "replication"), ("INFO", "stats"), ("DBSIZE",)], timeout=0.8)
                 if isinstance(repl, ReplyError):
@@ -432,9 +453,10 @@ class Observer:
                 state.sync_partial_err = int(st.get("sync_partial_err", 0))
                 state.keys = size if isinstance(size, int) else None
             except NET_ERRORS + (ReplyError, ValueError) as exc:
-                if client is not None:
-                    client.close()
+                self._forget(client)
                 client = None
+                if not self._running:
+                    break
                 state.error = _short(exc)
             state.at = time.time()
             self.nodes[name] = state
@@ -442,8 +464,7 @@ class Observer:
                 self.first_stats[name] = state
             self._node_changed(prev, state)
             await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
-        if client is not None:
-            client.close()
+        self._forget(client)
 
     def _node_changed(self, prev: NodeState, now: NodeState) -> None:
         what = describe_node(now)

@@ -24,8 +24,9 @@ class OrderedSet(set):
     """A RESP3 set reply whose members keep their order (ACL GETUSER flags)."""
 
     def __init__(self, items):
+        items = list(items)
         super().__init__(items)
-        self.order = list(items)
+        self.order = items
 
     def __iter__(self):
         return iter(self.order)

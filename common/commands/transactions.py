@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from hakv.common import errors
 from hakv.common.commands.table import command
-from hakv.common.dispatch import NO_REPLY, call, gate
-from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw
+from hakv.common.dispatch import NO_REPLY, call
+from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw, encode
 
 G = "transactions"
 
@@ -51,24 +51,27 @@ def exec_(ctx, argv):
         server.unwatch_all(ctx)
         return NULL_ARRAY
     server.unwatch_all(ctx)
-    replies = []
+    # The reply is built as bytes: an array header counting the commands, then
+    # what each command wrote, in order. Besides its reply, that may be the
+    # replies a handler wrote itself (SUBSCRIBE) or messages the client got
+    # meanwhile (a PUBLISH to its own channel): Redis interleaves them the same.
+    parts = [b"*%d\r\n" % len(queued)]
     ctx.in_exec = True
     try:
         for cmd, cmd_argv in queued:
-            # Conditions may have changed since queueing (a replica turned
-            # read-only, OOM ...): check again, as Redis does.
-            denied = gate(server, ctx, cmd, cmd_argv)
-            if denied is not None:
-                replies.append(denied)
-                continue
+            # Only ACL rules are checked again per command, as in Redis (the
+            # write checks ran for EXEC as a whole, in the gate).
+            if server.acl is not None:
+                denied = server.acl.check(ctx, cmd, cmd_argv)
+                if denied is not None:
+                    parts.append(encode(denied, ctx.resp3))
+                    continue
             mark = len(ctx.out)
             reply = call(ctx, cmd, cmd_argv)
-            if reply is NO_REPLY:
-                # The handler wrote its replies itself (SUBSCRIBE ...): they
-                # become this command's element of EXEC's array.
-                reply = Raw(b"".join(ctx.out[mark:]))
-                del ctx.out[mark:]
-            replies.append(reply)
+            parts.extend(ctx.out[mark:])
+            del ctx.out[mark:]
+            if reply is not NO_REPLY:
+                parts.append(encode(reply, ctx.resp3))  # HELLO may have switched it
     finally:
         ctx.in_exec = False
     ctx.custom_propagation = True  # EXEC itself is not propagated; its commands are
@@ -76,7 +79,7 @@ def exec_(ctx, argv):
         server.flush_propagation()
     if server.keyspace.ready_keys:
         server.handle_ready_keys()
-    return replies
+    return Raw(b"".join(parts))
 
 
 def _watched_key_expired(ctx) -> bool:

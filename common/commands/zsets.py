@@ -7,7 +7,9 @@ ZSCAN.
 
 Values are `hakv.common.types.zset.ZSet`. Scores are IEEE doubles; replies
 carry them as Python floats (RESP2: a bulk "%.17g", RESP3: a double), except
-ZSCAN, whose scores are bulk strings in both protocols as in Redis.
+ZSCAN, whose scores are bulk strings in both protocols as in Redis. Range
+replies (ZRANGE & co, ZRANDMEMBER, ZUNION ...) are encoded here in one pass
+as `Raw` RESP (same bytes, a fraction of the generic encoder's cost).
 
 Number parsing follows Redis's two different readers:
 * ZADD / ZINCRBY increments and WEIGHTS use getDoubleFromObject: strtod on
@@ -42,7 +44,7 @@ from hiredis import pack_command
 from hakv.common import errors
 from hakv.common.commands.keys import encoding_of, key_meta
 from hakv.common.commands.lists import block_client, parse_mpop, parse_timeout
-from hakv.common.commands.sets import (numkeys_finder, parse_rand_count, scanner_of)
+from hakv.common.commands.sets import numkeys_finder, parse_rand_count, scanner_of
 from hakv.common.commands.table import command
 from hakv.common.glob import compile_glob
 from hakv.common.numbers import get_int
@@ -105,11 +107,28 @@ def _strtod(text: bytes):
     return value, False
 
 
+_PLAIN = b"0123456789.-"
+
+
+def _plain_decimal(raw: bytes):
+    """Fast path for short texts of digits, '.' and '-' only (no exponent,
+    so no overflow or underflow): float() and strtod agree on what they
+    accept there. Returns the value, None if refused, or False when the
+    text is not of that kind."""
+    if len(raw) < 24 and not raw.translate(None, _PLAIN):
+        try:
+            return float(raw)
+        except ValueError:
+            return None
+    return False
+
+
 def parse_score(raw: bytes) -> float | None:
     """A score or weight as Redis's getDoubleFromObject reads it; None if
     refused."""
-    if raw.isdigit() and len(raw) < 16:
-        return float(raw)
+    value = _plain_decimal(raw)
+    if value is not False:
+        return value
     if not raw or raw[0] in _SPACE:
         return None
     parsed = _strtod(raw)
@@ -132,13 +151,15 @@ _COMMON_BOUNDS = {b"-inf": (-INF, False), b"+inf": (INF, False), b"inf": (INF, F
 def parse_score_bound(raw: bytes):
     """A ZRANGEBYSCORE-style bound ("1.5", "(1.5", "-inf" ...) as Redis's
     zslParseRange reads it: (value, exclusive), or None."""
-    if raw.isdigit() and len(raw) < 16:
-        return float(raw), False
     common = _COMMON_BOUNDS.get(raw)
     if common is not None:
         return common
     exclusive = raw[:1] == b"("
     text = raw[1:] if exclusive else raw
+    if text:
+        value = _plain_decimal(text)
+        if value is not False:
+            return None if value is None else (value, exclusive)
     nul = text.find(b"\0")
     if nul >= 0:
         text = text[:nul]  # strtod stops at the C string's end
@@ -202,6 +223,7 @@ def _is_skiplist(ctx, key: bytes, z: ZSet) -> bool:
 
 
 def _fits_listpack(items: dict, limits) -> bool:
+    """Would Redis convert a set with these members to a listpack?"""
     if len(items) > limits[0]:
         return False
     value = limits[1]
@@ -236,7 +258,7 @@ def _removed(ctx, key: bytes, z: ZSet, before: int) -> None:
         return
     db.modified(key)
     if before > len(z):
-        entries = ctx.server.settings["zset-max-listpack-entries"]
+        entries = _limits(ctx.server)[0]
         if before > entries >= len(z):
             _mark_skiplist(db, key, z)
 
@@ -247,7 +269,7 @@ def _mark_skiplist(db, key: bytes, z: ZSet) -> None:
         meta.mark_collection(db.id, key, z, b"skiplist")
 
 
-def _flat(ctx, items, withscores: bool) -> Raw:
+def _flat(ctx, items: list, withscores: bool) -> Raw:
     """A range reply: members, or member/score pairs (flat in RESP2, nested
     in RESP3), encoded here in one pass: the generic encoder costs several
     times more per element. Scores print as %.17g (Python's gives inf and
@@ -1023,7 +1045,7 @@ def _setop(ctx, argv, dst: bytes | None, numkeys_at: int, op: int, card_only: bo
         return _store(ctx, dst, ZSet.from_items(result.items()), event)
     if not result:
         return []
-    return _flat(ctx, ZSet.from_items(result.items()).items(), withscores)
+    return _flat(ctx, list(ZSet.from_items(result.items()).items()), withscores)
 
 
 def _inter(sources, weights, order, aggregate, card_only: bool, limit: int):

@@ -190,7 +190,8 @@ class Project:
         rc, out = self.backend.container(member).exec_run(["python", "-c", script, *args])
         text = out.decode().strip()
         assert rc == 0, text
-        return text.startswith("OK"), text[3:]
+        status, _, rest = text.partition(" ")
+        return status == "OK", rest
 
     def run_client(self, script: str, timeout: float = 60) -> str:
         """Run a Python script in a new container of the image on the project's

@@ -160,6 +160,7 @@ def test_fault_help_and_errors(topo_path):
     assert run.returncode == 1 and "no topology" in run.stderr
 
 
+@pytest.mark.slow
 def test_kill_primary_then_sentinel_client_writes_to_the_new_one(topo_path):
     backend = start_topology(topo_path)
     sentinel = sentinel_client(backend)
@@ -192,6 +193,7 @@ def test_kill_primary_then_sentinel_client_writes_to_the_new_one(topo_path):
                "node1 to catch up")
 
 
+@pytest.mark.slow
 def test_stop_then_cont_primary_comes_back_as_replica_without_divergence(topo_path):
     backend = start_topology(topo_path)
     sentinel = sentinel_client(backend)
@@ -219,6 +221,7 @@ def test_stop_then_cont_primary_comes_back_as_replica_without_divergence(topo_pa
     assert verbs == [("stop", "node1"), ("cont", "node1")]
 
 
+@pytest.mark.slow
 def test_partition_primary_min_replicas_no_wait_acked_write_lost(topo_path):
     backend = start_topology(topo_path, "--node-conf", "min-replicas-to-write 1",
                              "--node-conf", "min-replicas-max-lag 2")
@@ -261,6 +264,7 @@ def test_partition_primary_min_replicas_no_wait_acked_write_lost(topo_path):
     assert old.mget(["k%d" % i for i in confirmed]) == values
 
 
+@pytest.mark.slow
 def test_partition_freezes_established_connections_without_reset(topo_path):
     backend = start_topology(topo_path)
     host, port = backend.address("node2")

@@ -11,7 +11,7 @@ real Redis replica, whose MONITOR shows what it was sent.
 
 from __future__ import annotations
 
-import math
+import random
 import socket
 import time
 
@@ -1001,7 +1001,6 @@ def test_a_million_members(server):
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
     n, batch = 1_000_000, 10_000
     order = list(range(n))
-    import random
     random.Random(7).shuffle(order)
 
     def command(*args) -> bytes:

@@ -1,0 +1,82 @@
+"""Scripting benchmark, hakv next to real Redis measured in the same run.
+
+EVALSHA of a small script that does a SET and a GET on a random key, through
+redis-benchmark (50 clients, no pipelining by default), on both servers; also
+plain SET and GET as a reference for what a single command costs each
+server. Each measurement is repeated and the best run kept (the machine may
+be shared). Prints requests per second and hakv/Redis ratios.
+Target: EVALSHA ratio >= 0.5.
+
+Not part of the test suite. Usage:
+    python bench/scripting.py [--requests N] [--clients N] [--pipeline N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+from procs import hakv_server, redis_server  # noqa: E402
+
+BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+SCRIPT = "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])"
+
+
+def run_benchmark(port: int, args: list, requests: int, clients: int, pipeline: int) -> float:
+    argv = [BENCHMARK, "-p", str(port), "-c", str(clients), "-n", str(requests),
+            "-P", str(pipeline), "-r", "100000", "--csv"] + args
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
+    rows = [row for row in csv.reader(io.StringIO(out)) if row and row[0] != "test"]
+    if not rows:
+        raise RuntimeError("unexpected redis-benchmark output: %r" % out)
+    return float(rows[-1][1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=100000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--pipeline", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    opts = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="hakv-bench-scripting-")
+    servers = []
+    try:
+        servers = [redis_server(os.path.join(root, "redis")).start(),
+                   hakv_server(os.path.join(root, "hakv")).start()]
+        shas = [s.client().script_load(SCRIPT) for s in servers]
+        assert shas[0] == shas[1]
+        tests = [
+            ("EVALSHA set+get", ["evalsha", shas[0], "1", "key:__rand_int__", "value"]),
+            ("SET", ["-t", "set"]),
+            ("GET", ["-t", "get"]),
+        ]
+        print("redis-benchmark: %d requests, %d clients, pipeline %d, best of %d rounds"
+              % (opts.requests, opts.clients, opts.pipeline, opts.rounds))
+        print("%-18s %12s %12s %7s" % ("test", "redis rps", "hakv rps", "ratio"))
+        for label, args in tests:
+            best = [0.0, 0.0]
+            for _ in range(opts.rounds):
+                for i, s in enumerate(servers):
+                    rps = run_benchmark(s.port, args, opts.requests, opts.clients, opts.pipeline)
+                    best[i] = max(best[i], rps)
+            ratio = best[1] / best[0] if best[0] else float("nan")
+            print("%-18s %12.0f %12.0f %7.2f" % (label, best[0], best[1], ratio))
+            sys.stdout.flush()
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
