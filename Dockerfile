@@ -32,8 +32,9 @@ RUN chmod 0755 /etc/hakv/entrypoint.sh /etc/hakv/healthcheck.py \
  && ln -s /etc/hakv/healthcheck.py /usr/local/bin/hakv-health \
  && mkdir -p /data
 
+# compose.yaml mounts a named volume here; no VOLUME line, so one-off containers of the
+# image (clients, tools) don't leave anonymous volumes behind.
 WORKDIR /data
-VOLUME /data
 EXPOSE 6379 26379
 ENTRYPOINT ["hakv-entrypoint"]
 CMD ["node"]

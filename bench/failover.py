@@ -16,7 +16,9 @@ fault into the primary and reads the failover report (lab/report.py):
 
   write unavailability: last write accepted before the failover -> first
                         write accepted by the new primary (the probe writes
-                        every 20 ms, 500 ms timeouts)
+                        every 20 ms, 200 ms timeouts: against a frozen or cut
+                        primary it retries every ~200 ms, so that is the
+                        resolution of this number for pause and partition)
   detection:            fault -> first sentinel's +sdown of the primary
   lost:                 writes the old primary acknowledged that the new one
                         does not have, with a successful WAIT 1 and without
@@ -62,6 +64,7 @@ SYSTEMS = {
 }
 VERB = {"kill": "kill", "pause": "stop", "partition": "partition"}
 UNDO = {"pause": "cont", "partition": "heal"}
+PROBE_TIMEOUT = 0.2  # as the kill-direct client: a frozen primary costs at most this
 
 
 # ---------------------------------------------------------------------------
@@ -148,7 +151,7 @@ def wait_settled(backend: LocalBackend, timeout: float = 30.0) -> None:
 
 
 async def observe_fault(backend: LocalBackend, scenario: str, timeout: float = 40.0):
-    obs = Observer(backend, poll_interval=0.1)
+    obs = Observer(backend, poll_interval=0.1, probe_timeout=PROBE_TIMEOUT)
     await obs.start()
     await obs.wait_ready()
     obs.start_probe()

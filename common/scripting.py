@@ -221,7 +221,8 @@ class Scripting:
     # ------------------------------------------------------------ EVAL
 
     def eval(self, ctx, argv: list, by_sha: bool, read_only: bool):
-        self._monitor(ctx, argv)
+        if self.server.monitors:
+            self._monitor(ctx, argv)
         if by_sha:
             script = self.scripts.get(argv[1].lower()) if len(argv[1]) == 40 else None
             if script is None:
@@ -290,7 +291,8 @@ class Scripting:
     # ------------------------------------------------------------ FCALL
 
     def fcall(self, ctx, argv: list, read_only: bool):
-        self._monitor(ctx, argv)
+        if self.server.monitors:
+            self._monitor(ctx, argv)
         fn = self.functions.get(argv[1])
         if fn is None:
             raise ErrorReply("ERR Function not found")
@@ -308,7 +310,8 @@ class Scripting:
     def _run(self, ctx, run: ScriptRun, engine: LuaEngine, runner, fn, nkeys, args):
         server = self.server
         client = self.client
-        client.select(ctx.dbid)
+        client.dbid = ctx.dbid
+        client.db = ctx.db
         client.user = ctx.user
         client.resp3 = False
         client.is_primary = ctx.is_primary
@@ -342,33 +345,44 @@ class Scripting:
 
     def script_call(self, *args):
         """redis.call: the reply as a Lua value; an error reply is raised."""
-        kind, value = self._safe_call(args)
-        if kind == 0:
-            return value
-        if kind == 1:
-            return self.engine.table_from({b"ok": value})
-        raise ScriptError(value)
+        reply = self._execute(args)
+        cls = reply.__class__
+        if cls is bytes or cls is int:
+            return reply
+        if cls is ErrorReply:
+            raise ScriptError(error_text(reply.message))
+        return self._lua_reply(reply, cls)
 
     def script_pcall(self, *args):
         """redis.pcall: the same, an error reply returned as {err=...}."""
-        kind, value = self._safe_call(args)
-        if kind == 0:
-            return value
-        if kind == 1:
-            return self.engine.table_from({b"ok": value})
-        return self.engine.table_from({b"err": value, b"ignore_error_stats_update": True})
+        reply = self._execute(args)
+        cls = reply.__class__
+        if cls is bytes or cls is int:
+            return reply
+        if cls is ErrorReply:
+            return self.engine.table_from({b"err": error_text(reply.message),
+                                           b"ignore_error_stats_update": True})
+        return self._lua_reply(reply, cls)
 
-    def _safe_call(self, args):
-        """(0, value) | (1, status) | (2, error message)."""
+    def _lua_reply(self, reply, cls):
+        if cls is str:
+            return self.engine.table_from({b"ok": reply.encode("utf-8", "surrogateescape")})
+        if reply is None:
+            return None if self.client.resp3 else False
+        return self.engine.to_lua(reply, self.client.resp3)[1]
+
+    def _execute(self, args):
+        """Check and run one command for the script: its reply (an ErrorReply
+        for every error: Redis's script-specific ones or the command's)."""
         try:
-            return self._script_call(args)
+            return self._execute_checked(args)
         except Exception as exc:  # a bug must not escape into the interpreter
             self.server.log("warning", "Error in script call %r: %r" % (args[:1], exc))
-            return 2, b"ERR internal error: %s" % str(exc).encode("utf-8", "replace")
+            return ErrorReply("ERR internal error: %s" % exc)
 
-    def _script_call(self, args):
+    def _execute_checked(self, args):
         if not args:
-            return 2, b"ERR Please specify at least one argument for this redis lib call"
+            return ErrorReply("ERR Please specify at least one argument for this redis lib call")
         argv = []
         for a in args:
             cls = a.__class__
@@ -377,31 +391,32 @@ class Scripting:
             elif cls is int or cls is float:
                 argv.append(number_arg(a))
             else:
-                return 2, b"ERR Lua redis lib command arguments must be strings or integers"
+                return ErrorReply("ERR Lua redis lib command arguments must be strings or "
+                                  "integers")
         server = self.server
         cmd = dispatch.lookup(server, argv)
         if cmd.__class__ is ErrorReply:
             if getattr(cmd, "command", None) is None:
-                return 2, b"ERR Unknown Redis command called from script"
-            return 2, b"ERR Wrong number of args calling Redis command from script"
+                return ErrorReply("ERR Unknown Redis command called from script")
+            return ErrorReply("ERR Wrong number of args calling Redis command from script")
         if cmd.no_script:
-            return 2, b"ERR This Redis command is not allowed from script"
+            return ErrorReply("ERR This Redis command is not allowed from script")
         run = self.current
         client = self.client
         if server.acl is not None:
             denied = server.acl.check(client, cmd, argv)
             if denied is not None:
-                return 2, error_text(denied.message)
+                return denied
         if cmd.is_write or cmd.denyoom:
             if cmd.is_write and run.read_only:
-                return 2, b"ERR Write commands are not allowed from read-only scripts."
+                return ErrorReply("ERR Write commands are not allowed from read-only scripts.")
             denied = server.write_gate(client, cmd)
             if denied is not None:
-                return 2, error_text(denied.message)
+                return denied
         if server.stale_gate is not None and not cmd.allow_stale and not client.is_primary:
             denied = server.stale_gate(client, cmd)
             if denied is not None:
-                return 2, error_text(denied.message)
+                return denied
         if cmd.is_write:
             run.write_dirty = True
         if run.repl == 0:
@@ -415,7 +430,7 @@ class Scripting:
             reply = dispatch.call(client, cmd, argv)
         if reply is dispatch.NO_REPLY or reply.__class__ is Block:
             reply = self._collected_reply(client, reply)
-        return self.engine.to_lua(reply, client.resp3)
+        return reply
 
     def _collected_reply(self, client, reply):
         if client.block is not None:

@@ -33,7 +33,9 @@ class Dashboard:
     def __init__(self, backend: FaultBackend, probe: bool = False, poll_interval: float = 0.2):
         self.backend = backend
         self.observer = Observer(backend, on_event=self._on_event, probe=probe,
-                                 poll_interval=poll_interval)
+                                 poll_interval=poll_interval, max_events=5000)
+        if self.observer.probe is not None:
+            self.observer.probe.max_writes = 20000
         self.probe = probe
         self.clients: set[asyncio.Queue] = set()
         self.server: asyncio.AbstractServer | None = None

@@ -121,6 +121,7 @@ class ProbeWriter:
         self.client: Client | None = None
         self.member: str | None = None
         self.running = True
+        self.max_writes: int | None = None  # keep every write (the report checks them all)
         self._next_sentinel = 0
 
     async def discover(self) -> str | None:
@@ -190,6 +191,8 @@ class ProbeWriter:
 
     def _record(self, w: Write) -> None:
         self.writes.append(w)
+        if self.max_writes and len(self.writes) > self.max_writes:
+            del self.writes[:len(self.writes) // 2]  # a long-running dashboard
         if self.on_write:
             self.on_write(w)
 
@@ -234,10 +237,12 @@ class Observer:
     """Collects a topology's events, states and probe writes (see the module doc)."""
 
     def __init__(self, backend: FaultBackend, on_event=None, poll_interval: float = 0.2,
-                 probe: bool = True, probe_interval: float = 0.02):
+                 probe: bool = True, probe_interval: float = 0.02,
+                 probe_timeout: float = 0.5, max_events: int | None = None):
         self.backend = backend
         self.on_event = on_event
         self.poll_interval = poll_interval
+        self.max_events = max_events   # None: keep all (a watch); a dashboard bounds it
         self.started = time.time()
         self.events: list[Event] = []
         self.nodes: dict[str, NodeState] = {n: NodeState(n) for n in backend.nodes()}
@@ -249,7 +254,8 @@ class Observer:
         self.initial_primary: str | None = None
         self.partitioned: set[str] = set()
         self.probe = ProbeWriter(backend, "hakv:probe:%d" % (self.started * 1000),
-                                 on_write=self._on_write, interval=probe_interval) \
+                                 on_write=self._on_write, interval=probe_interval,
+                                 timeout=probe_timeout) \
             if probe else None
         self.switches: list[Event] = []
         self.tasks: list[asyncio.Task] = []
@@ -320,6 +326,8 @@ class Observer:
              at: float | None = None) -> Event:
         ev = Event(at if at is not None else time.time(), source, kind, text, data or {})
         self.events.append(ev)
+        if self.max_events and len(self.events) > self.max_events:
+            del self.events[:len(self.events) // 2]
         if kind == "+switch-master":
             self.switches.append(ev)
         if self.on_event:
@@ -573,7 +581,7 @@ def describe_node(n: NodeState) -> str:
 async def watch(backend: FaultBackend, *, out=sys.stdout, probe: bool = True,
                 until_failover: bool = True, settle: float = 2.0, timeout: float | None = None,
                 poll_interval: float = 0.2, stop_event: asyncio.Event | None = None,
-                ready_file: str | None = None):
+                ready_file: str | None = None, probe_timeout: float = 0.5):
     """Run the observer, print the timeline live; return the Report when a
     failover completed (+settle seconds), at timeout, or when stop_event is set."""
     from hakv.lab.report import build_report
@@ -585,7 +593,8 @@ async def watch(backend: FaultBackend, *, out=sys.stdout, probe: bool = True,
             t0[0] = ev.at
         print(ev.line(t0[0]), file=out, flush=True)
 
-    obs = Observer(backend, on_event=show, poll_interval=poll_interval, probe=probe)
+    obs = Observer(backend, on_event=show, poll_interval=poll_interval, probe=probe,
+                   probe_timeout=probe_timeout)
     await obs.start()
     ready = await obs.wait_ready()
     if probe:
@@ -644,7 +653,8 @@ def cmd_watch(args) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await watch(backend, probe=not args.no_probe, until_failover=not args.forever,
                            settle=args.settle, timeout=args.timeout, stop_event=stop,
-                           poll_interval=args.poll, ready_file=args.ready_file)
+                           poll_interval=args.poll, ready_file=args.ready_file,
+                           probe_timeout=args.probe_timeout)
 
     try:
         report = asyncio.run(main())
@@ -677,5 +687,8 @@ def add_parser(sub) -> None:
                    help="seconds to keep watching after the failover completed (resyncs)")
     p.add_argument("--timeout", type=float, help="give up after this many seconds")
     p.add_argument("--poll", type=float, default=0.2, help="node/sentinel poll interval (s)")
+    p.add_argument("--probe-timeout", type=float, default=0.5,
+                   help="the probe writer's timeout per command (s): bounds how soon it "
+                        "notices a frozen primary")
     p.add_argument("--ready-file", help=argparse.SUPPRESS)  # tests: written once watching
     p.set_defaults(func=cmd_watch)

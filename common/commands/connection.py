@@ -399,6 +399,18 @@ def client_tracking(ctx, argv):
     raise ErrorReply("ERR client tracking is not supported by hakv")
 
 
+@command("client|trackinginfo", 2, "noscript loading stale", group=G)
+def client_trackinginfo(ctx, argv):
+    # Tracking is never on in hakv: Redis's answer for a client without it.
+    return {b"flags": [b"off"], b"redirect": -1, b"prefixes": []}
+
+
+@command("client|caching", 3, "noscript loading stale", group=G)
+def client_caching(ctx, argv):
+    raise ErrorReply("ERR CLIENT CACHING can be called only when the client is in tracking "
+                     "mode with OPTIN or OPTOUT mode enabled")
+
+
 @command("client|getredir", 2, "noscript loading stale", group=G)
 def client_getredir(ctx, argv):
     return -1

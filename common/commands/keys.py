@@ -221,6 +221,9 @@ def note_access(ctx, db, key: bytes) -> None:
     (skipped for clients in CLIENT NO-TOUCH mode)."""
     if ctx.no_touch:
         return
+    tracker = ctx.server.memory_tracker
+    if tracker is not None and tracker.touch_key(db, key):
+        return  # eviction.py keeps the LRU/LFU records
     key_meta(db.ks).touch(db.id, key, now_ms(), ctx.server.settings)
 
 
@@ -431,9 +434,11 @@ def touch(ctx, argv):
     settings = ctx.server.settings
     now = now_ms()
     n = 0
+    tracker = ctx.server.memory_tracker
     for key in argv[1:]:
         if db.exists(key):
-            meta.touch(db.id, key, now, settings)
+            if tracker is None or not tracker.touch_key(db, key):
+                meta.touch(db.id, key, now, settings)
             n += 1
     return n
 
@@ -642,7 +647,12 @@ container("object", -2, group=G, since="2.2.3", summary="Object introspection")
 
 
 def _object_value(ctx, argv):
-    return ctx.db.get(argv[2])
+    ks = ctx.server.keyspace
+    touch, ks.touch = ks.touch, None  # OBJECT is not an access (LRU/LFU records)
+    try:
+        return ctx.db.get(argv[2])
+    finally:
+        ks.touch = touch
 
 
 def _ensure_prune_job(server) -> None:
@@ -693,7 +703,9 @@ def object_idletime(ctx, argv):
             "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that "
             "when switching between policies at runtime LRU and LFU data will take some time "
             "to adjust.")
-    return idle_ms(ctx.db, argv[2]) // 1000
+    tracker = ctx.server.memory_tracker
+    ms = tracker.idle_ms(ctx.db, argv[2]) if tracker is not None else None
+    return (idle_ms(ctx.db, argv[2]) if ms is None else ms) // 1000
 
 
 @command("object|freq", 3, "readonly", keys=(2, 2, 1), group=G, since="4.0.0",
@@ -708,6 +720,10 @@ def object_freq(ctx, argv):
             "Please note that when switching between policies at runtime LRU and LFU data "
             "will take some time to adjust.")
     db = ctx.db
+    tracker = ctx.server.memory_tracker
+    counter = tracker.freq(db, argv[2]) if tracker is not None else None
+    if counter is not None:
+        return counter  # eviction.py keeps the LFU counters
     now = now_ms()
     entry = key_meta(db.ks).peek(db.id, argv[2], now)
     return _lfu_decayed(entry, now, ctx.server.settings)

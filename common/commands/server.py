@@ -442,21 +442,40 @@ container("memory", -2, group=G)
 
 @command("memory|usage", -3, "readonly", keys=(2, 2, 1), group=G)
 def memory_usage(ctx, argv):
+    samples = 5  # Redis's default: collections estimated from 5 elements
+    i = 3
+    while i < len(argv):
+        if argv[i].lower() == b"samples" and i + 1 < len(argv):
+            samples = get_int(argv[i + 1])
+            if samples < 0:
+                raise ErrorReply(errors.SYNTAX)
+            i += 2
+        else:
+            raise ErrorReply(errors.SYNTAX)
+    memory = getattr(ctx.server, "memory", None)
+    if memory is not None:  # eviction.py: no LRU touch, TTL record included
+        return memory.usage(ctx.db, argv[2], samples)
     value = ctx.db.get(argv[2])
     if value is None:
         return None
     from hakv.common.memsize import value_size
-    return value_size(argv[2], value)
+    return value_size(argv[2], value, samples)
 
 
 @command("memory|doctor", 2, "", group=G)
 def memory_doctor(ctx, argv):
+    memory = getattr(ctx.server, "memory", None)
+    if memory is not None:
+        return Verbatim(memory.doctor().encode())
     return Verbatim(b"Hi Sam, I can't find any memory issue in your instance. "
                     b"I can only account for what occurs on this base.")
 
 
 @command("memory|stats", 2, "", group=G)
 def memory_stats(ctx, argv):
+    memory = getattr(ctx.server, "memory", None)
+    if memory is not None:
+        return memory.stats()
     used = ctx.server.used_memory()
     return {b"peak.allocated": used, b"total.allocated": used, b"startup.allocated": 0,
             b"keys.count": ctx.server.keyspace.key_count(), b"dataset.bytes": used}

@@ -6,6 +6,7 @@ removed with `down -v` by the fixture that made it.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -32,9 +33,7 @@ def unavailable_reason() -> str | None:
     """Why the compose tests cannot run here, or None."""
     if shutil.which("docker") is None:
         return "no docker CLI (../shared/ci/docker-engine.sh installs the engine)"
-    try:
-        import docker  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("docker") is None:
         return "the docker SDK is not installed (pip install -e '.[test]')"
     try:
         info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
@@ -206,7 +205,7 @@ class Project:
             status = c.wait(timeout=timeout)
             out = c.logs().decode()
         finally:
-            c.remove(force=True)
+            c.remove(force=True, v=True)
         assert status.get("StatusCode") == 0, out
         return out
 

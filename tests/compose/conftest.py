@@ -71,9 +71,11 @@ def _down(client, name: str) -> None:
     for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project=%s"
                                                                % name}):
         if c.labels.get("com.docker.compose.oneoff") == "True":
-            c.remove(force=True)
+            c.remove(force=True, v=True)
     started = time.monotonic()
-    down = compose(name, "down", "-v", "--remove-orphans", "-t", "10", check=False, timeout=120)
+    # --profile demo: `down` leaves the services of an inactive profile running.
+    down = compose(name, "--profile", "demo", "down", "-v", "--remove-orphans", "-t", "10",
+                   check=False, timeout=120)
     record("down -v", time.monotonic() - started)
     left = leftovers(client, name)
     if down.returncode != 0 or any(left.values()):

@@ -53,13 +53,14 @@ def test_up_wait_returns_a_ready_topology_and_down_removes_everything(project, c
     master.connection_pool.disconnect()
 
     started = time.monotonic()
-    compose(project.name, "down", "-v", "--remove-orphans", "-t", "10")
+    compose(project.name, "--profile", "demo", "down", "-v", "--remove-orphans", "-t", "10")
     took = time.monotonic() - started
     record("down -v (in test)", took)
     assert leftovers(compose_image, project.name) == {"containers": [], "networks": [],
                                                       "volumes": []}
-    # SIGTERM reaches the processes (init: true): no 10 s grace period per container.
-    assert took < 8, "down took %.1f s" % took
+    # SIGTERM reaches the processes (init: true): no 10 s grace period per container
+    # (which would make it 20 s: sentinels, then nodes).
+    assert took < 9.5, "down took %.1f s" % took
 
 
 def test_killed_primary_host_and_container_clients_find_the_new_one(project):
@@ -76,8 +77,7 @@ def test_killed_primary_host_and_container_clients_find_the_new_one(project):
     wait_until(lambda: "ok    demo:3 -> node1:6379" in writer_log(), 30,
                "the demo writer to write to node1")
 
-    event = backend.kill(old)
-    killed_at = time.monotonic()
+    event = backend.kill(old)  # event.at: when the kill was sent (the API returns later)
     assert event.verb == "kill" and event.role == "master"
 
     def host_write():
@@ -90,8 +90,7 @@ def test_killed_primary_host_and_container_clients_find_the_new_one(project):
 
     addr = wait_until(host_write, 30, "the host client to write to a new primary",
                       interval=0.05, diagnose=project.diagnose)
-    found = time.monotonic() - killed_at
-    record("kill -> host client wrote to new primary", found)
+    record("kill -> host client wrote to new primary", time.time() - event.at)
     new = backend.member_at(*addr)
     assert new in ("node2", "node3"), addr
     assert project.wait_primary(exclude=old) == new

@@ -91,6 +91,9 @@ RAW_CASES = [
     b"SSUBSCRIBE\r\nSPUBLISH a\r\nSPUBLISH a b\r\n",
     b"SSUBSCRIBE a\r\nPING\r\nRESET\r\nPUBSUB SHARDCHANNELS\r\n",
     b"PUBSUB SHARDCHANNELS a b\r\nPUBSUB channels a b\r\n",
+    # a message to oneself inside EXEC lands inside EXEC's array (Redis's way)
+    b"MULTI\r\nSUBSCRIBE ch\r\nPUBLISH ch x\r\nPSUBSCRIBE c*\r\nPUBLISH ch y\r\nPING\r\n"
+    b"EXEC\r\nPING\r\n",
 ]
 
 

@@ -1,0 +1,671 @@
+"""Used memory, maxmemory and the eviction policies.
+
+How used memory is counted
+--------------------------
+`used_memory` is what the keyspace takes in this process, kept up to date
+incrementally rather than by walking the keyspace:
+
+* Every write command is measured around its handler (dispatch.call calls
+  `before` and `after`): the keys it names (the command table's key
+  positions) are sized before and after, and the difference is added to the
+  database's total. The same happens for a blocked client served later
+  (server.handle_ready_keys), for keys that expire (keyspace `on_expired`) and
+  for the keys evicted here. FLUSHDB / FLUSHALL / SWAPDB / MOVE / COPY ... DB
+  are handled by name.
+* A key's size is memsize's: the dict slot, the key, the value object, its
+  elements, plus the expiry record when it has a TTL. A string is measured
+  exactly (three getsizeof calls). A collection is its container (exact)
+  plus `len * average element size`, the average sampled from 16 elements
+  and cached per key until the length halves or doubles or 32 writes went by
+  -- so HSET on a million-field hash costs O(1), not a walk.
+* With an LRU/LFU policy each key also has an access record
+  (memsize.ACCESS_ENTRY bytes per key).
+* Anything that changes the keyspace behind these hooks (loading an RDB,
+  a full resync, DEBUG RELOAD) shows up as a key count that differs from
+  ours, or a database dict that was replaced; the cron then recounts that
+  database once, walking it.
+
+`used_memory_startup` is the empty keyspace's own structures. The Python
+interpreter, the code and the I/O buffers are not counted: they are in
+used_memory_rss, and maxmemory bounds the data, as it does in Redis.
+
+Eviction
+--------
+Before a write (a write check, first in server.write_checks), if used memory
+is above maxmemory, keys are evicted by the policy until it is not (each
+round bounded in time by maxmemory-eviction-tenacity; the cron carries on).
+If nothing can be evicted (noeviction, or a volatile-* policy without keys
+with a TTL), commands flagged denyoom get the OOM error. Each eviction is
+propagated as DEL (UNLINK with lazyfree-lazy-eviction), notified as
+`evicted`, and counted in INFO's evicted_keys. A replica never evicts
+(replica-ignore-maxmemory): its primary's DELs keep it in step, and the
+primary link's commands are never refused.
+
+Choosing keys: a Python dict has no random access, so each database keeps a
+snapshot list of its keys (or of its keys with a TTL for volatile-*), taken
+again when many of them are gone or the dict grew by a quarter; random
+picks come from it. LRU / LFU / TTL follow Redis: every round samples
+maxmemory-samples keys per database into a pool of the 16 best candidates
+and evicts the best one still present. LRU uses the time of the last access
+(Database.get's touch hook, and every write), LFU Redis's logarithmic counter
+with decay (lfu-log-factor, lfu-decay-time), TTL the nearest deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from hakv.common import errors
+from hakv.common.memsize import (ACCESS_ENTRY, DICT_SLOT, EXPIRE_ENTRY, average_element,
+                                 container_size, elements_size, value_size)
+from hakv.common.resp import ErrorReply
+
+_getsizeof = sys.getsizeof
+_monotonic = time.monotonic
+
+POOL_SIZE = 16
+SMALL_COLLECTION = 8  # measured exactly; bigger ones from a cached average
+AVERAGE_SAMPLES = 16
+RESAMPLE_AFTER = 32
+LFU_INIT_VAL = 5
+LRU_POLICIES = ("allkeys-lru", "volatile-lru")
+LFU_POLICIES = ("allkeys-lfu", "volatile-lfu")
+
+
+def _cross_db_target(server, argv, at: int):
+    """The database a MOVE / COPY ... DB argument names, or None."""
+    try:
+        n = int(argv[at])
+    except (ValueError, IndexError):
+        return None
+    ks = server.keyspace
+    return ks[n] if 0 <= n < len(ks) else None
+
+
+def _copy_target(server, argv):
+    for i in range(3, len(argv) - 1):
+        if argv[i].lower() == b"db":
+            return _cross_db_target(server, argv, i + 1)
+    return None
+
+
+class Memory:
+    """server.memory / server.memory_tracker: accounting and eviction."""
+
+    def __init__(self, server):
+        self.server = server
+        self.settings = server.settings
+        ks = self.ks = server.keyspace
+        n = len(ks)
+        self.db_bytes = [0] * n
+        self.db_keys = [0] * n
+        self.total = 0
+        self.nkeys = 0
+        self.seen = [db.data for db in ks.dbs]
+        self.averages: dict = {}  # (dbid, key) -> [average element bytes, len, uses]
+        self.startup = sum(_getsizeof(db.data) + _getsizeof(db.expires) for db in ks.dbs)
+        self.peak = self.startup
+        self.measuring = None  # (db, keys) of the write being measured
+        # LRU / LFU access records, per database: key -> monotonic seconds
+        # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
+        self.access: list | None = None
+        self.mode = None
+        self.epoch = _monotonic()
+        self.snapshots: dict = {}  # (dbid, volatile) -> [source dict, keys list, dead]
+        self.pool: list = []  # [score, dbid, key], best last
+        self.next_db = 0
+        self.evicting_late = False
+        self.stat_evicted = 0
+        server.stat_evicted_keys = 0
+        self._read_settings()
+
+    # ------------------------------------------------------------ sizes
+
+    def size_of(self, db, key: bytes) -> int:
+        value = db.data.get(key)
+        if value is None:
+            return 0
+        if value.__class__ is bytes:
+            size = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+        else:
+            size = self._collection_size(db.id, key, value)
+        expires = db.expires
+        if expires and key in expires:
+            size += EXPIRE_ENTRY
+        return size
+
+    def _collection_size(self, dbid: int, key: bytes, value) -> int:
+        n = len(value)
+        base = container_size(key, value)
+        if n <= SMALL_COLLECTION:
+            return base + elements_size(value)
+        k = (dbid, key)
+        entry = self.averages.get(k)
+        if entry is None or entry[2] >= RESAMPLE_AFTER or not entry[1] // 2 <= n <= 2 * entry[1]:
+            entry = self.averages[k] = [average_element(value, AVERAGE_SAMPLES), n, 0]
+        entry[2] += 1
+        return base + int(entry[0] * n)
+
+    def used_memory(self) -> int:
+        used = self.startup + self.total
+        if self.access is not None:
+            used += self.nkeys * ACCESS_ENTRY
+        return used
+
+    def dataset(self) -> int:
+        return self.total
+
+    def _add(self, dbid: int, nbytes: int, nkeys: int) -> None:
+        self.db_bytes[dbid] += nbytes
+        self.db_keys[dbid] += nkeys
+        self.total += nbytes
+        self.nkeys += nkeys
+
+    # ------------------------------------------------------------ measuring writes
+
+    def before(self, client, cmd, argv):
+        """Sizes of the keys a write names, before it runs (dispatch.call)."""
+        db = client.db
+        name = cmd.fullname
+        idxs = cmd.key_indexes(argv)
+        if len(idxs) == 1:
+            key = argv[idxs[0]]
+            pairs = [(db, key)]
+        else:
+            pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in idxs)]
+        if name in ("move", "copy"):
+            target = (_cross_db_target(self.server, argv, 2) if name == "move"
+                      else _copy_target(self.server, argv))
+            if target is not None and target is not db:
+                pairs.append((target, argv[2] if name == "copy" else argv[1]))
+        data_of = self.size_of
+        sizes = [data_of(d, k) for d, k in pairs]
+        self.measuring = pairs
+        return (pairs, sizes, name, argv)
+
+    def before_served(self, client, block, key):
+        """A blocked client is about to be served: its command's keys (the
+        ready key, and a BLMOVE's destination) are measured."""
+        db = client.db
+        pairs = [(db, key)]
+        argv = block.argv
+        if argv is not None:
+            from hakv.common.dispatch import lookup
+            cmd = lookup(self.server, argv)
+            if cmd.__class__ is not ErrorReply:
+                for i in cmd.key_indexes(argv):
+                    if argv[i] != key:
+                        pairs.append((db, argv[i]))
+        sizes = [self.size_of(d, k) for d, k in pairs]
+        self.measuring = pairs
+        return (pairs, sizes, "", None)
+
+    def after(self, client, measured) -> None:
+        pairs, sizes, name, argv = measured
+        self.measuring = None
+        access = self.access
+        now = _monotonic() if self.mode == "lru" else None
+        for (db, key), old in zip(pairs, sizes):
+            new = self.size_of(db, key)
+            if new != old:
+                self._add(db.id, new - old, (new > 0) - (old > 0))
+            if not new:
+                if old:
+                    self._forget(db.id, key)
+            elif access is not None:
+                if now is not None:
+                    access[db.id][key] = now
+                else:
+                    self._touch_lfu(db, key)
+        if name in _WHOLE_DB_WRITES:
+            _WHOLE_DB_WRITES[name](self, client, argv)
+        if argv is not None and client.block is not None and client.block.argv is None:
+            client.block.argv = argv  # for before_served
+
+    def _forget(self, dbid: int, key: bytes) -> None:
+        self.averages.pop((dbid, key), None)
+        if self.access is not None:
+            self.access[dbid].pop(key, None)
+
+    def on_expired(self, db, key: bytes, value) -> None:
+        """A key expired (lazily or by the active cycle)."""
+        pairs = self.measuring
+        if pairs is not None and (db, key) in pairs:
+            return  # the write being measured accounts for it
+        if value is None:
+            return
+        if value.__class__ is bytes:
+            size = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+        else:
+            size = self._collection_size(db.id, key, value)
+        self._add(db.id, -(size + EXPIRE_ENTRY), -1)
+        self._forget(db.id, key)
+
+    # -- FLUSHDB, FLUSHALL, SWAPDB: whole databases at once
+
+    def _flushed(self, dbids) -> None:
+        for i in dbids:
+            self._add(i, -self.db_bytes[i], -self.db_keys[i])
+            self.seen[i] = self.ks[i].data
+            if self.access is not None:
+                self.access[i] = {}
+        self.averages = {k: v for k, v in self.averages.items() if k[0] not in dbids}
+
+    def _after_flushdb(self, client, argv) -> None:
+        self._flushed({client.db.id})
+
+    def _after_flushall(self, client, argv) -> None:
+        self._flushed(set(range(len(self.ks))))
+
+    def _after_swapdb(self, client, argv) -> None:
+        try:
+            a, b = int(argv[1]), int(argv[2])
+        except ValueError:
+            return
+        n = len(self.ks)
+        if not (0 <= a < n and 0 <= b < n) or a == b:
+            return
+        if self.ks[a].data is not self.seen[b]:
+            return  # the swap did not happen
+        for lst in (self.db_bytes, self.db_keys, self.seen):
+            lst[a], lst[b] = lst[b], lst[a]
+        if self.access is not None:
+            self.access[a], self.access[b] = self.access[b], self.access[a]
+        self.averages = {k: v for k, v in self.averages.items() if k[0] not in (a, b)}
+
+    # ------------------------------------------------------------ recounting
+
+    def recount(self, dbids=None) -> None:
+        """Walk databases and set their totals (after a load or anything that
+        changed them behind the hooks)."""
+        for i in (range(len(self.ks)) if dbids is None else dbids):
+            db = self.ks[i]
+            self.averages = {k: v for k, v in self.averages.items() if k[0] != i}
+            size_of = self.size_of
+            total = sum(size_of(db, key) for key in list(db.data))
+            self._add(i, total - self.db_bytes[i], len(db.data) - self.db_keys[i])
+            self.seen[i] = db.data
+            if self.access is not None:
+                acc = self.access[i]
+                data = db.data
+                for key in [k for k in acc if k not in data]:
+                    del acc[key]
+
+    def _drifted(self) -> list:
+        return [i for i, db in enumerate(self.ks.dbs)
+                if db.data is not self.seen[i] or len(db.data) != self.db_keys[i]]
+
+    # ------------------------------------------------------------ access tracking
+
+    def set_mode(self, policy: str) -> None:
+        """Track accesses for the LRU/LFU policies only (a dict entry per
+        key); switching between them starts the records afresh."""
+        mode = "lru" if policy in LRU_POLICIES else "lfu" if policy in LFU_POLICIES else None
+        if mode == self.mode:
+            return
+        self.mode = mode
+        self.pool = []
+        self.epoch = _monotonic()
+        if mode is None:
+            self.access = None
+            self.ks.touch = None
+        else:
+            self.access = [{} for _ in self.ks.dbs]
+            self.ks.touch = self._touch_lru if mode == "lru" else self._touch_lfu
+
+    def _touch_lru(self, db, key: bytes) -> None:
+        self.access[db.id][key] = _monotonic()
+
+    def _touch_lfu(self, db, key: bytes) -> None:
+        acc = self.access[db.id]
+        counter = self._lfu_counter(acc.get(key))
+        if counter < 255:
+            base = counter - LFU_INIT_VAL
+            if base < 0:
+                base = 0
+            if random.random() < 1.0 / (base * self.lfu_log_factor + 1):
+                counter += 1
+        acc[key] = (self._minutes() << 8) | counter
+
+    def _minutes(self) -> int:
+        return int(_monotonic() // 60) & 0xFFFF
+
+    def _lfu_counter(self, packed) -> int:
+        """The counter after decay (lfu-decay-time minutes per step)."""
+        if packed is None:
+            when, counter = int(self.epoch // 60) & 0xFFFF, LFU_INIT_VAL
+        else:
+            when, counter = packed >> 8, packed & 0xFF
+        period = self.lfu_decay_time
+        if period:
+            elapsed = (self._minutes() - when) & 0xFFFF
+            counter = max(0, counter - elapsed // period)
+        return counter
+
+    def touch_key(self, db, key: bytes) -> bool:
+        """An access by TOUCH, SETBIT ... (keys.note_access); False when
+        accesses are not tracked here."""
+        if self.access is None:
+            return False
+        if key in db.data:
+            self.ks.touch(db, key)
+        return True
+
+    def idle_ms(self, db, key: bytes):
+        """OBJECT IDLETIME's source when accesses are tracked, else None."""
+        if self.access is None or self.mode != "lru":
+            return None
+        when = self.access[db.id].get(key, self.epoch)
+        return int(max(0.0, _monotonic() - when) * 1000)
+
+    def freq(self, db, key: bytes):
+        if self.access is None or self.mode != "lfu":
+            return None
+        return self._lfu_counter(self.access[db.id].get(key))
+
+    # ------------------------------------------------------------ eviction
+
+    def write_check(self, client, cmd):
+        """First of the write checks: make room, or refuse denyoom commands."""
+        maxmemory = self.maxmemory
+        if not maxmemory or client.is_primary:
+            return None
+        if self.ks.replica_mode and self.replica_ignores:
+            return None
+        if self.used_memory() <= maxmemory:
+            return None
+        if self.server.loading:
+            return None
+        if not self.evict() and cmd.denyoom:
+            return ErrorReply(errors.OOM)
+        return None
+
+    def _time_limit(self) -> float | None:
+        """Seconds one eviction round may take (maxmemory-eviction-tenacity:
+        10 -> 500 us; 100 -> no limit)."""
+        t = self.tenacity
+        if t >= 100:
+            return None
+        if t <= 10:
+            return 50e-6 * t
+        return 500e-6 * 1.15 ** (t - 10)
+
+    def evict(self) -> bool:
+        """Evict until used memory is within maxmemory. False when it could
+        not (nothing evictable); True when done, or when the time ran out
+        (the cron goes on, as Redis's eviction timer does)."""
+        maxmemory = self.maxmemory
+        policy = self.policy
+        if policy == "noeviction":
+            return self.used_memory() <= maxmemory
+        limit = self._time_limit()
+        deadline = None if limit is None else time.perf_counter() + limit
+        server = self.server
+        flush = not server.pending_propagation
+        n = 0
+        while self.used_memory() > maxmemory:
+            picked = self._pick(policy)
+            if picked is None:
+                return False
+            self._evict_key(*picked)
+            if flush and server.pending_propagation:
+                server.flush_propagation()  # each DEL on its own, before the write
+            n += 1
+            if deadline is not None and n & 15 == 0 and time.perf_counter() > deadline:
+                self.evicting_late = True
+                break
+        return True
+
+    def _evict_key(self, db, key: bytes) -> None:
+        server = self.server
+        size = self.size_of(db, key)
+        self.ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
+        if db.delete(key):
+            self._add(db.id, -size, -1)
+            self._forget(db.id, key)
+            self.ks.notify(db, "e", b"evicted", key)
+        self.stat_evicted += 1
+        server.stat_evicted_keys = self.stat_evicted
+
+    def _pick(self, policy: str):
+        """(db, key) to evict under policy, or None."""
+        volatile = policy.startswith("volatile-")
+        if policy.endswith("-random"):
+            return self._pick_random(volatile)
+        return self._pick_from_pool(policy, volatile)
+
+    def _candidates(self, db, volatile: bool):
+        source = db.expires if volatile else db.data
+        if not source:
+            return None
+        k = (db.id, volatile)
+        snap = self.snapshots.get(k)
+        if (snap is None or snap[0] is not source or snap[2] * 2 > len(snap[1])
+                or len(source) * 4 > len(snap[1]) * 5):
+            snap = self.snapshots[k] = [source, list(source), 0]
+        return snap
+
+    def _sample(self, db, volatile: bool, count: int) -> list:
+        """Up to `count` random keys of db (with a TTL when volatile) that
+        still exist."""
+        snap = self._candidates(db, volatile)
+        if snap is None:
+            return []
+        out = []
+        randrange = random.randrange
+        misses = 0
+        while len(out) < count:
+            source, keys = snap[0], snap[1]
+            key = keys[randrange(len(keys))]
+            if key in source and key in db.data:
+                out.append(key)
+                continue
+            snap[2] += 1
+            misses += 1
+            if misses > count * 4 or snap[2] * 2 > len(keys):
+                # Too many keys of the snapshot are gone: take a fresh one.
+                self.snapshots.pop((db.id, volatile), None)
+                snap = self._candidates(db, volatile)
+                if snap is None or misses > count * 8:
+                    break
+        return out
+
+    def _pick_random(self, volatile: bool):
+        dbs = [db for db in self.ks.dbs if (db.expires if volatile else db.data)]
+        for _ in range(len(dbs)):
+            db = dbs[self.next_db % len(dbs)]
+            self.next_db += 1
+            keys = self._sample(db, volatile, 1)
+            if keys:
+                return db, keys[0]
+        return None
+
+    def _score(self, policy: str, db, key: bytes) -> float:
+        """Higher is a better eviction candidate."""
+        if policy.endswith("-ttl"):
+            return -db.expires.get(key, 0)
+        acc = self.access[db.id] if self.access is not None else {}
+        if self.mode == "lfu":
+            return 255 - self._lfu_counter(acc.get(key))
+        return -acc.get(key, self.epoch)  # least recent access first
+
+    def _pick_from_pool(self, policy: str, volatile: bool):
+        samples = self.samples
+        pool = self.pool
+        in_pool = {(e[1], e[2]) for e in pool}
+        for db in self.ks.dbs:
+            if not (db.expires if volatile else db.data):
+                continue
+            for key in self._sample(db, volatile, samples):
+                if (db.id, key) in in_pool:
+                    continue
+                score = self._score(policy, db, key)
+                if len(pool) < POOL_SIZE or score > pool[0][0]:
+                    pool.append([score, db.id, key])
+                    in_pool.add((db.id, key))
+        pool.sort(key=lambda e: e[0])
+        del pool[:-POOL_SIZE]
+        while pool:
+            score, dbid, key = pool.pop()
+            db = self.ks[dbid]
+            if key in db.data and (not volatile or key in db.expires):
+                return db, key
+        return None
+
+    # ------------------------------------------------------------ periodic work
+
+    def cron(self) -> None:
+        server = self.server
+        if server.loading:
+            return
+        drifted = self._drifted()
+        if drifted:
+            self.recount(drifted)
+        used = self.used_memory()
+        if used > self.peak:
+            self.peak = used
+        maxmemory = self.maxmemory
+        if maxmemory and used > maxmemory and not (self.ks.replica_mode and self.replica_ignores):
+            self.evicting_late = False
+            self.evict()
+            if server.pending_propagation:
+                server.flush_propagation()
+
+    def _read_settings(self) -> None:
+        """The settings the write path reads, kept as attributes (a settings
+        lookup costs a pydantic attribute access)."""
+        s = self.settings
+        self.maxmemory = s["maxmemory"]
+        self.policy = s["maxmemory-policy"]
+        self.samples = s["maxmemory-samples"]
+        self.replica_ignores = s["replica-ignore-maxmemory"]
+        self.lazy = s["lazyfree-lazy-eviction"]
+        self.lfu_log_factor = s["lfu-log-factor"]
+        self.lfu_decay_time = s["lfu-decay-time"]
+        self.tenacity = s["maxmemory-eviction-tenacity"]
+
+    def on_config_set(self, name: str, value) -> None:
+        self._read_settings()
+        if name == "maxmemory-policy":
+            self.set_mode(value)
+        elif name == "maxmemory" and value and self.used_memory() > value:
+            if not (self.ks.replica_mode and self.replica_ignores):
+                self.evict()
+
+    # ------------------------------------------------------------ reporting
+
+    def info_memory(self):
+        used = self.used_memory()
+        self.peak = max(self.peak, used)
+        lines = self.server._info_memory()
+        overhead = used - self.total
+        replace = {
+            "used_memory": str(used),
+            "used_memory_human": _human(used),
+            "used_memory_peak": str(self.peak),
+            "used_memory_peak_human": _human(self.peak),
+            "used_memory_peak_perc": "%.2f%%" % (100.0 * used / self.peak if self.peak else 0),
+            "used_memory_overhead": str(overhead),
+            "used_memory_startup": str(self.startup),
+            "used_memory_dataset": str(self.total),
+            "used_memory_dataset_perc": "%.2f%%" % (
+                100.0 * self.total / (used - self.startup) if used > self.startup else 0),
+            "allocator_allocated": str(used),
+            "allocator_active": str(used),
+        }
+        out = []
+        for item in lines:
+            if isinstance(item, tuple) and item[0] in replace:
+                out.append((item[0], replace[item[0]]))
+            else:
+                out.append(item)
+        return out
+
+    def stats(self) -> dict:
+        """MEMORY STATS."""
+        used = self.used_memory()
+        keys = self.nkeys
+        return {
+            b"peak.allocated": max(self.peak, used),
+            b"total.allocated": used,
+            b"startup.allocated": self.startup,
+            b"replication.backlog": 0,
+            b"clients.slaves": 0,
+            b"clients.normal": 0,
+            b"aof.buffer": 0,
+            b"lua.caches": 0,
+            b"overhead.total": used - self.total,
+            b"keys.count": keys,
+            b"keys.bytes-per-key": (used - self.startup) // keys if keys else 0,
+            b"dataset.bytes": self.total,
+            b"dataset.percentage": (100.0 * self.total / (used - self.startup)
+                                    if used > self.startup else 0.0),
+            b"peak.percentage": 100.0 * used / self.peak if self.peak else 100.0,
+            b"fragmentation": 1.0,
+        }
+
+    def doctor(self) -> str:
+        """MEMORY DOCTOR: what the accounting sees, and what stands out."""
+        used = self.used_memory()
+        maxmemory = self.settings["maxmemory"]
+        policy = self.settings["maxmemory-policy"]
+        lines = ["Memory report (hakv): %s used by %d keys (%s of data), peak %s."
+                 % (_human(used), self.nkeys, _human(self.total), _human(self.peak))]
+        if not maxmemory:
+            lines.append("No maxmemory is set: the dataset may grow without bound.")
+        else:
+            lines.append("maxmemory is %s with policy %s; %.1f%% of it is in use."
+                         % (_human(maxmemory), policy, 100.0 * used / maxmemory))
+            if used > maxmemory and policy == "noeviction":
+                lines.append("Used memory is above maxmemory and nothing is evicted: writes "
+                             "that add data are refused with OOM.")
+            elif policy.startswith("volatile-") and not any(db.expires for db in self.ks.dbs):
+                lines.append("The policy evicts only keys with a TTL, and no key has one.")
+        if self.stat_evicted:
+            lines.append("%d keys were evicted so far." % self.stat_evicted)
+        if len(lines) == 1 or (len(lines) == 2 and not maxmemory):
+            lines.append("Nothing else stands out.")
+        return "\n".join(lines) + "\n"
+
+    def usage(self, db, key: bytes, samples: int):
+        """MEMORY USAGE key [SAMPLES n]."""
+        ks = self.ks
+        touch, ks.touch = ks.touch, None  # MEMORY USAGE is not an access
+        try:
+            value = db.get(key)
+        finally:
+            ks.touch = touch
+        if value is None:
+            return None
+        size = value_size(key, value, samples)
+        if db.expires and key in db.expires:
+            size += EXPIRE_ENTRY
+        return size
+
+
+def _human(n: int) -> str:
+    from hakv.common.server import human_bytes
+    return human_bytes(n)
+
+
+_WHOLE_DB_WRITES = {
+    "flushdb": Memory._after_flushdb,
+    "flushall": Memory._after_flushall,
+    "swapdb": Memory._after_swapdb,
+}
+
+
+def attach(server) -> Memory:
+    memory = Memory(server)
+    server.memory = memory
+    server.memory_tracker = memory
+    server.keyspace.on_expired = memory.on_expired
+    memory.set_mode(server.settings["maxmemory-policy"])
+    server.write_checks.insert(0, memory.write_check)  # OOM comes first (dispatch's order)
+    server.cron_jobs.append(memory.cron)
+    server.info_sections["memory"] = memory.info_memory
+    server.used_memory = memory.used_memory
+    server.settings.listeners.append(memory.on_config_set)
+    return memory
