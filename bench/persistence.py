@@ -90,11 +90,27 @@ def start(kind: str, workdir: str, dump: str | None = None, *args):
     make = hakv_server if kind == "hakv" else redis_server
     proc = make(workdir, None, *args)
     STARTED.append(proc)
-    proc.start()
-    client = proc.client(socket_timeout=300)
-    while client.info("persistence").get("loading"):
-        time.sleep(0.05)
+    proc.start(wait=False)
+    wait_loaded(proc)
     return proc
+
+
+def wait_loaded(proc, timeout: float = 600) -> None:
+    """Until the server answers and has finished loading (patient: on a busy
+    machine a loading server may take seconds to answer)."""
+    import redis
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not proc.alive():
+            raise RuntimeError("%s exited:\n%s" % (proc.name, proc.output()[-2000:]))
+        try:
+            if not proc.client(socket_timeout=30).info("persistence").get("loading"):
+                return
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("%s did not finish loading" % proc.name)
 
 
 def load_seconds(proc) -> float:
@@ -135,8 +151,8 @@ def snapshot_bench(n: int, root: str) -> dict:
     redis_dump = os.path.join(root, "redis-dump.rdb")
     shutil.copy(os.path.join(real.workdir, "dump.rdb"), redis_dump)
     real.stop()
-    real.start()
-    real.client(socket_timeout=300).ping()
+    real.start(wait=False)
+    wait_loaded(real)
     redis_load = load_seconds(real)
     redis_rss = rss_mb(real.pid)
     real.stop()
@@ -146,10 +162,9 @@ def snapshot_bench(n: int, root: str) -> dict:
     hakv_load_redis_dump = load_seconds(hakv)
     hakv_save, hakv_size = timed_save(hakv)
     hakv.stop()
-    hakv.start()
+    hakv.start(wait=False)
+    wait_loaded(hakv)
     client = hakv.client(socket_timeout=300)
-    while client.info("persistence").get("loading"):
-        time.sleep(0.05)
     hakv_load = load_seconds(hakv)
     hakv_rss = rss_mb(hakv.pid)
     assert client.dbsize() == n

@@ -17,6 +17,7 @@ Not part of the test suite. Usage:
 
     python bench/types.py [--requests 100000] [--pipelined-requests 400000]
                           [--only zadd,zrange] [--skip-big] [--repeat 1]
+                          [--pipelines 1,16]
 
 The machine's other load shows in both columns; the ratio is what counts.
 """
@@ -165,6 +166,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated label substrings")
     parser.add_argument("--skip-big", action="store_true", help="skip the 1M-member part")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per test")
+    parser.add_argument("--pipelines", default="1,16", help="pipeline depths to run")
     opts = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="hakv-bench-types-")
@@ -181,8 +183,10 @@ def main() -> int:
         servers.append(hakv)
         wanted = [w.strip().lower() for w in opts.only.split(",") if w.strip()]
         print("%-24s %3s %12s %12s %7s" % ("test", "", "redis rps", "hakv rps", "ratio"))
-        ratios = {1: [], 16: []}
-        for pipeline, requests in ((1, opts.requests), (16, opts.pipelined_requests)):
+        depths = [int(p) for p in opts.pipelines.split(",")]
+        runs = [(p, opts.requests if p == 1 else opts.pipelined_requests) for p in depths]
+        ratios = {p: [] for p in depths}
+        for pipeline, requests in runs:
             for s in servers:
                 s.call(b"FLUSHALL")
             for label, args in TESTS:
@@ -204,7 +208,7 @@ def main() -> int:
             print("%-24s %3s %12.0f %12.0f %7.2f   (members/s)" % (
                 "1M ZADD load, 1000/cmd", "", rates[0], rates[1], rates[1] / rates[0]))
             for label, args in BIG_TESTS:
-                for pipeline, requests in ((1, opts.requests), (16, opts.pipelined_requests)):
+                for pipeline, requests in runs:
                     rps = [run_benchmark(s.port, args, requests, pipeline, BIG)
                            for s in servers]
                     row(label, pipeline, rps[0], rps[1])

@@ -148,29 +148,75 @@ _CHANNEL_COMMANDS = {
 }
 
 
+# Shard channels sit where keys would (for cluster slots): not keys to ACL.
+_CHANNELS_NOT_KEYS = frozenset(("spublish", "ssubscribe", "sunsubscribe"))
+
+
 def key_permissions(cmd, argv: list) -> list:
     """[(argv index, needed permission bits)] for the keys of this call."""
-    idxs = cmd.key_indexes(argv)
-    if not idxs:
-        return []
+    plan = _KEY_PLANS.get(cmd)
+    if plan is None:
+        plan = _KEY_PLANS[cmd] = _key_plan(cmd)
+    kind, a, b = plan
+    if kind == _ONE_KEY:
+        return [(a, b)] if len(argv) > a else []
+    if kind == _SAME:
+        return [(i, a) for i in cmd.key_indexes(argv)]
+    if kind == _MIXED:
+        return [(i, a if n == 0 else b) for n, i in enumerate(cmd.key_indexes(argv))]
+    if kind == _BY_ARGS:
+        if a == "set":  # SET ... GET reads the old value too
+            perm = READ | WRITE if any(x.lower() == b"get" for x in argv[3:]) else WRITE
+        else:  # BITFIELD reads only, unless it SETs or INCRBYs
+            writes = any(x.lower() in (b"set", b"incrby") for x in argv[2:])
+            perm = READ | WRITE if writes else READ
+        return [(i, perm) for i in cmd.key_indexes(argv)]
+    return []
+
+
+_ONE_KEY, _SAME, _MIXED, _BY_ARGS, _NO_KEYS = range(5)
+_KEY_PLANS: dict = {}  # Command -> (kind, a, b), worked out on first use
+
+
+def _key_plan(cmd) -> tuple:
     name = cmd.fullname
+    if name in _CHANNELS_NOT_KEYS or (cmd.first_key <= 0 and cmd.key_finder is None):
+        return _NO_KEYS, None, None
     mixed = _MIXED_ACCESS.get(name)
     if mixed is not None:
-        first, rest = mixed
-        return [(i, first if n == 0 else rest) for n, i in enumerate(idxs)]
+        return _MIXED, mixed[0], mixed[1]
+    if name in ("set", "bitfield"):
+        return _BY_ARGS, name, None
     perm = _KEY_ACCESS.get(name)
-    if perm is None:
-        if name == "set":
-            # SET ... GET reads the old value too.
-            perm = READ | WRITE if any(a.lower() == b"get" for a in argv[3:]) else WRITE
-        elif name == "bitfield":
-            writes = any(a.lower() in (b"set", b"incrby") for a in argv[2:])
-            perm = READ | WRITE if writes else READ
-        elif "readonly" in cmd.flags:
-            perm = READ
-        else:
-            perm = READ | WRITE
-    return [(i, perm) for i in idxs]
+    if perm is None:  # a command Redis lacks: judged by its flags
+        perm = READ if "readonly" in cmd.flags else READ | WRITE
+    if cmd.key_finder is None and cmd.last_key == cmd.first_key:
+        return _ONE_KEY, cmd.first_key, perm
+    return _SAME, perm, None
+
+
+_GLOB_SPECIAL = frozenset(b"*?[\\")
+
+
+def _key_rules(keys: list) -> dict:
+    """For each needed permission (0..3): the patterns that grant it, as
+    (prefixes, exact keys, other glob matchers) -- 'app:*' is a prefix test,
+    'app' an exact one, only the rest runs the glob matcher."""
+    rules = {}
+    for need in range(4):
+        prefixes, exact, globs = [], set(), []
+        for pattern, perm in keys:
+            if (perm & need) != need:
+                continue
+            head = pattern[:-1]
+            if not _GLOB_SPECIAL.intersection(pattern):
+                exact.add(pattern)
+            elif pattern.endswith(b"*") and not _GLOB_SPECIAL.intersection(head):
+                prefixes.append(head)
+            else:
+                globs.append(compile_glob(pattern))
+        rules[need] = (tuple(prefixes), exact, globs)
+    return rules
 
 
 # ---------------------------------------------------------------- selectors and users
@@ -199,11 +245,149 @@ def _has_spaces(s: bytes) -> bool:
     return any(c in b" \t\n\r\x0b\x0c\x00" for c in s)
 
 
+class StandIn:
+    """A Redis 7.0 command hakv does not implement, known to the ACL by name
+    and categories only (it never runs: the gate never sees it)."""
+
+    __slots__ = ("name", "fullname", "categories", "parent", "subcommands")
+    no_auth = False
+
+    def __init__(self, fullname: str, categories, parent):
+        self.fullname = fullname
+        self.name = fullname.split("|")[-1]
+        self.categories = frozenset(categories)
+        self.parent = parent
+        self.subcommands: dict = {}
+
+
+# Every command and subcommand of Redis 7.0 by its ACL categories (COMMAND
+# INFO of redis-server 7.0.15): the ACL's view of Redis's command table, for
+# the commands hakv lacks and for describing users as Redis does.
+_REDIS_CATALOG = """
+keyspace read fast: dbsize exists expiretime pexpiretime pttl touch ttl type
+keyspace read slow: dump object|encoding object|freq object|idletime object|refcount
+    randomkey scan
+keyspace read slow dangerous: keys
+keyspace write fast: expire expireat move persist pexpire pexpireat renamenx unlink
+keyspace write fast dangerous: swapdb
+keyspace write slow: copy del rename
+keyspace write slow dangerous: flushall flushdb migrate restore restore-asking
+keyspace slow: object|help
+read set sortedset list slow dangerous: sort_ro
+read set fast: scard sismember smismember
+read set slow: sdiff sinter sintercard smembers srandmember sscan sunion
+read sortedset fast: zcard zcount zlexcount zmscore zrank zrevrank zscore
+read sortedset slow: zdiff zinter zintercard zrandmember zrange zrangebylex zrangebyscore
+    zrevrange zrevrangebylex zrevrangebyscore zscan zunion
+read list fast: llen
+read list slow: lindex lpos lrange
+read hash fast: hexists hget hlen hmget hstrlen
+read hash slow: hgetall hkeys hrandfield hscan hvals
+read string fast: get mget strlen
+read string slow: getrange lcs substr
+read bitmap fast: bitfield_ro getbit
+read bitmap slow: bitcount bitpos
+read hyperloglog slow: pfcount
+read geo slow: geodist geohash geopos georadius_ro georadiusbymember_ro geosearch
+read stream fast: xlen
+read stream slow: xinfo|consumers xinfo|groups xinfo|stream xpending xrange xrevrange
+read stream slow blocking: xread
+read fast: lolwut
+read slow: memory|usage
+write set sortedset list slow dangerous: sort
+write set fast: sadd smove spop srem
+write set slow: sdiffstore sinterstore sunionstore
+write sortedset fast: zadd zincrby zpopmax zpopmin zrem
+write sortedset fast blocking: bzpopmax bzpopmin
+write sortedset slow: zdiffstore zinterstore zmpop zrangestore zremrangebylex
+    zremrangebyrank zremrangebyscore zunionstore
+write sortedset slow blocking: bzmpop
+write list fast: lpop lpush lpushx rpop rpush rpushx
+write list slow: linsert lmove lmpop lrem lset ltrim rpoplpush
+write list slow blocking: blmove blmpop blpop brpop brpoplpush
+write hash fast: hdel hincrby hincrbyfloat hmset hset hsetnx
+write string fast: append decr decrby getdel getex getset incr incrby incrbyfloat setnx
+write string slow: mset msetnx psetex set setex setrange
+write bitmap slow: bitfield bitop setbit
+write hyperloglog admin slow dangerous: pfdebug
+write hyperloglog fast: pfadd
+write hyperloglog slow: pfmerge
+write geo slow: geoadd georadius georadiusbymember geosearchstore
+write stream fast: xack xadd xautoclaim xclaim xdel xsetid
+write stream slow: xgroup|create xgroup|createconsumer xgroup|delconsumer xgroup|destroy
+    xgroup|setid xtrim
+write stream slow blocking: xreadgroup
+write slow scripting: function|delete function|flush function|load function|restore
+hyperloglog admin slow dangerous: pfselftest
+stream slow: xgroup|help xinfo|help
+pubsub fast: publish spublish
+pubsub slow: psubscribe pubsub|channels pubsub|numpat pubsub|numsub pubsub|shardchannels
+    pubsub|shardnumsub punsubscribe ssubscribe subscribe sunsubscribe unsubscribe
+admin fast dangerous: lastsave role
+admin slow dangerous: acl|deluser acl|dryrun acl|getuser acl|list acl|load acl|log acl|save
+    acl|setuser acl|users bgrewriteaof bgsave cluster|addslots cluster|addslotsrange
+    cluster|bumpepoch cluster|count-failure-reports cluster|delslots cluster|delslotsrange
+    cluster|failover cluster|flushslots cluster|forget cluster|meet cluster|replicas
+    cluster|replicate cluster|reset cluster|saveconfig cluster|set-config-epoch
+    cluster|setslot cluster|slaves config|get config|resetstat config|rewrite config|set
+    debug failover latency|doctor latency|graph latency|histogram latency|history
+    latency|latest latency|reset module|list module|load module|loadex module|unload monitor
+    psync replconf replicaof save shutdown slaveof slowlog|get slowlog|len slowlog|reset
+    sync
+admin slow dangerous connection: client|kill client|list client|no-evict client|pause
+    client|unblock client|unpause
+fast: time
+fast connection: asking auth echo hello ping quit readonly readwrite reset select
+fast transaction: discard multi unwatch watch
+slow: acl acl|cat acl|genpass acl|help acl|whoami client cluster cluster|countkeysinslot
+    cluster|getkeysinslot cluster|help cluster|info cluster|keyslot cluster|links
+    cluster|myid cluster|nodes cluster|shards cluster|slots config config|help function
+    latency latency|help memory memory|doctor memory|help memory|malloc-stats memory|purge
+    memory|stats module module|help object pubsub pubsub|help script slowlog slowlog|help
+    xgroup xinfo
+slow dangerous: info
+slow connection: client|caching client|getname client|getredir client|help client|id
+    client|info client|reply client|setname client|tracking client|trackinginfo command
+    command|count command|docs command|getkeys command|getkeysandflags command|help
+    command|info command|list wait
+slow transaction: exec
+slow scripting: eval eval_ro evalsha evalsha_ro fcall fcall_ro function|dump function|help
+    function|kill function|list function|stats script|debug script|exists script|flush
+    script|help script|kill script|load
+"""
+
+
+def redis_catalog() -> dict:
+    """fullname -> categories, containers before their subcommands."""
+    global _CATALOG
+    if _CATALOG is None:
+        _CATALOG = _parse_catalog()
+    return _CATALOG
+
+
+_CATALOG = None
+
+
+def _parse_catalog() -> dict:
+    out: dict = {}
+    for line in _REDIS_CATALOG.strip().split("\n"):
+        if not line.startswith(" "):
+            head, _, names = line.partition(":")
+            cats = head.split()
+        else:
+            names = line
+        for name in names.split():
+            out[name] = cats
+    containers = {n: c for n, c in out.items() if "|" not in n}
+    subs = {n: c for n, c in out.items() if "|" in n}
+    return {**containers, **subs}
+
+
 class Selector:
     """One set of permissions: commands, key patterns, channel patterns."""
 
     __slots__ = ("commands", "all_commands", "future", "firstargs", "all_keys", "keys",
-                 "all_channels", "channels", "key_matchers", "channel_matchers")
+                 "all_channels", "channels", "key_rules", "channel_matchers")
 
     def __init__(self, all_channels: bool = False):
         self.commands: set = set()  # allowed Command objects
@@ -214,7 +398,7 @@ class Selector:
         self.keys: list = []  # [pattern bytes, permission bits]
         self.all_channels = all_channels
         self.channels: list = []  # pattern bytes
-        self.key_matchers: list = []  # (matcher, permission bits), rebuilt from keys
+        self.key_rules: dict = {}  # needed permission -> matchers, rebuilt from keys
         self.channel_matchers: list = []
 
     def copy(self) -> "Selector":
@@ -231,7 +415,7 @@ class Selector:
         return s
 
     def refresh(self) -> None:
-        self.key_matchers = [(compile_glob(p), perm) for p, perm in self.keys]
+        self.key_rules = _key_rules(self.keys)
         self.channel_matchers = [(compile_glob(p), p) for p in self.channels]
 
     @property
@@ -240,11 +424,11 @@ class Selector:
 
     # -- changing
 
-    def change(self, cmd, allow: bool) -> None:
+    def change(self, acl: "ACL", cmd, allow: bool) -> None:
         """Allow or block a command; a container takes its subcommands along."""
         self._set(cmd, allow)
         self.firstargs.pop(cmd, None)
-        for sub in cmd.subcommands.values():
+        for sub in acl.children.get(cmd, ()):
             self._set(sub, allow)
 
     def _set(self, cmd, allow: bool) -> None:
@@ -256,7 +440,7 @@ class Selector:
 
     def change_category(self, acl: "ACL", category: str, allow: bool) -> None:
         for cmd in acl.category_members(category):
-            self.change(cmd, allow)
+            self.change(acl, cmd, allow)
 
     def apply(self, acl: "ACL", op: bytes) -> None:
         """One selector rule (keys, channels, commands); raises RuleError."""
@@ -305,7 +489,7 @@ class Selector:
             cmd = acl.lookup(op[1:])
             if cmd is None:
                 raise RuleError(_UNKNOWN)
-            self.change(cmd, False)
+            self.change(acl, cmd, False)
         else:
             raise RuleError(_SYNTAX)
 
@@ -327,9 +511,7 @@ class Selector:
                 else:
                     raise RuleError(_SYNTAX)
                 i += 1
-            else:
-                raise RuleError(_SYNTAX)  # no '~'
-            pattern = op[i:]
+            pattern = op[i:]  # no '~': an empty pattern, as Redis takes it
         else:
             perm = ALL_PERMS
             pattern = op[1:]
@@ -348,7 +530,7 @@ class Selector:
             cmd = acl.lookup(spec)
             if cmd is None:
                 raise RuleError(_UNKNOWN)
-            self.change(cmd, True)
+            self.change(acl, cmd, True)
             return
         head, _, arg = spec.rpartition(b"|")
         cmd = acl.lookup(head)
@@ -358,11 +540,11 @@ class Selector:
             raise RuleError(_SUB_FIRSTARG)
         if not arg:
             raise RuleError(_SYNTAX)
-        if cmd.subcommands:
+        if cmd in acl.children:
             sub = acl.lookup(spec)
             if sub is None:
                 raise RuleError(_UNKNOWN)
-            self.change(sub, True)
+            self.change(acl, sub, True)
             return
         # A first argument of an otherwise blocked command (+select|0).
         allowed = self.firstargs.setdefault(cmd, [])
@@ -372,8 +554,10 @@ class Selector:
 
     # -- checking
 
-    def check(self, cmd, argv: list, keys_cache: list) -> tuple:
-        """(0, 0) if this selector allows the call, else (reason, argv index)."""
+    def check(self, cmd, argv: list, keys_cache: list | None) -> tuple:
+        """(0, 0) if this selector allows the call, else (reason, argv index).
+        keys_cache: a one-item list shared by a user's selectors (the keys
+        are worked out once), or None."""
         if not self.all_commands and not cmd.no_auth and cmd not in self.commands:
             allowed = self.firstargs.get(cmd)
             pos = 2 if cmd.parent is not None else 1
@@ -383,12 +567,20 @@ class Selector:
             if not any(a.lower() == first for a in allowed):
                 return DENIED_CMD, 0
         if not self.all_keys:
-            if keys_cache[0] is None:
-                keys_cache[0] = key_permissions(cmd, argv)
-            for idx, need in keys_cache[0]:
+            if keys_cache is None:
+                perms = key_permissions(cmd, argv)
+            else:
+                perms = keys_cache[0]
+                if perms is None:
+                    perms = keys_cache[0] = key_permissions(cmd, argv)
+            rules = self.key_rules
+            for idx, need in perms:
                 key = argv[idx]
-                for match, perm in self.key_matchers:
-                    if (perm & need) == need and match(key):
+                prefixes, exact, globs = rules[need]
+                if key.startswith(prefixes) or key in exact:
+                    continue
+                for match in globs:
+                    if match(key):
                         break
                 else:
                     return DENIED_KEY, idx
@@ -617,24 +809,51 @@ class ACL:
 
     def _index_commands(self, table) -> None:
         """Command names as the ACL knows them: the original names, whatever
-        rename-command did (Redis keeps ACLs on its original table)."""
+        rename-command did (Redis keeps ACLs on its original table), plus
+        the Redis 7.0 commands hakv does not implement (stand-ins), so that
+        rules written for Redis load here and users are described alike."""
         self.by_name: dict[str, object] = {}
         self.all_commands: list = []
         for cmd in table.all():
             self.by_name[cmd.fullname] = cmd
             self.all_commands.append(cmd)
-        self._categories: dict[str, list] = {c: [] for c in CATEGORIES}
+        catalog = redis_catalog()
+        for name, cats in catalog.items():
+            if name in self.by_name:
+                continue
+            parent = None
+            if "|" in name:
+                parent = self.by_name.get(name.split("|", 1)[0])
+                if parent is None:
+                    continue  # its container is listed (and made) first
+            stand_in = StandIn(name, cats, parent)
+            self.by_name[name] = stand_in
+            self.all_commands.append(stand_in)
+        # Subcommands per container, stand-ins included (the real command
+        # table is left as it is).
+        self.children: dict = {}
         for cmd in self.all_commands:
+            if cmd.parent is not None:
+                self.children.setdefault(cmd.parent, []).append(cmd)
+        self._categories: dict[str, list] = {c: [] for c in CATEGORIES}
+        self._counted: dict[str, list] = {c: [] for c in CATEGORIES}
+        for cmd in self.all_commands:
+            counted = cmd.fullname in catalog  # hakv-only commands are not in Redis's counts
             for cat in cmd.categories:
-                members = self._categories.get(cat)
-                if members is not None:
-                    members.append(cmd)
+                if cat in self._categories:
+                    self._categories[cat].append(cmd)
+                    if counted:
+                        self._counted[cat].append(cmd)
 
     def lookup(self, name: bytes):
         return self.by_name.get(name.decode("utf-8", "surrogateescape").lower())
 
     def category_members(self, category: str) -> list:
         return self._categories[category]
+
+    def implemented_members(self, category: str) -> list:
+        """ACL CAT <category>: the commands of the category hakv has."""
+        return [c for c in self._categories[category] if not isinstance(c, StandIn)]
 
     # -- users
 
@@ -793,9 +1012,12 @@ class ACL:
     def permission(self, user: User, cmd, argv: list) -> tuple:
         """(0, 0) if user may run argv; else (reason, argv index of the key or
         channel), the most relevant over all selectors as Redis picks it."""
+        selectors = user.selectors
+        if len(selectors) == 1:
+            return selectors[0].check(cmd, argv, None)
         keys_cache = [None]
         relevant, last_idx = DENIED_CMD, 0
-        for selector in user.selectors:
+        for selector in selectors:
             reason, idx = selector.check(cmd, argv, keys_cache)
             if not reason:
                 return 0, 0
@@ -867,7 +1089,7 @@ class ACL:
                 if cat in applied:
                     continue
                 on = off = 0
-                for cmd in self._categories[cat]:
+                for cmd in self._counted[cat]:
                     if cmd in remaining:
                         on += 1
                     else:
@@ -881,8 +1103,8 @@ class ACL:
             applied.add(best)
             fake.change_category(self, best, additive)
             # The category is now accounted for: take it out of the comparison.
-            for cmd in self._categories[best]:
-                for c in (cmd, *cmd.subcommands.values()):
+            for cmd in self._counted[best]:
+                for c in (cmd, *self.children.get(cmd, ())):
                     if additive:
                         remaining.discard(c)
                     else:
@@ -892,19 +1114,18 @@ class ACL:
             if cmd.parent is not None:
                 continue
             self._describe_single(selector, fake, cmd, rules)
-            for sub in cmd.subcommands.values():
+            for sub in self.children.get(cmd, ()):
                 self._describe_single(selector, fake, sub, rules)
             allowed = selector.firstargs.get(cmd)
             if allowed and cmd not in selector.commands:
                 rules += ["+%s|%s" % (cmd.fullname, a) for a in allowed]
         return " ".join(rules)
 
-    @staticmethod
-    def _describe_single(selector, fake, cmd, rules) -> None:
+    def _describe_single(self, selector, fake, cmd, rules) -> None:
         user_bit = cmd in selector.commands
         if user_bit != (cmd in fake.commands):
             rules.append(("+" if user_bit else "-") + cmd.fullname)
-            fake.change(cmd, user_bit)
+            fake.change(self, cmd, user_bit)
 
     def describe_user(self, user: User) -> str:
         return user.describe(self)

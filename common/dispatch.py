@@ -90,7 +90,8 @@ def execute(client, argv: list):
     if client.multi is not None and cmd.parent is not None:
         client.multi.append((cmd, argv))
         return "QUEUED"
-    if server.paused_until and server.client_paused(client, cmd):
+    if server.paused_until and server.client_paused(
+            client, _QueuedFlags(client.multi) if client.multi and cmd.name == "exec" else cmd):
         # CLIENT PAUSE: hold this command (and what follows) until unpaused.
         client.paused_argv = argv
         server.paused_clients.append(client)

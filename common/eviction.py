@@ -19,7 +19,7 @@ incrementally rather than by walking the keyspace:
   and cached per key until the length halves or doubles or 32 writes went by
   -- so HSET on a million-field hash costs O(1), not a walk.
 * With an LRU/LFU policy each key also has an access record
-  (memsize.ACCESS_ENTRY bytes per key).
+  (memsize.ACCESS_ENTRY_LRU / _LFU bytes per key).
 * Anything that changes the keyspace behind these hooks (loading an RDB,
   a full resync, DEBUG RELOAD) shows up as a key count that differs from
   ours, or a database dict that was replaced; the cron then recounts that
@@ -56,9 +56,11 @@ from __future__ import annotations
 import random
 import sys
 import time
+from bisect import insort
+from collections import OrderedDict
 
 from hakv.common import errors
-from hakv.common.memsize import (ACCESS_ENTRY, DICT_SLOT, EXPIRE_ENTRY, average_element,
+from hakv.common.memsize import (ACCESS_ENTRY_LFU, ACCESS_ENTRY_LRU, DICT_SLOT, EXPIRE_ENTRY, average_element,
                                  container_size, elements_size, value_size)
 from hakv.common.resp import ErrorReply
 
@@ -114,7 +116,8 @@ class Memory:
         self.mode = None
         self.epoch = _monotonic()
         self.snapshots: dict = {}  # (dbid, volatile) -> [source dict, keys list, dead]
-        self.pool: list = []  # [score, dbid, key], best last
+        self.pool: list = []  # (score, dbid, key), sorted: the best candidate last
+        self.pool_members: set = set()  # (dbid, key) in the pool
         self.next_db = 0
         self.evicting_late = False
         self.stat_evicted = 0
@@ -151,7 +154,7 @@ class Memory:
     def used_memory(self) -> int:
         used = self.startup + self.total
         if self.access is not None:
-            used += self.nkeys * ACCESS_ENTRY
+            used += self.nkeys * (ACCESS_ENTRY_LRU if self.mode == "lru" else ACCESS_ENTRY_LFU)
         return used
 
     def dataset(self) -> int:
@@ -216,9 +219,13 @@ class Memory:
                     self._forget(db.id, key)
             elif access is not None:
                 if now is not None:
-                    access[db.id][key] = now
+                    acc = access[db.id]
+                    acc[key] = now
+                    acc.move_to_end(key)  # LRU order: the most recent last
+                elif old:
+                    self._touch_lfu(db, key)  # a write to an existing key is an access
                 else:
-                    self._touch_lfu(db, key)
+                    access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
         if name in _WHOLE_DB_WRITES:
             _WHOLE_DB_WRITES[name](self, client, argv)
         if argv is not None and client.block is not None and client.block.argv is None:
@@ -250,7 +257,7 @@ class Memory:
             self._add(i, -self.db_bytes[i], -self.db_keys[i])
             self.seen[i] = self.ks[i].data
             if self.access is not None:
-                self.access[i] = {}
+                self.access[i] = self._new_access()
         self.averages = {k: v for k, v in self.averages.items() if k[0] not in dbids}
 
     def _after_flushdb(self, client, argv) -> None:
@@ -292,6 +299,11 @@ class Memory:
                 data = db.data
                 for key in [k for k in acc if k not in data]:
                     del acc[key]
+                if self.mode == "lru" and len(acc) < len(data):
+                    # Keys that came in behind the hooks (a load): the oldest.
+                    fresh = OrderedDict.fromkeys((k for k in data if k not in acc), self.epoch)
+                    fresh.update(acc)
+                    self.access[i] = fresh
 
     def _drifted(self) -> list:
         return [i for i, db in enumerate(self.ks.dbs)
@@ -306,17 +318,26 @@ class Memory:
         if mode == self.mode:
             return
         self.mode = mode
-        self.pool = []
         self.epoch = _monotonic()
         if mode is None:
             self.access = None
             self.ks.touch = None
+        elif mode == "lru":
+            # An OrderedDict in access order: the front is the least recently
+            # used key (exact LRU for allkeys-lru; timestamps for the rest).
+            self.access = [OrderedDict.fromkeys(db.data, self.epoch) for db in self.ks.dbs]
+            self.ks.touch = self._touch_lru
         else:
             self.access = [{} for _ in self.ks.dbs]
-            self.ks.touch = self._touch_lru if mode == "lru" else self._touch_lfu
+            self.ks.touch = self._touch_lfu
+
+    def _new_access(self):
+        return OrderedDict() if self.mode == "lru" else {}
 
     def _touch_lru(self, db, key: bytes) -> None:
-        self.access[db.id][key] = _monotonic()
+        acc = self.access[db.id]
+        acc[key] = _monotonic()
+        acc.move_to_end(key)
 
     def _touch_lfu(self, db, key: bytes) -> None:
         acc = self.access[db.id]
@@ -434,7 +455,32 @@ class Memory:
         volatile = policy.startswith("volatile-")
         if policy.endswith("-random"):
             return self._pick_random(volatile)
+        if policy == "allkeys-lru":
+            picked = self._pick_least_recent()
+            if picked is not None:
+                return picked
         return self._pick_from_pool(policy, volatile)
+
+    def _pick_least_recent(self):
+        """allkeys-lru: the key at the front of the access order, over all
+        databases (no sampling needed)."""
+        best = None
+        for db in self.ks.dbs:
+            acc = self.access[db.id]
+            if not acc:
+                continue
+            data = db.data
+            while acc:
+                key = next(iter(acc))
+                if key in data:
+                    break
+                del acc[key]  # a record left behind: drop it
+            else:
+                continue
+            when = acc[key]
+            if best is None or when < best[0]:
+                best = (when, db, key)
+        return None if best is None else (best[1], best[2])
 
     def _candidates(self, db, volatile: bool):
         source = db.expires if volatile else db.data
@@ -454,12 +500,13 @@ class Memory:
         if snap is None:
             return []
         out = []
-        randrange = random.randrange
+        rand = random.random
         misses = 0
+        data = db.data
         while len(out) < count:
             source, keys = snap[0], snap[1]
-            key = keys[randrange(len(keys))]
-            if key in source and key in db.data:
+            key = keys[int(rand() * len(keys))]
+            if key in source and key in data:
                 out.append(key)
                 continue
             snap[2] += 1
@@ -482,34 +529,46 @@ class Memory:
                 return db, keys[0]
         return None
 
-    def _score(self, policy: str, db, key: bytes) -> float:
-        """Higher is a better eviction candidate."""
-        if policy.endswith("-ttl"):
-            return -db.expires.get(key, 0)
-        acc = self.access[db.id] if self.access is not None else {}
-        if self.mode == "lfu":
-            return 255 - self._lfu_counter(acc.get(key))
-        return -acc.get(key, self.epoch)  # least recent access first
-
     def _pick_from_pool(self, policy: str, volatile: bool):
+        """Redis's eviction pool: sample maxmemory-samples keys per database,
+        keep the best POOL_SIZE candidates seen (sorted, best last), evict
+        the best one that still exists."""
         samples = self.samples
         pool = self.pool
-        in_pool = {(e[1], e[2]) for e in pool}
+        members = self.pool_members
+        by_ttl = policy.endswith("-ttl")
+        lfu = self.mode == "lfu"
+        epoch = self.epoch
         for db in self.ks.dbs:
-            if not (db.expires if volatile else db.data):
+            source = db.expires if volatile else db.data
+            if not source:
                 continue
+            dbid = db.id
+            acc = self.access[dbid] if self.access is not None else {}
+            expires = db.expires
             for key in self._sample(db, volatile, samples):
-                if (db.id, key) in in_pool:
+                member = (dbid, key)
+                if member in members:
                     continue
-                score = self._score(policy, db, key)
-                if len(pool) < POOL_SIZE or score > pool[0][0]:
-                    pool.append([score, db.id, key])
-                    in_pool.add((db.id, key))
-        pool.sort(key=lambda e: e[0])
-        del pool[:-POOL_SIZE]
+                if by_ttl:
+                    score = -expires.get(key, 0)  # the nearest deadline first
+                elif lfu:
+                    score = 255 - self._lfu_counter(acc.get(key))
+                else:
+                    score = -acc.get(key, epoch)  # the least recent access first
+                if len(pool) < POOL_SIZE:
+                    insort(pool, (score, dbid, key))
+                    members.add(member)
+                elif score > pool[0][0]:
+                    insort(pool, (score, dbid, key))
+                    members.add(member)
+                    _, d, k = pool.pop(0)
+                    members.discard((d, k))
+        dbs = self.ks.dbs
         while pool:
-            score, dbid, key = pool.pop()
-            db = self.ks[dbid]
+            _, dbid, key = pool.pop()
+            members.discard((dbid, key))
+            db = dbs[dbid]
             if key in db.data and (not volatile or key in db.expires):
                 return db, key
         return None
@@ -549,6 +608,8 @@ class Memory:
     def on_config_set(self, name: str, value) -> None:
         self._read_settings()
         if name == "maxmemory-policy":
+            self.pool = []  # scores of another policy do not compare
+            self.pool_members = set()
             self.set_mode(value)
         elif name == "maxmemory" and value and self.used_memory() > value:
             if not (self.ks.replica_mode and self.replica_ignores):

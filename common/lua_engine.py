@@ -11,10 +11,13 @@ in Redis 7.0 (whose Lua has read-only tables built in; here proxies do it,
 with rawset/setmetatable/next/pairs/ipairs/loadstring wrapped to respect
 them). lupa's `python` module is not reachable from a script.
 
-redis.call / redis.pcall go through `host.script_call(args)` (the scripting
-component) and come back as (kind, value): 0 a Lua value, 1 a status, 2 an
-error message; the Lua wrappers turn statuses into {ok=...} and errors into a
-raised {err=...} (call) or a returned one (pcall).
+redis.call / redis.pcall, redis.log, setresp, ... and the library functions
+are Python callables (C functions to Lua: `return redis.call(...)` keeps the
+caller's frame, so errors know their line). An error reply from redis.call is
+raised as a Python ScriptError, a library error as lua_libs.LuaRaise; Lua
+sees a userdata, turned back into the error value ({err=...} or a string) by
+our pcall, coroutine.resume and the error handler (`unwrap`). Scripts see
+these callables as type 'function', as in Redis.
 
 Errors. Every run is an xpcall whose handler records where the error was
 raised (the first frame of the user's chunk, skipping C functions and our own
@@ -67,7 +70,7 @@ end
 local backing = {}
 local env = {}
 
-local base = {'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'rawequal',
+local base = {'assert', 'collectgarbage', 'error', 'gcinfo', 'rawequal',
               'rawget', 'select', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall',
               '_VERSION'}
 for _, name in raw_ipairs(base) do backing[name] = G[name] end
@@ -76,6 +79,11 @@ for _, name in raw_ipairs(base) do backing[name] = G[name] end
 backing.rawset = function(t, k, v)
   if readonly[t] then error('Attempt to modify a readonly table', 0) end
   return raw_rawset(t, k, v)
+end
+-- Python objects are userdata whose shared metatable must stay out of reach.
+backing.getmetatable = function(v)
+  if type(v) == 'userdata' then return nil end
+  return raw_getmetatable(v)
 end
 backing.setmetatable = function(t, m)
   if readonly[t] then error('Attempt to modify a readonly table', 0) end
@@ -133,8 +141,18 @@ local function pcall_result(ok, ...)
   return ok, ...
 end
 backing.pcall = function(...) return pcall_result(raw_pcall(...)) end
+-- coroutine.resume hands back an error value too: the same unwrapping.
+local coroutine_lib = {}
+for k, v in raw_next, G.coroutine do coroutine_lib[k] = v end
+local raw_resume = G.coroutine.resume
+local function resume_result(ok, ...)
+  if not ok then return false, unwrap((...)) end
+  return ok, ...
+end
+coroutine_lib.resume = function(co, ...) return resume_result(raw_resume(co, ...)) end
+backing.coroutine = protect(coroutine_lib)
 
-for _, name in raw_ipairs({'string', 'table', 'math', 'coroutine'}) do
+for _, name in raw_ipairs({'string', 'table', 'math'}) do
   backing[name] = protect(G[name])
 end
 for name, lib in raw_next, libs do backing[name] = protect(lib) end
@@ -251,17 +269,24 @@ end
 
 ------------------------------------------------------------------ running
 
+-- The count hook stays on (setting it per run costs more than the idle
+-- calls); after a kill it runs at every instruction until the run ends.
 local pyhook = api.hook
+local every_instruction = false
 local function hook()
   local msg = pyhook()
   if msg then
-    -- From now on at every instruction, but raised in the user's code only:
-    -- our own code around xpcall must be able to finish.
-    dbg.sethook(hook, '', 1)
+    -- Raised in the user's code only: our own code around xpcall must be
+    -- able to finish.
+    if not every_instruction then
+      every_instruction = true
+      dbg.sethook(hook, '', 1)
+    end
     local info = dbg.getinfo(2, 'S')
     if info and info.source:sub(1, 1) ~= '=' then error(msg, 0) end
   end
 end
+dbg.sethook(hook, '', hook_count)
 
 local function split(nkeys, ...)
   local all = {...}
@@ -272,7 +297,10 @@ local function split(nkeys, ...)
 end
 
 local function finish(ok, r)
-  dbg.sethook()
+  if every_instruction then
+    every_instruction = false
+    dbg.sethook(hook, '', hook_count)
+  end
   return ok, r
 end
 
@@ -289,13 +317,11 @@ function internals.run_eval(f, nkeys, ...)
   local keys, args = split(nkeys, ...)
   raw_rawset(backing, 'KEYS', keys)
   raw_rawset(backing, 'ARGV', args)
-  dbg.sethook(hook, '', hook_count)
   return finish(xpcall(f, handler))
 end
 
 function internals.run_function(f, nkeys, ...)
   local keys, args = split(nkeys, ...)
-  dbg.sethook(hook, '', hook_count)
   return finish(xpcall(function() return f(keys, args) end, handler))
 end
 
@@ -373,23 +399,17 @@ function internals.load_library(body)
   setfenv(f, env)
   env_meta.__index = load_backing
   readonly[env] = load_backing
-  dbg.sethook(hook, '', hook_count)
-  local ok, e = xpcall(f, handler)
-  dbg.sethook()
+  local ok, e = finish(xpcall(f, handler))
   env_meta.__index = backing
   readonly[env] = backing
   return ok, e, false
 end
 
 function internals.memory() return math.floor(collectgarbage('count') * 1024) end
-function internals.status(s) return {ok = s} end
-function internals.err(s) return {err = s} end
-function internals.pcall_err(s) return {err = s, ignore_error_stats_update = true} end
 function internals.double(d) return {double = d} end
 function internals.map(t) return {map = t} end
 function internals.set(t) return {set = t} end
 function internals.verbatim(f, s) return {verbatim_string = {format = f, string = s}} end
-function internals.big_number(s) return {big_number = s} end
 
 return internals
 """
@@ -475,14 +495,10 @@ class LuaEngine:
         self.run_function = internals[b"run_function"]
         self._load_library = internals[b"load_library"]
         self._memory = internals[b"memory"]
-        self.mk_status = internals[b"status"]
-        self.mk_err = internals[b"err"]
-        self.mk_pcall_err = internals[b"pcall_err"]
         self.mk_double = internals[b"double"]
         self.mk_map = internals[b"map"]
         self.mk_set = internals[b"set"]
         self.mk_verbatim = internals[b"verbatim"]
-        self.mk_big_number = internals[b"big_number"]
         self.table_from = lua.table_from
 
     def compile(self, body: bytes, chunk: bytes):

@@ -48,6 +48,7 @@ from hakv.common.lua_engine import (LuaEngine, ScriptError, error_text,
 from hakv.common.numbers import parse_int
 from hakv.common.resp import ErrorReply, Raw
 from hakv.common.script_busy import BusyServer
+from hakv.common.server import human_bytes
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
@@ -106,10 +107,11 @@ class ScriptClient(Client):
 
 
 class Script:
-    __slots__ = ("sha", "body", "fn", "flags", "has_shebang")
+    __slots__ = ("sha", "name", "body", "fn", "flags", "has_shebang")
 
     def __init__(self, sha, body, fn, flags, has_shebang):
         self.sha = sha
+        self.name = sha.decode()
         self.body = body
         self.fn = fn
         self.flags = flags
@@ -224,9 +226,11 @@ class Scripting:
         if self.server.monitors:
             self._monitor(ctx, argv)
         if by_sha:
-            script = self.scripts.get(argv[1].lower()) if len(argv[1]) == 40 else None
+            script = self.scripts.get(argv[1])
             if script is None:
-                raise ErrorReply(NOSCRIPT)
+                script = self.scripts.get(argv[1].lower())
+                if script is None:
+                    raise ErrorReply(NOSCRIPT)
             nkeys = self._numkeys(argv, errors.NOT_INTEGER)
         else:
             nkeys = self._numkeys(argv, errors.NOT_INTEGER)
@@ -236,7 +240,7 @@ class Scripting:
             if read_only and not ro:
                 raise ErrorReply(RO_WITH_WRITE_FLAG)
             read_only = read_only or ro
-        run = ScriptRun("eval", script.sha.decode(), ctx, argv, read_only)
+        run = ScriptRun("eval", script.name, ctx, argv, read_only)
         return self._run(ctx, run, self.eval_engine, self.eval_engine.run_eval, script.fn,
                          nkeys, argv[3:])
 
@@ -757,7 +761,6 @@ class Scripting:
             elif isinstance(item, tuple) and item[0].endswith("_human"):
                 base = item[0][:-6]
                 if base in values:
-                    from hakv.common.server import human_bytes
                     item = (item[0], human_bytes(values[base]))
             out.append(item)
         return out
@@ -789,7 +792,5 @@ def attach(server):
     server.load_function_codes = scripting.load_function_codes
     server.flush_functions = scripting.flush_functions
     server.shutdown_hooks.insert(0, scripting._on_shutdown)
-    previous = server.info_sections.get("memory") or server._info_memory
-    server.info_sections["memory"] = lambda: scripting.memory_info(previous())
     scripting._update_info()
     return scripting

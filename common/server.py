@@ -621,7 +621,7 @@ class Server:
         dataset = max(used - startup, 0)
         scripts = getattr(self, "scripts_memory", 0)
         n_scripts = getattr(self, "cached_scripts", 0)
-        return [
+        lines = [
             ("used_memory", str(used)),
             ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", str(rss)),
@@ -674,6 +674,8 @@ class Server:
             ("lazyfree_pending_objects", str(self.keyspace.lazyfree_pending())),
             ("lazyfreed_objects", str(self.keyspace.stat_lazyfreed)),
         ]
+        scripting = getattr(self, "scripting", None)  # fills in its Lua/function figures
+        return scripting.memory_info(lines) if scripting is not None else lines
 
     def _info_persistence(self):
         return [("loading", "1" if self.loading else "0")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -26,6 +27,13 @@ def cmd_up(args) -> int:
         print("hakv up: %s" % exc, file=sys.stderr)
         topo.stop_all()
         return 1
+    # SIGTERM (and SIGINT even where a shell ignores it for background jobs)
+    # stops everything like Ctrl-C does
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     primary = topo.nodes[0]
     sentinels = ", ".join("('127.0.0.1', %d)" % m.port for m in topo.sentinels)
     print(CONNECT_HELP % {

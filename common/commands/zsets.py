@@ -39,8 +39,6 @@ import math
 import random
 import re
 
-from hiredis import pack_command
-
 from hakv.common import errors
 from hakv.common.commands.keys import encoding_of, key_meta
 from hakv.common.commands.lists import block_client, parse_mpop, parse_timeout
@@ -275,15 +273,14 @@ def _flat(ctx, items: list, withscores: bool) -> Raw:
     times more per element. Scores print as %.17g (Python's gives inf and
     -inf as Redis does)."""
     if not withscores:
-        # hiredis packs an array of bulk strings in C.
-        return Raw(pack_command(tuple([m for m, _ in items])))
-    if ctx.resp3:
+        body = [b"$%d\r\n%s\r\n" % (len(m), m) for m, _ in items]
+    elif ctx.resp3:
         body = [b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s) for m, s in items]
-        return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
-    flat = [b""] * (2 * len(items))
-    flat[0::2] = [m for m, _ in items]
-    flat[1::2] = [b"%.17g" % s for _, s in items]
-    return Raw(pack_command(tuple(flat)))
+    else:
+        body = [b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t := b"%.17g" % s), t)
+                for m, s in items]
+        return Raw(b"*%d\r\n%s" % (2 * len(body), b"".join(body)))
+    return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
 
 
 def _pairs(items) -> list:

@@ -455,3 +455,18 @@ def test_client_list_shows_idle_and_age(hakv):
     fields = client_line(Conn(hakv.port)("CLIENT", "LIST"), oid)
     assert int(fields["age"]) >= 1 and int(fields["idle"]) >= 1
     assert re.fullmatch(r"\d+", fields["fd"])
+
+
+def test_client_pause_write_holds_an_exec_that_writes(hakv):
+    admin, tx, reader = Conn(hakv.port), Conn(hakv.port), Conn(hakv.port)
+    tx("MULTI")
+    tx("GET", "k")
+    assert tx("CLIENT", "PAUSE", 300, "WRITE") == b"QUEUED"  # queued, runs in EXEC
+    assert tx("EXEC") == [None, b"OK"]
+    tx("MULTI")
+    tx("SET", "k", "v")
+    start = time.monotonic()
+    assert tx("EXEC") == [b"OK"]  # held until the pause ends: EXEC writes
+    assert time.monotonic() - start >= 0.2
+    assert reader("GET", "k") == b"v"
+    admin("CLIENT", "UNPAUSE")

@@ -106,6 +106,8 @@ class CDP:
                                  {"targetId": target, "flatten": True})["sessionId"]
         self.call("Page.enable", session=True)
         self.call("Page.navigate", {"url": url}, session=True)
+        self.wait_for("document.readyState === 'complete' && location.href === %s"
+                      % json.dumps(url), 20, "the page to load")
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", {"expression": expression,
@@ -130,12 +132,16 @@ class CDP:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            last = self.evaluate(expression)
-            if last:
-                return last
+            try:
+                last = self.evaluate(expression)
+            except RuntimeError as exc:  # e.g. the document is still being replaced
+                last = exc
+            else:
+                if last:
+                    return last
             time.sleep(0.1)
         raise AssertionError("timed out waiting for %s (last: %r); page text:\n%s" % (
-            what, last, self.evaluate("document.body.innerText")))
+            what, last, self.evaluate("document.body ? document.body.innerText : ''")))
 
 
 @pytest.fixture

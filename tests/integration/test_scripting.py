@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from replication_support import assert_same_contents, wait_caught_up, wait_for, wait_link_up
+from replication_support import assert_same_contents, wait_caught_up, wait_link_up
 
 FAST_SYNC = ("--repl-diskless-sync-delay", "0")
 

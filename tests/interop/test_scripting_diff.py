@@ -401,6 +401,8 @@ def test_function_dump_restore_across_servers(pair):
     same(pair, [
         ("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "other"),
         ("FCALL", "o1", "0"),
+        # Only one library clashes: Redis names the first clash it finds in a hash table.
+        ("FUNCTION", "DELETE", "other"),
         ("FUNCTION", "RESTORE", dumps[0]),
         ("FUNCTION", "RESTORE", dumps[0], "REPLACE"),
         ("FUNCTION", "RESTORE", dumps[0], "FLUSH"),

@@ -1,0 +1,129 @@
+"""What ACL checks and eviction cost, hakv next to real Redis in the same run.
+
+SET and GET throughput (redis-benchmark, random keys `key:N`, 100-byte
+values), each server in four setups:
+
+  default    the default user (all permissions: the ACL check's fast path)
+  acl        a user with key patterns (`~a:* ~b:* ~key:*`, +@all): every
+             command's keys are matched against the patterns
+  nolimit    no maxmemory, a keyspace of 1M possible keys
+  evicting   maxmemory 8mb + allkeys-lru, filled past the limit first, so
+             nearly every SET of a new key evicts one
+
+Prints requests per second and the ratios acl/default and evicting/nolimit
+for each server. Target: each costs hakv <= 10% of its throughput
+(ratio >= 0.90). Best of --rounds runs (the machine may be shared).
+
+Not part of the test suite. Usage:
+    python bench/acl_eviction.py [--requests N] [--clients N] [--pipeline N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+from procs import hakv_server, redis_server  # noqa: E402
+
+BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+KEYSPACE = 1_000_000
+LIMIT = "8mb"
+
+
+def run_benchmark(port: int, test: str, requests: int, clients: int, pipeline: int,
+                  auth: tuple | None = None) -> float:
+    argv = [BENCHMARK, "-p", str(port), "-c", str(clients), "-n", str(requests),
+            "-P", str(pipeline), "-r", str(KEYSPACE), "-d", "100", "-t", test, "--csv"]
+    if auth:
+        argv += ["--user", auth[0], "-a", auth[1]]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=True).stdout
+    rows = [row for row in csv.reader(io.StringIO(out)) if row and row[0] != "test"]
+    if not rows:
+        raise RuntimeError("unexpected redis-benchmark output: %r" % out)
+    return float(rows[-1][1])
+
+
+def setup(client, name: str) -> tuple | None:
+    """Put the server in a setup; returns the credentials to use, if any."""
+    client.flushall()
+    client.config_set("maxmemory", "0")
+    client.config_set("maxmemory-policy", "noeviction")
+    if name == "acl":
+        client.execute_command("ACL", "SETUSER", "bench", "on", ">benchpw", "resetkeys",
+                               "~a:*", "~b:*", "~key:*", "+@all")
+        return ("bench", "benchpw")
+    if name == "evicting":
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        client.config_set("maxmemory", LIMIT)
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=200000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--pipeline", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    opts = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="hakv-bench-acl-eviction-")
+    servers = []
+    try:
+        servers = [("redis", redis_server(os.path.join(root, "redis")).start()),
+                   ("hakv", hakv_server(os.path.join(root, "hakv")).start())]
+        setups = ["default", "acl", "nolimit", "evicting"]
+        best = {}
+        for _ in range(opts.rounds):
+            for kind, proc in servers:
+                client = proc.client()
+                for name in setups:
+                    auth = setup(client, name)
+                    if name == "evicting":
+                        # Fill past the limit first: what follows evicts.
+                        run_benchmark(proc.port, "set", opts.requests, opts.clients,
+                                      opts.pipeline)
+                        assert client.info("stats")["evicted_keys"] > 0
+                    for test in ("set", "get"):
+                        rps = run_benchmark(proc.port, test, opts.requests, opts.clients,
+                                            opts.pipeline, auth)
+                        k = (kind, name, test)
+                        best[k] = max(best.get(k, 0.0), rps)
+                    if name == "evicting":
+                        info = client.info("memory")
+                        best[(kind, "used/max")] = info["used_memory"] / info["maxmemory"]
+                client.close()
+        print("redis-benchmark: %d requests, %d clients, pipeline %d, -r %d, 100-byte values, "
+              "best of %d rounds" % (opts.requests, opts.clients, opts.pipeline, KEYSPACE,
+                                     opts.rounds))
+        print("%-10s %-5s %12s %12s %12s" % ("setup", "test", "redis rps", "hakv rps",
+                                              "hakv/redis"))
+        for name in setups:
+            for test in ("set", "get"):
+                r, h = best[("redis", name, test)], best[("hakv", name, test)]
+                print("%-10s %-5s %12.0f %12.0f %12.2f" % (name, test, r, h, h / r))
+        print()
+        print("%-28s %8s %8s" % ("cost ratio (>= 0.90 target)", "redis", "hakv"))
+        for label, a, b in (("acl/default", "acl", "default"),
+                            ("evicting/nolimit", "evicting", "nolimit")):
+            for test in ("set", "get"):
+                ratios = [best[(kind, a, test)] / best[(kind, b, test)] for kind in
+                          ("redis", "hakv")]
+                print("%-28s %8.2f %8.2f" % ("%s %s" % (label, test), *ratios))
+        print("used_memory/maxmemory after the evicting run: redis %.3f, hakv %.3f"
+              % (best[("redis", "used/max")], best[("hakv", "used/max")]))
+    finally:
+        for _, proc in servers:
+            proc.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
