@@ -86,6 +86,17 @@ def _cross_db_target(server, argv, at: int):
     return ks[n] if 0 <= n < len(ks) else None
 
 
+def _measure_plan(cmd) -> tuple:
+    """(position of the only key, or 0; the command's name when it needs
+    more than its keys measured)."""
+    name = cmd.fullname
+    special = name if name in ("move", "copy") or name in _WHOLE_DB_WRITES else None
+    if (special is None and cmd.key_finder is None and cmd.first_key > 0
+            and cmd.last_key == cmd.first_key):
+        return cmd.first_key, None
+    return 0, special
+
+
 def _copy_target(server, argv):
     for i in range(3, len(argv) - 1):
         if argv[i].lower() == b"db":
@@ -110,6 +121,7 @@ class Memory:
         self.startup = sum(_getsizeof(db.data) + _getsizeof(db.expires) for db in ks.dbs)
         self.peak = self.startup
         self.measuring = None  # (db, keys) of the write being measured
+        self._plans: dict = {}  # Command -> _measure_plan(cmd)
         # LRU / LFU access records, per database: key -> monotonic seconds
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
         self.access: list | None = None
@@ -171,20 +183,24 @@ class Memory:
     def before(self, client, cmd, argv):
         """Sizes of the keys a write names, before it runs (dispatch.call)."""
         db = client.db
-        name = cmd.fullname
-        idxs = cmd.key_indexes(argv)
-        if len(idxs) == 1:
-            key = argv[idxs[0]]
-            pairs = [(db, key)]
+        plan = self._plans.get(cmd)
+        if plan is None:
+            plan = self._plans[cmd] = _measure_plan(cmd)
+        single, name = plan
+        if single:
+            if len(argv) <= single:
+                pairs = []
+            else:
+                pairs = [(db, argv[single])]
         else:
-            pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in idxs)]
-        if name in ("move", "copy"):
-            target = (_cross_db_target(self.server, argv, 2) if name == "move"
-                      else _copy_target(self.server, argv))
-            if target is not None and target is not db:
-                pairs.append((target, argv[2] if name == "copy" else argv[1]))
-        data_of = self.size_of
-        sizes = [data_of(d, k) for d, k in pairs]
+            pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
+            if name in ("move", "copy"):
+                target = (_cross_db_target(self.server, argv, 2) if name == "move"
+                          else _copy_target(self.server, argv))
+                if target is not None and target is not db:
+                    pairs.append((target, argv[2] if name == "copy" else argv[1]))
+        size_of = self.size_of
+        sizes = [size_of(d, k) for d, k in pairs]
         self.measuring = pairs
         return (pairs, sizes, name, argv)
 
@@ -226,13 +242,14 @@ class Memory:
                     self._touch_lfu(db, key)  # a write to an existing key is an access
                 else:
                     access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
-        if name in _WHOLE_DB_WRITES:
+        if name is not None and name in _WHOLE_DB_WRITES:
             _WHOLE_DB_WRITES[name](self, client, argv)
         if argv is not None and client.block is not None and client.block.argv is None:
             client.block.argv = argv  # for before_served
 
     def _forget(self, dbid: int, key: bytes) -> None:
-        self.averages.pop((dbid, key), None)
+        if self.averages:
+            self.averages.pop((dbid, key), None)
         if self.access is not None:
             self.access[dbid].pop(key, None)
 
@@ -421,34 +438,44 @@ class Memory:
         policy = self.policy
         if policy == "noeviction":
             return self.used_memory() <= maxmemory
-        limit = self._time_limit()
-        deadline = None if limit is None else time.perf_counter() + limit
         server = self.server
         flush = not server.pending_propagation
+        pick, evict_key, used_memory = self._pick, self._evict_key, self.used_memory
         n = 0
-        while self.used_memory() > maxmemory:
-            picked = self._pick(policy)
+        deadline = None
+        while used_memory() > maxmemory:
+            picked = pick(policy)
             if picked is None:
                 return False
-            self._evict_key(*picked)
+            evict_key(*picked)
             if flush and server.pending_propagation:
                 server.flush_propagation()  # each DEL on its own, before the write
             n += 1
-            if deadline is not None and n & 15 == 0 and time.perf_counter() > deadline:
-                self.evicting_late = True
-                break
+            if n & 15 == 0:  # most rounds evict one key: look at the clock rarely
+                if deadline is None:
+                    limit = self._time_limit()
+                    if limit is None:
+                        continue
+                    deadline = time.perf_counter() + limit
+                elif time.perf_counter() > deadline:
+                    self.evicting_late = True
+                    break
         return True
 
     def _evict_key(self, db, key: bytes) -> None:
-        server = self.server
         size = self.size_of(db, key)
-        self.ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
+        ks = self.ks
+        ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
         if db.delete(key):
-            self._add(db.id, -size, -1)
-            self._forget(db.id, key)
-            self.ks.notify(db, "e", b"evicted", key)
+            dbid = db.id
+            self.db_bytes[dbid] -= size
+            self.db_keys[dbid] -= 1
+            self.total -= size
+            self.nkeys -= 1
+            self._forget(dbid, key)
+            ks.notify(db, "e", b"evicted", key)
         self.stat_evicted += 1
-        server.stat_evicted_keys = self.stat_evicted
+        self.server.stat_evicted_keys = self.stat_evicted
 
     def _pick(self, policy: str):
         """(db, key) to evict under policy, or None."""
@@ -465,10 +492,11 @@ class Memory:
         """allkeys-lru: the key at the front of the access order, over all
         databases (no sampling needed)."""
         best = None
-        for db in self.ks.dbs:
-            acc = self.access[db.id]
+        dbs = self.ks.dbs
+        for i, acc in enumerate(self.access):
             if not acc:
                 continue
+            db = dbs[i]
             data = db.data
             while acc:
                 key = next(iter(acc))

@@ -335,9 +335,11 @@ class Server:
                     client.select(saved)
                     if reply is None:
                         continue
-                    self.unblock(client, reply)
+                    # The pop reaches the AOF/replicas before its reply leaves
+                    # (appendfsync always must not acknowledge an unlogged pop).
                     if self.pending_propagation:
                         self.flush_propagation()
+                    self.unblock(client, reply)
                     if key not in db.data:
                         break  # emptied: nothing left for the others
 

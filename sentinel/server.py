@@ -89,7 +89,10 @@ class SentinelServer(Server):
             self.log_level = 99
         self.config_path = config_path
         self.tick_interval = tick_interval
-        self.state = SentinelState(config, now_ms())
+        # resolve-hostnames yes: names (compose service names) go through the
+        # system resolver; otherwise only IP literals, as Redis does.
+        resolver = _resolve_host if config.resolve_hostnames else None
+        self.state = SentinelState(config, now_ms(), resolver=resolver)
         self.links = Links(
             LinkEvents(up=self._link_up, down=self._link_down, reply=self._reply,
                        message=self._message),
@@ -272,3 +275,17 @@ class SentinelServer(Server):
             body = "".join("%s:%s\r\n" % kv for kv in lines)
             parts.append("# %s\r\n%s" % (title, body))
         return "\r\n".join(parts).encode()
+
+
+def _resolve_host(host: str):
+    from hakv.sentinel.state import resolve_literal
+    import socket
+    literal = resolve_literal(host)
+    if literal is not None:
+        return literal
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)  # IPv4 first
+    return infos[0][4][0] if infos else None

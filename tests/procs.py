@@ -39,7 +39,7 @@ def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float =
             return
         except redis.exceptions.BusyLoadingError:
             return
-        except (redis.exceptions.ConnectionError, OSError) as exc:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             last = exc
         except redis.exceptions.ResponseError:
             return
