@@ -182,7 +182,8 @@ def snapshot_bench(n: int, root: str) -> dict:
         print("%-22s %10.3f%-2s %10.3f%-2s %7.2fx" % (name, r, unit, h, unit, h / r if r else 0))
     print("(first load of the generated file: redis %.3fs)" % redis_load_source)
     return {"redis_dump": redis_dump, "save_ratio": hakv_save / redis_save,
-            "load_ratio": hakv_load / redis_load}
+            "load_ratio": hakv_load / redis_load,
+            "load_redis_dump_ratio": hakv_load_redis_dump / redis_load}
 
 
 # ------------------------------------------------------------------ BGSAVE latency
@@ -223,13 +224,15 @@ def latency_run(proc, n: int, seconds: float, bgsave: bool) -> tuple[list, float
     return samples, time.perf_counter() - started
 
 
-def bgsave_bench(n: int, root: str, dump: str, rounds: int) -> None:
+def bgsave_bench(n: int, root: str, dump: str, rounds: int) -> dict:
     """Alternate quiet windows and BGSAVEs (`rounds` of each) and pool the
-    samples, so a neighbour's load on the machine hits both sides alike."""
+    samples, so a neighbour's load on the machine hits both sides alike.
+    Returns {server: p99 during BGSAVE / p99 without}."""
     print("\nBGSAVE with %d keys: GET/SET round trips on one connection, %d rounds"
           % (n, rounds))
     print("%-8s %9s %9s %9s %9s %9s %8s %8s" % ("", "p50 off", "p99 off", "p50 on",
                                                 "p99 on", "max on", "p99 x", "bgsave"))
+    ratios = {}
     for kind in ("redis", "hakv"):
         proc = start(kind, os.path.join(root, "lat-" + kind), dump)
         try:
@@ -243,6 +246,7 @@ def bgsave_bench(n: int, root: str, dump: str, rounds: int) -> None:
                 took.append(seconds)
                 quiet += latency_run(proc, n, max(seconds, 1.0), bgsave=False)[0]
             p99_off, p99_on = percentile(quiet, 99), percentile(during, 99)
+            ratios[kind] = p99_on / p99_off
             print("%-8s %7.0fus %7.0fus %7.0fus %7.0fus %7.1fms %7.2fx %7.2fs" % (
                 kind, percentile(quiet, 50) * 1e6, p99_off * 1e6,
                 percentile(during, 50) * 1e6, p99_on * 1e6, max(during) * 1e3,
@@ -252,6 +256,12 @@ def bgsave_bench(n: int, root: str, dump: str, rounds: int) -> None:
                   % (info.get("latest_fork_usec"), len(during), len(quiet)))
         finally:
             proc.stop()
+    return ratios
+
+
+def verdict(name: str, value: float, target: float) -> None:
+    print("%-34s %6.2fx  (target <= %gx: %s)"
+          % (name, value, target, "met" if value <= target else "NOT met"))
 
 
 def main() -> int:
@@ -264,13 +274,24 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="hakv-bench-persistence-")
     try:
         dump = None
+        snapshot = bgsave = None
         if "snapshot" in only:
-            dump = snapshot_bench(args.keys, root)["redis_dump"]
+            snapshot = snapshot_bench(args.keys, root)
+            dump = snapshot["redis_dump"]
         if "bgsave" in only:
             if dump is None:
                 dump = os.path.join(root, "source.rdb")
                 write_dataset(dump, args.keys)
-            bgsave_bench(args.keys, root, dump, args.rounds)
+            bgsave = bgsave_bench(args.keys, root, dump, args.rounds)
+        print("\nsummary")
+        if snapshot is not None:
+            verdict("SAVE, hakv / redis", snapshot["save_ratio"], 3)
+            verdict("load own dump, hakv / redis", snapshot["load_ratio"], 3)
+            verdict("load Redis's dump, hakv / redis", snapshot["load_redis_dump_ratio"], 3)
+        if bgsave is not None:
+            verdict("hakv p99 during BGSAVE / without", bgsave["hakv"], 2)
+            print("%-34s %6.2fx  (for comparison)" % ("redis p99 during BGSAVE / without",
+                                                    bgsave["redis"]))
     finally:
         for proc in STARTED:
             proc.stop()

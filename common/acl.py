@@ -154,45 +154,58 @@ _CHANNELS_NOT_KEYS = frozenset(("spublish", "ssubscribe", "sunsubscribe"))
 
 def key_permissions(cmd, argv: list) -> list:
     """[(argv index, needed permission bits)] for the keys of this call."""
-    plan = _KEY_PLANS.get(cmd)
-    if plan is None:
-        plan = _KEY_PLANS[cmd] = _key_plan(cmd)
-    kind, a, b = plan
+    kind, a, b, _ = _plan_of(cmd)
     if kind == _ONE_KEY:
         return [(a, b)] if len(argv) > a else []
     if kind == _SAME:
         return [(i, a) for i in cmd.key_indexes(argv)]
     if kind == _MIXED:
         return [(i, a if n == 0 else b) for n, i in enumerate(cmd.key_indexes(argv))]
-    if kind == _BY_ARGS:
+    if kind == _BY_ARGS:  # SET and BITFIELD: one key, argv[1]
+        if len(argv) < 2:
+            return []
         if a == "set":  # SET ... GET reads the old value too
+            if len(argv) == 3:
+                return _SET_PLAIN
             perm = READ | WRITE if any(x.lower() == b"get" for x in argv[3:]) else WRITE
         else:  # BITFIELD reads only, unless it SETs or INCRBYs
             writes = any(x.lower() in (b"set", b"incrby") for x in argv[2:])
             perm = READ | WRITE if writes else READ
-        return [(i, perm) for i in cmd.key_indexes(argv)]
+        return [(1, perm)]
     return []
 
 
+_SET_PLAIN = ((1, WRITE),)  # SET key value: the common case, shared
+
+
 _ONE_KEY, _SAME, _MIXED, _BY_ARGS, _NO_KEYS = range(5)
-_KEY_PLANS: dict = {}  # Command -> (kind, a, b), worked out on first use
+# Command -> (kind, a, b, the [(index, perm)] of a _ONE_KEY command), worked
+# out on first use.
+_KEY_PLANS: dict = {}
+
+
+def _plan_of(cmd) -> tuple:
+    plan = _KEY_PLANS.get(cmd)
+    if plan is None:
+        plan = _KEY_PLANS[cmd] = _key_plan(cmd)
+    return plan
 
 
 def _key_plan(cmd) -> tuple:
     name = cmd.fullname
     if name in _CHANNELS_NOT_KEYS or (cmd.first_key <= 0 and cmd.key_finder is None):
-        return _NO_KEYS, None, None
+        return _NO_KEYS, None, None, None
     mixed = _MIXED_ACCESS.get(name)
     if mixed is not None:
-        return _MIXED, mixed[0], mixed[1]
+        return _MIXED, mixed[0], mixed[1], None
     if name in ("set", "bitfield"):
-        return _BY_ARGS, name, None
+        return _BY_ARGS, name, None, None
     perm = _KEY_ACCESS.get(name)
     if perm is None:  # a command Redis lacks: judged by its flags
         perm = READ if "readonly" in cmd.flags else READ | WRITE
     if cmd.key_finder is None and cmd.last_key == cmd.first_key:
-        return _ONE_KEY, cmd.first_key, perm
-    return _SAME, perm, None
+        return _ONE_KEY, cmd.first_key, perm, ((cmd.first_key, perm),)
+    return _SAME, perm, None, None
 
 
 _GLOB_SPECIAL = frozenset(b"*?[\\")
@@ -387,7 +400,7 @@ class Selector:
     """One set of permissions: commands, key patterns, channel patterns."""
 
     __slots__ = ("commands", "all_commands", "future", "firstargs", "all_keys", "keys",
-                 "all_channels", "channels", "key_rules", "channel_matchers")
+                 "all_channels", "channels", "key_rules", "channel_matchers", "fast")
 
     def __init__(self, all_channels: bool = False):
         self.commands: set = set()  # allowed Command objects
@@ -400,6 +413,7 @@ class Selector:
         self.channels: list = []  # pattern bytes
         self.key_rules: dict = {}  # needed permission -> matchers, rebuilt from keys
         self.channel_matchers: list = []
+        self.fast: dict = {}  # Command -> fast_entry(cmd), emptied by refresh()
 
     def copy(self) -> "Selector":
         s = Selector()
@@ -415,8 +429,28 @@ class Selector:
         return s
 
     def refresh(self) -> None:
+        """After any change of the rules (User.apply ends with it)."""
         self.key_rules = _key_rules(self.keys)
         self.channel_matchers = [(compile_glob(p), p) for p in self.channels]
+        self.fast = {}
+
+    def fast_entry(self, cmd):
+        """(key index, key prefixes, exact keys) when this selector allows cmd
+        and cmd has at most one key, at a fixed index, that these prefixes or
+        exact keys decide (no other glob): ACL.check's shortcut. Else False."""
+        if cmd.fullname in _CHANNEL_COMMANDS or not (self.all_commands or cmd in self.commands):
+            return False
+        kind, index, need, _ = _plan_of(cmd)
+        if kind == _NO_KEYS:
+            return 0, (b"",), ()  # argv[0] always "matches" the empty prefix
+        if kind == _BY_ARGS:  # SET / BITFIELD: argv[1], read and/or written
+            index, need = 1, READ | WRITE  # patterns that allow both decide every form
+        elif kind != _ONE_KEY:
+            return False
+        if self.all_keys:
+            return index, (b"",), ()
+        prefixes, exact, globs = self.key_rules[need]
+        return False if globs else (index, prefixes, exact)
 
     @property
     def unrestricted(self) -> bool:
@@ -567,7 +601,10 @@ class Selector:
             if not any(a.lower() == first for a in allowed):
                 return DENIED_CMD, 0
         if not self.all_keys:
-            if keys_cache is None:
+            plan = _KEY_PLANS.get(cmd)
+            if plan is not None and plan[0] == _ONE_KEY:  # GET, INCR, HSET ...: no list built
+                perms = plan[3] if len(argv) > plan[1] else ()
+            elif keys_cache is None:
                 perms = key_permissions(cmd, argv)
             else:
                 perms = keys_cache[0]
@@ -992,7 +1029,24 @@ class ACL:
         user = self.users.get(client.user)
         if user is None:
             return ErrorReply(NOPERM_COMMAND % cmd.fullname)
-        reason, idx = self.permission(user, cmd, argv)
+        selectors = user.selectors
+        # The shortcut: the root selector allows the command and its only key
+        # is a prefix or exact match (the common case of an application user).
+        fast = selectors[0].fast
+        entry = fast.get(cmd)
+        if entry is None:
+            entry = fast[cmd] = selectors[0].fast_entry(cmd)
+        if entry:
+            idx = entry[0]
+            if len(argv) <= idx:
+                return None
+            key = argv[idx]
+            if key.startswith(entry[1]) or key in entry[2]:
+                return None
+        if len(selectors) == 1:
+            reason, idx = selectors[0].check(cmd, argv, None)
+        else:
+            reason, idx = self.permission(user, cmd, argv)
         if not reason:
             return None
         client.last_cmd = cmd.fullname  # CLIENT LIST / the log show the denied command

@@ -14,8 +14,9 @@ its.  The AOF is a propagation sink: every write command reaches `feed`
 (as [(dbid, resp_bytes)]); a SELECT is inserted when the database changes.
 
 Durability (appendfsync):
-- always:   feed() writes and fdatasyncs before returning; feed runs before
-            the client's reply is flushed, so an acknowledged write survives
+- always:   feed() writes at once; the fdatasync runs once per batch,
+            right before the replies acknowledging it are written
+            (server.fsync_before_reply), so an acknowledged write survives
             kill -9 and power loss.
 - everysec: written at once (so kill -9 loses nothing acknowledged: the
             data is in the page cache); fdatasync runs from the cron about
@@ -629,8 +630,18 @@ class AppendOnlyFile:
         self.last_dbid = last
         # Written now, before the client's reply is flushed: a kill -9 after
         # the reply never loses the write (it is in the page cache), as with
-        # Redis; "always" also fdatasyncs here, so a crash of the OS does not.
-        self.flush(fsync=self.settings["appendfsync"] == "always")
+        # Redis.  With "always" the fdatasync comes right before the next
+        # reply leaves (server.fsync_before_reply, run by the connection), so
+        # a pipelined batch or a MULTI costs one fdatasync, not one per
+        # command, as Redis syncs once per event-loop turn in beforeSleep.
+        self.flush(fsync=False)
+        if self.unsynced and self.settings["appendfsync"] == "always":
+            self.server.fsync_before_reply = self.sync_before_reply
+
+    def sync_before_reply(self) -> None:
+        """Make what feed() wrote durable: runs before the replies acknowledging it."""
+        self.server.fsync_before_reply = None
+        self.flush(fsync=True)
 
     def flush(self, fsync: bool) -> bool:
         """Write what is buffered (and fdatasync if asked); False on error."""
@@ -684,6 +695,8 @@ class AppendOnlyFile:
         if (self.settings["appendfsync"] == "everysec" and self.unsynced
                 and now - self.last_fsync >= 1.0):
             self.flush(fsync=True)
+        if self.server.fsync_before_reply is not None:
+            self.sync_before_reply()  # "always", and no reply came: writes of the expiry cycle
         server = self.server
         if server.child is not None or server.loading:
             return

@@ -113,8 +113,9 @@ class Client(asyncio.Protocol):
         except ProtocolError as exc:
             commands = exc.commands
             error = exc
-        if self.parser.pending_bytes() > self.server.settings["client-query-buffer-limit"]:
-            self.server.log("warning", "Closing client that reached max query buffer length")
+        if (self.parser.buf  # the fast path leaves it empty: no limit to look up
+                and self.parser.pending_bytes() > server.settings["client-query-buffer-limit"]):
+            server.log("warning", "Closing client that reached max query buffer length")
             self.close()
             return
         if error is not None:
@@ -137,7 +138,11 @@ class Client(asyncio.Protocol):
     def run(self, commands: list) -> None:
         self.in_batch = True
         execute = dispatch.execute
-        for i, argv in enumerate(commands):
+        out = self.out
+        # Replies are encoded here unless a subclass collects them its own way.
+        direct = type(self).reply is Client.reply
+        i = 0
+        for argv in commands:
             if self.close_after_reply or self.closed:
                 break
             if argv.__class__ is ErrorReply:  # a protocol error: reply, then close
@@ -148,9 +153,13 @@ class Client(asyncio.Protocol):
                 break
             reply = execute(self, argv)
             if reply is not NO_REPLY:
-                self.reply(reply)
+                if direct and self.reply_mode == "on":
+                    out.append(encode(reply, self.resp3))
+                else:
+                    self.reply(reply)
+            i += 1
             if self.block is not None or self.paused_argv is not None:
-                self.pending = list(commands[i + 1 :]) + self.pending
+                self.pending = list(commands[i:]) + self.pending
                 break
         self.in_batch = False
 
@@ -183,12 +192,17 @@ class Client(asyncio.Protocol):
         self.out.append(data)
 
     def flush(self) -> None:
-        if self.out and self.transport is not None and not self.closed:
-            data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
-            self.transport.write(data)
-            self.server.stat_net_out += len(data)
-            self.server.stat_writes += 1
-        self.out.clear()
+        out = self.out
+        if out:
+            if self.transport is not None and not self.closed:
+                server = self.server
+                if server.fsync_before_reply is not None:
+                    server.fsync_before_reply()  # appendfsync always: durable, then acked
+                data = b"".join(out) if len(out) > 1 else out[0]
+                self.transport.write(data)
+                server.stat_net_out += len(data)
+                server.stat_writes += 1
+            out.clear()
         if self.close_after_reply and self.block is None:
             self.close()
 
@@ -197,6 +211,8 @@ class Client(asyncio.Protocol):
         if self.in_batch:
             self.out.append(data)
         elif self.transport is not None and not self.closed:
+            if self.server.fsync_before_reply is not None:
+                self.server.fsync_before_reply()
             self.transport.write(data)
             self.server.stat_net_out += len(data)
 

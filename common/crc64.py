@@ -18,7 +18,7 @@ big-int operations, so the per-byte work runs in C.  The L lane CRCs are then
 merged with a vectorised pairwise tree (a lane's CRC is carried over the bytes
 that follow it by multiplying by x^(8*len) in GF(2)[x]/P, again a linear map
 done with translate tables).  Because CRC with init 0 and no final xor is
-linear, the pieces combine exactly.  Throughput on one core: ~75 MB/s for
+linear, the pieces combine exactly.  Throughput on one core: ~80 MB/s for
 large inputs (512 KiB blocks), ~14 MB/s for inputs under 8 KiB.
 """
 
@@ -194,25 +194,25 @@ def _lanes_block(data, start: int, cfg: _LaneConfig) -> int:
     lanes, depth = cfg.lanes, cfg.depth
     stop = start + cfg.block
     from_bytes = int.from_bytes
-    join = b"".join
     t0, t1, t2, t3, t4, t5, t6, t7 = _LANE_TABLES
-    plane_bits = 8 * lanes
-    low_plane = (1 << plane_bits) - 1
-    # `state` holds 8 planes of `lanes` bytes: plane m (bits m*8*lanes and up)
-    # is byte m of every lane's running CRC, lane j at byte j of the plane.
-    # A byte step is crc' = T[(crc ^ b) & 0xff] ^ (crc >> 8): per plane,
-    # plane'[m] = T_m[idx] ^ plane[m + 1], i.e. shift the planes down by one
-    # and XOR in the eight table columns looked up with translate.
-    state = 0
+    # Plane m (an int of `lanes` bytes) is byte m of every lane's running
+    # CRC, lane j at byte j.  A byte step is crc' = T[(crc ^ b) & 0xff] ^
+    # (crc >> 8): per plane, plane'[m] = T_m[idx] ^ plane[m + 1], where the
+    # lookup of all lanes at once is one translate of the index bytes.
+    # (Eight small ints rather than one 8-plane int: no shift and join of
+    # the whole state per step, ~15% faster.)
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0
     for t in range(start, start + depth):
-        idx = ((state & low_plane) ^ from_bytes(data[t:stop:depth], "little")).to_bytes(
-            lanes, "little")
-        state = from_bytes(join((idx.translate(t0), idx.translate(t1), idx.translate(t2),
-                                 idx.translate(t3), idx.translate(t4), idx.translate(t5),
-                                 idx.translate(t6), idx.translate(t7))),
-                           "little") ^ (state >> plane_bits)
-    raw = state.to_bytes(8 * lanes, "little")
-    planes = [from_bytes(raw[m * lanes:(m + 1) * lanes], "little") for m in range(8)]
+        idx = (p0 ^ from_bytes(data[t:stop:depth], "little")).to_bytes(lanes, "little")
+        p0 = from_bytes(idx.translate(t0), "little") ^ p1
+        p1 = from_bytes(idx.translate(t1), "little") ^ p2
+        p2 = from_bytes(idx.translate(t2), "little") ^ p3
+        p3 = from_bytes(idx.translate(t3), "little") ^ p4
+        p4 = from_bytes(idx.translate(t4), "little") ^ p5
+        p5 = from_bytes(idx.translate(t5), "little") ^ p6
+        p6 = from_bytes(idx.translate(t6), "little") ^ p7
+        p7 = from_bytes(idx.translate(t7), "little")
+    planes = [p0, p1, p2, p3, p4, p5, p6, p7]
     # Merge neighbouring lanes pairwise: lane' = shift(even lane) ^ odd lane.
     count = lanes
     for tables in cfg.merge_levels():

@@ -20,6 +20,7 @@ from hakv.common import errors
 from hakv.common.resp import ErrorReply
 
 NO_REPLY = object()  # the handler already replied, or replies later
+_perf_counter = time.perf_counter
 
 # Commands that run immediately inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
@@ -63,7 +64,14 @@ def lookup(server, argv: list):
 def execute(client, argv: list):
     """Run one command from a client; returns the reply (or NO_REPLY)."""
     server = client.server
-    cmd = lookup(server, argv)
+    # The common case inline: a top-level command with its arity.
+    commands = server.table.commands
+    cmd = commands.get(argv[0])
+    if cmd is None:
+        cmd = commands.get(argv[0].lower())
+    if (cmd is None or cmd.subcommands
+            or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
+        cmd = lookup(server, argv)
     if cmd.__class__ is ErrorReply:
         if client.multi is not None:
             client.multi_error = True
@@ -75,7 +83,23 @@ def execute(client, argv: list):
                 cmd = _exec_abort(client, cmd)
         server.count_error(cmd)
         return cmd
-    reject = gate(server, client, cmd, argv)
+    if (client.multi is None and client.authenticated and not server.loading
+            and server.busy_script is None and server.stale_gate is None
+            and (client.resp3 or not (client.channels or client.patterns or client.shard_channels))):
+        # Nothing unusual about the client or the server: of the gate's checks
+        # only ACL and the write checks can refuse (same order as gate()).
+        acl = server.acl
+        reject = acl.check(client, cmd, argv) if acl is not None else None
+        if reject is None and (cmd.is_write or cmd.denyoom) and server.write_checks:
+            reject = server.write_gate(client, cmd)
+        if reject is None:
+            if server.paused_until and server.client_paused(client, cmd):
+                client.paused_argv = argv
+                server.paused_clients.append(client)
+                return NO_REPLY
+            return call(client, cmd, argv)
+    else:
+        reject = gate(server, client, cmd, argv)
     if reject is not None:
         if client.multi is not None and cmd.name.encode() not in _MULTI_IMMEDIATE:
             client.multi_error = True
@@ -187,13 +211,14 @@ def call(client, cmd, argv):
     server = client.server
     dirty_before = server.dirty
     client.custom_propagation = False
-    client.last_cmd = cmd.fullname  # CLIENT LIST shows the running command
+    # CLIENT LIST shows the running command.
+    client.last_cmd = cmd.name if cmd.parent is None else cmd.fullname
     ks = server.keyspace
     ks.track_reads = "readonly" in cmd.flags  # keyspace_hits / misses count reads only
     # Used-memory accounting (eviction.py) measures the keys a write touches.
     tracker = server.memory_tracker
     measured = tracker.before(client, cmd, argv) if tracker is not None and cmd.is_write else None
-    start = time.perf_counter()
+    start = _perf_counter()
     try:
         reply = cmd.handler(client, argv)
     except ErrorReply as exc:
@@ -202,7 +227,7 @@ def call(client, cmd, argv):
         server.log("warning", "Error running %s: %s" % (
             cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
         reply = ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))
-    duration = time.perf_counter() - start
+    duration = _perf_counter() - start
     if measured is not None:
         tracker.after(client, measured)
     ks.track_reads = False
@@ -227,7 +252,7 @@ def call(client, cmd, argv):
     if not (client.in_exec or client.in_script):
         if server.pending_propagation:
             server.flush_propagation()
-        if server.keyspace.ready_keys:
+        if ks.ready_keys:
             server.handle_ready_keys()
     if duration * 1e6 > server.slowlog_threshold >= 0:
         server.slowlog_add(client, argv, duration)

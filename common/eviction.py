@@ -60,8 +60,8 @@ from bisect import insort
 from collections import OrderedDict
 
 from hakv.common import errors
-from hakv.common.memsize import (ACCESS_ENTRY_LFU, ACCESS_ENTRY_LRU, DICT_SLOT, EXPIRE_ENTRY, average_element,
-                                 container_size, elements_size, value_size)
+from hakv.common.memsize import (ACCESS_ENTRY_LFU, ACCESS_ENTRY_LRU, DICT_SLOT, EXPIRE_ENTRY,
+                                 average_element, container_size, elements_size, value_size)
 from hakv.common.resp import ErrorReply
 
 _getsizeof = sys.getsizeof

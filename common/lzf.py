@@ -140,42 +140,43 @@ def compress(data: bytes, max_len: int | None = None) -> bytes | None:
 
 def decompress(data, expected_len: int) -> bytes:
     """Decompress an LZF stream that must expand to exactly `expected_len` bytes."""
-    if not isinstance(data, bytes):
+    if data.__class__ is not bytes:
         data = bytes(data)
     n = len(data)
     out = bytearray()
     size = 0  # len(out), kept in a local because it is read on every token
     pos = 0
-    while pos < n:
-        ctrl = data[pos]
-        if ctrl < 32:
-            start = pos + 1
-            pos = start + ctrl + 1
-            out += data[start:pos]
-            size += ctrl + 1
-            continue
-        length = ctrl >> 5
-        if pos + (2 if length == 7 else 1) >= n:
-            raise LzfError("LZF back reference is truncated")
-        if length == 7:
-            length = data[pos + 1] + 9
-            ref = size - ((ctrl & 0x1F) << 8) - data[pos + 2] - 1
-            pos += 3
-        else:
-            length += 2
-            ref = size - ((ctrl & 0x1F) << 8) - data[pos + 1] - 1
-            pos += 2
-        if ref < 0:
-            raise LzfError("LZF back reference points before the start of the output")
-        if ref + length <= size:
-            out += out[ref:ref + length]
-        else:
-            # Overlapping copy: the source repeats with period size - ref.
-            pattern = out[ref:]
-            out += (pattern * (length // len(pattern) + 1))[:length]
-        size += length
-        if size > expected_len:
-            break
+    try:
+        while pos < n:
+            ctrl = data[pos]
+            if ctrl < 32:
+                start = pos + 1
+                pos = start + ctrl + 1
+                out += data[start:pos]
+                size += ctrl + 1
+                continue
+            # A back reference; a truncated one raises IndexError below.
+            if ctrl >= 0xE0:
+                length = data[pos + 1] + 9
+                ref = size - ((ctrl & 0x1F) << 8) - data[pos + 2] - 1
+                pos += 3
+            else:
+                length = (ctrl >> 5) + 2
+                ref = size - ((ctrl & 0x1F) << 8) - data[pos + 1] - 1
+                pos += 2
+            if ref < 0:
+                raise LzfError("LZF back reference points before the start of the output")
+            if ref + length <= size:
+                out += out[ref:ref + length]
+            else:
+                # Overlapping copy: the source repeats with period size - ref.
+                pattern = out[ref:]
+                out += (pattern * (length // len(pattern) + 1))[:length]
+            size += length
+            if size > expected_len:
+                break
+    except IndexError:
+        raise LzfError("LZF back reference is truncated") from None
     if pos > n:
         raise LzfError("LZF literal run goes past the end of the input")
     if size != expected_len or len(out) != expected_len:

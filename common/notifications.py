@@ -15,7 +15,9 @@ Database.set report "new" when it creates a key, `keyspace.notify_keymiss`
 makes read lookups of missing keys report "keymiss".
 
 When no event can be published the keyspace gets a no-op notify, so the
-default configuration costs one empty call per write.
+default configuration costs one empty call per write. This is the only
+implementation: a Server built without this component (in-process tests)
+keeps the keyspace's own no-op notify.
 
 API: attach(server) -> Notifier; Notifier.configure(text) (done on CONFIG SET
 and at startup from the config file).

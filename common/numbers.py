@@ -59,6 +59,34 @@ def get_positive_int(b: bytes, name: str = "") -> int:
     return v
 
 
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+COUNT_RANGE = ("ERR value is out of range, value must between -9223372036854775807 and "
+               "9223372036854775807")
+# Redis builds the reply of a negative count whatever its size, and dies of
+# it for absurd ones (SRANDMEMBER s -9223372036854775807 crashes 7.0); hakv
+# refuses counts no reply could ever hold.
+MAX_REPLY_ELEMENTS = 2**31 - 1
+
+
+def get_count(b: bytes) -> int:
+    """The COUNT of LPOP / RPOP / SPOP / ZPOPMIN / ZPOPMAX: 0..LLONG_MAX."""
+    v = parse_int(b)
+    if v is None or v < 0:
+        raise ErrorReply(MUST_BE_POSITIVE)
+    return v
+
+
+def parse_rand_count(b: bytes) -> int:
+    """SRANDMEMBER / HRANDFIELD / ZRANDMEMBER count: -LONG_MAX..LONG_MAX
+    (negative: picks may repeat)."""
+    count = get_int(b)
+    if count == LLONG_MIN:
+        raise ErrorReply(COUNT_RANGE)
+    if count < -MAX_REPLY_ELEMENTS:
+        raise ErrorReply("ERR value is out of range")
+    return count
+
+
 def parse_float(b: bytes) -> float | None:
     """Redis's strtod acceptance (getDoubleFromObject): decimal, exponent and
     C99 hex forms ("0x1.8p3"), inf/infinity; no spaces, no nan, and no
@@ -117,6 +145,7 @@ def format_float_incr(v: float) -> bytes:
 _LD_SIGNIFICAND = 64
 _LD_MIN_EXP = -16382  # exponent of the smallest normal value
 _LD_OVERFLOW = 2**16384
+_LD_MAX_CHARS = 5 * 1024  # Redis's MAX_LONG_DOUBLE_CHARS: string2ld's buffer
 _LD_DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 
 
@@ -149,19 +178,22 @@ def parse_long_double(b: bytes):
     or None if Redis refuses it (syntax, nan, overflow, underflow to zero)."""
     from fractions import Fraction
 
-    if not b or len(b) > 5000 or not _FLOAT_RE.fullmatch(b):
+    if not b or len(b) >= _LD_MAX_CHARS or not _FLOAT_RE.fullmatch(b):
         return None
     if b.lstrip(b"+-").lower() in (b"inf", b"infinity"):
         return -math.inf if b[:1] == b"-" else math.inf
     hexa = _HEX_FLOAT_RE.fullmatch(b)
     if hexa is not None:  # strtold reads C99 hex floats too: exact binary values
         sign, whole, frac, exp = hexa.groups()
-        exp2 = int(exp or b"0") - 4 * len(frac)
-        if abs(exp2) > 20000:
-            return None
-        value = round_long_double(Fraction(int((whole + frac) or b"0", 16))
-                                  * Fraction(2) ** exp2)
-        if isinstance(value, float) or (value == 0 and (whole + frac).strip(b"0")):
+        mantissa = int((whole + frac) or b"0", 16)
+        if not mantissa:
+            return Fraction(0)
+        exp2 = _exponent(exp) - 4 * len(frac)
+        top = exp2 + mantissa.bit_length()  # 2**(top-1) <= |value| < 2**top
+        if top > 16385 or top < _LD_MIN_EXP - _LD_SIGNIFICAND - 2:
+            return None  # far beyond LDBL_MAX, or far below the smallest subnormal
+        value = round_long_double(Fraction(mantissa) * Fraction(2) ** exp2)
+        if isinstance(value, float) or value == 0:
             return None  # ERANGE
         return -value if sign == b"-" else value
     m = _LD_DECIMAL.fullmatch(b)
@@ -172,7 +204,7 @@ def parse_long_double(b: bytes):
     digits = (int_part + frac_part).lstrip(b"0")
     if not digits:
         return Fraction(0)
-    e = int(exp or b"0") - len(frac_part)
+    e = _exponent(exp) - len(frac_part)
     magnitude = len(digits) + e  # 10**(magnitude-1) <= |value| < 10**magnitude
     if magnitude > 4933 or magnitude < -4951:
         return None  # beyond LDBL_MAX, or below half the smallest subnormal
@@ -181,6 +213,19 @@ def parse_long_double(b: bytes):
     if value == 0 or isinstance(value, float):
         return None  # strtold reports ERANGE: Redis refuses the value
     return -value if sign == b"-" else value
+
+
+def _exponent(text: bytes | None) -> int:
+    """An exponent's value, clamped far beyond any long double's range
+    (strtold reads "1e000...0001" with thousands of zeros as 1e1, and
+    Python refuses int() of texts over 4300 digits)."""
+    if not text:
+        return 0
+    digits = text.lstrip(b"+-").lstrip(b"0")
+    if len(digits) > 7:
+        return -10**7 if text[:1] == b"-" else 10**7
+    value = int(digits or b"0")
+    return -value if text[:1] == b"-" else value
 
 
 def format_long_double(x) -> bytes:

@@ -1220,9 +1220,17 @@ def _flat_score_pairs(flat: list, what: str) -> list:
     return list(zip(members, scores))
 
 
+_ZSET_CLASS = None
+
+
 def _default_zset_factory():
-    from hakv.common.types.zset import ZSet
-    return ZSet
+    # Imported on first use (not at module load: zset.py is the data-types
+    # module), then cached: this runs once per sorted set loaded.
+    global _ZSET_CLASS
+    if _ZSET_CLASS is None:
+        from hakv.common.types.zset import ZSet
+        _ZSET_CLASS = ZSet
+    return _ZSET_CLASS
 
 
 def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):

@@ -1,12 +1,14 @@
 """RESP: the request parser and the reply encoder, RESP2 and RESP3.
 
 Requests. A chunk that starts at a message boundary with '*' is parsed by
-hiredis (C speed). hiredis cannot say where it stopped, so we append a marker
-message to the chunk: if the marker comes back as the last message, the chunk
-held only whole messages and we use hiredis' result. Anything else (a partial
-message, an inline command, a malformed or suspicious message) is parsed again
-by the Python parser below, which is resumable across chunks and produces
-Redis's exact protocol errors and limits.
+the connection's hiredis reader (C speed). hiredis cannot say where it
+stopped and accepts things Redis does not (+simple or :integer elements,
+nested arrays, "$04"), so its result is used only when re-encoding it as
+bulk-string arrays gives exactly the chunk's length: then the chunk held
+only whole, well-formed messages. Anything else (a partial message, an
+inline command, a malformed or suspicious message) is parsed again by the
+Python parser below, which is resumable across chunks and produces Redis's
+exact protocol errors and limits.
 
 Replies. Command handlers return plain Python values and `encode` turns them
 into bytes for the connection's protocol version:
@@ -29,12 +31,11 @@ import hiredis
 
 INLINE_MAX_SIZE = 64 * 1024
 INT_MAX = 2**31 - 1
-_MARKER = b"*1\r\n$11\r\n\x00hakv-mark\x00\r\n"
-_MARKER_MSG = [b"\x00hakv-mark\x00"]
 # An array header with a 7+ digit count anywhere in a chunk (or a false hit in a
 # payload): hiredis would allocate the whole list up front and freeing a
-# never-filled list of billions of slots stalls the loop for seconds.
-_HUGE_ARRAY = re.compile(rb"(?:^|\n)\*-?\d{7}")
+# never-filled list of billions of slots stalls the loop for seconds. The
+# Python parser takes such chunks.
+_HUGE_ARRAY = re.compile(rb"\*-?\d{7}")
 
 
 class ProtocolError(Exception):
@@ -44,7 +45,7 @@ class ProtocolError(Exception):
 class RequestParser:
     """Turns the bytes a client sends into argv lists (lists of bytes)."""
 
-    __slots__ = ("buf", "args", "remaining", "need", "max_bulk", "unauthenticated")
+    __slots__ = ("buf", "args", "remaining", "need", "max_bulk", "unauthenticated", "reader")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.buf = bytearray()
@@ -53,15 +54,17 @@ class RequestParser:
         self.need = 0  # bytes the buffer must hold before parsing again
         self.max_bulk = max_bulk
         self.unauthenticated = False
+        self.reader = hiredis.Reader()  # always at a message boundary between feeds
 
     def feed(self, data: bytes) -> list:
         """Returns the complete commands in data; raises ProtocolError after
         appending the commands that preceded the error to `exc.commands`."""
         if (not self.buf and self.args is None and data[:1] == b"*" and not self.unauthenticated
                 and _HUGE_ARRAY.search(data) is None):
-            fast = _fast_parse(data)
+            fast = _fast_parse(self.reader, data)
             if fast is not None:
                 return fast
+            self.reader = hiredis.Reader()
         self.buf += data
         if len(self.buf) < self.need:
             return []
@@ -159,39 +162,51 @@ class RequestParser:
         return out
 
 
-def _fast_parse(data: bytes):
-    reader = hiredis.Reader()
+def _fast_parse(reader, data: bytes):
+    """The commands in data if hiredis (through the connection's reader,
+    which is at a message boundary) sees only whole, well-formed bulk-string
+    arrays in it; None otherwise (the reader is then left mid-way: replace it)."""
     reader.feed(data)
-    reader.feed(_MARKER)
-    out = []
+    gets = reader.gets
     try:
-        while True:
-            msg = reader.gets()
-            if msg is False:
-                return None
-            if msg.__class__ is not list:
-                return None  # *-1 (skipped by Redis: the slow path does it) or not an array
-            if msg == _MARKER_MSG:
-                if reader.has_data():
-                    return None
-                # A final check for anything hiredis accepts but Redis does not
-                # (+simple, :integer or $-1 elements, nested arrays, "$04"):
-                # only well-formed bulks re-encode to exactly the bytes we got.
-                total = 0
-                for argv in out:
-                    total += len(str(len(argv))) + 3
-                    for a in argv:
-                        if a.__class__ is not bytes:
-                            return None
-                        n = len(a)
-                        total += n + len(str(n)) + 5
-                return out if total == len(data) else None
-            if msg:
-                out.append(msg)
-            else:
-                return None  # *0: the slow path skips it exactly like Redis
+        out = [gets()]
+        msg = gets()
+        while msg is not False:
+            out.append(msg)
+            msg = gets()
     except hiredis.ProtocolError:
         return None
+    # Re-encode in thought: header "*<n>\r\n" per message, "$<len>\r\n<arg>\r\n"
+    # per argument. b"".join raises unless every argument is bytes (not an
+    # int, None, a nested list ...). Elements that hiredis also gives as bytes
+    # (+simple, (bignum, =verbatim: they start a line) are left to the slow
+    # path. Then the sum is exactly len(data) only if the chunk ended on a
+    # message boundary (a partial message left in the reader is not counted).
+    if len(out) == 1:
+        args = out[0]
+        if args.__class__ is not list or not args:
+            return None  # False (partial), *-1, *0 or not an array: the slow path
+        head = len(str(len(args))) + 3
+    else:
+        head = 0
+        for msg in out:
+            if msg.__class__ is not list or not msg:
+                return None
+            head += len(str(len(msg))) + 3
+        args = [a for msg in out for a in msg]
+    try:
+        payload = len(b"".join(args))
+    except TypeError:
+        return None
+    lens = list(map(len, args))
+    # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
+    if head + payload + 3 * len(lens) + len(str(lens)) != len(data):
+        return None
+    # A line starting with one of these (searched for only if the byte occurs).
+    if ((b"+" in data and b"\n+" in data) or (b"(" in data and b"\n(" in data)
+            or (b"=" in data and b"\n=" in data)):
+        return None
+    return out
 
 
 def _strict_int(b) -> int | None:
@@ -351,7 +366,25 @@ QUEUED = "QUEUED"
 PONG = "PONG"
 
 
+# Replies that are the same bytes every time.
+_SIMPLE_REPLIES = {s: b"+%s\r\n" % s.encode() for s in (OK, QUEUED, PONG)}
+_INT_REPLIES = [b":%d\r\n" % i for i in range(1024)]
+
+
 def encode(value, resp3: bool) -> bytes:
+    cls = value.__class__
+    if cls is bytes:
+        return b"$%d\r\n%s\r\n" % (len(value), value)
+    if cls is str:
+        data = _SIMPLE_REPLIES.get(value)
+        if data is not None:
+            return data
+    elif cls is int:
+        if 0 <= value < 1024:
+            return _INT_REPLIES[value]
+        return b":%d\r\n" % value
+    elif value is None:
+        return b"_\r\n" if resp3 else b"$-1\r\n"
     out: list = []
     _encode(value, out, resp3)
     return b"".join(out)

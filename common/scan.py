@@ -77,6 +77,12 @@ elements (keys / fields / members; the caller fetches values).
 held, ``scanner.held_elements`` their snapshot sizes, ``scanner.rebuilds``
 counts unknown-cursor rebuilds.  ``parse_cursor(raw: bytes) -> int`` parses a
 cursor exactly like Redis 7.0 (``ValueError`` -> reply "ERR invalid cursor").
+
+The HSCAN / SSCAN / ZSCAN commands share ``collection_scan(ctx, argv, cls,
+whole, reply_items, collection_of=None)``: the argument handling, Redis's error
+order, MATCH, and its rule that a collection held in a small encoding
+(listpack, intset) is answered whole with cursor 0 whatever the cursor.
+``scanner_of(server)`` is the server's one Scanner.
 """
 
 from __future__ import annotations
@@ -85,7 +91,12 @@ import time
 from collections import OrderedDict
 from zlib import crc32
 
-__all__ = ["Scanner", "parse_cursor"]
+from hakv.common import errors
+from hakv.common.glob import compile_glob
+from hakv.common.numbers import get_int
+from hakv.common.resp import ErrorReply
+
+__all__ = ["Scanner", "parse_cursor", "scanner_of", "collection_scan"]
 
 _TAG_BITS = 20
 _TAG_MASK = (1 << _TAG_BITS) - 1
@@ -309,3 +320,57 @@ class Scanner:
             if cache[key].last_used >= limit:
                 break
             self._held -= cache.pop(key).charged
+
+
+# ---------------------------------------------------------------- HSCAN SSCAN ZSCAN
+
+
+def scanner_of(server) -> Scanner:
+    """The server's cursor state, shared by SCAN, HSCAN, SSCAN and ZSCAN."""
+    scanner = getattr(server, "scanner", None)
+    if scanner is None:
+        scanner = server.scanner = Scanner()
+    return scanner
+
+
+def collection_scan(ctx, argv, cls, whole, reply_items, collection_of=None):
+    """HSCAN / SSCAN / ZSCAN key cursor [MATCH pattern] [COUNT count].
+
+    cls: the value's type (WRONGTYPE otherwise); whole(value) -> all the
+    elements, in Redis's order, when Redis holds the value in a small
+    encoding and so answers it in one reply, else None; reply_items(value,
+    elements, is_whole) -> the flat reply list of the elements kept by
+    MATCH; collection_of(value) -> the dict or set to iterate (default: the
+    value itself)."""
+    try:
+        cursor = parse_cursor(argv[2])
+    except ValueError:
+        raise ErrorReply("ERR invalid cursor") from None
+    value = ctx.db.get_typed(argv[1], cls)
+    if value is None:
+        return [b"0", []]
+    count = 10
+    match = None
+    i, n = 3, len(argv)
+    while i < n:
+        opt = argv[i].lower()
+        if opt == b"count" and i + 1 < n:
+            count = get_int(argv[i + 1])
+            if count < 1:
+                raise ErrorReply(errors.SYNTAX)
+        elif opt == b"match" and i + 1 < n:
+            pattern = argv[i + 1]
+            match = None if pattern == b"*" else compile_glob(pattern)
+        else:
+            raise ErrorReply(errors.SYNTAX)
+        i += 2
+    elements = whole(value)
+    is_whole = elements is not None
+    if is_whole:
+        cursor = 0
+    else:
+        collection = value if collection_of is None else collection_of(value)
+        cursor, elements = scanner_of(ctx.server).scan(collection, cursor, count)
+    if match is not None:
+        elements = [e for e in elements if match(e)]
+    return [b"%d" % cursor, reply_items(value, elements, is_whole)]

@@ -77,6 +77,22 @@ RDB_OPCODE_FUNCTION2 = 0xF5
 RDB_OPCODE_FUNCTION_PRE_GA = 0xF6
 RDB_VERSION = 10
 
+# redis.call runs once or more per script: the dispatcher's entry points
+# bound once, and numkeys values as clients send them, parsed once.
+_lookup = dispatch.lookup
+_call = dispatch.call
+_NO_REPLY = dispatch.NO_REPLY
+_SMALL_NUMKEYS = {b"%d" % n: n for n in range(32)}
+
+
+def _command_arg(a):
+    """A non-string redis.call argument: a Lua number as Redis formats it,
+    None for anything else (tables, booleans, nil)."""
+    cls = a.__class__
+    if cls is int or cls is float:
+        return number_arg(a)
+    return None
+
 
 class ScriptClient(Client):
     """The client a script's commands run as: no connection; replies a
@@ -252,9 +268,11 @@ class Scripting:
             server.feed_monitors(ctx, argv)
 
     def _numkeys(self, argv, message):
-        n = parse_int(argv[2])
+        n = _SMALL_NUMKEYS.get(argv[2])
         if n is None:
-            raise ErrorReply(message)
+            n = parse_int(argv[2])
+            if n is None:
+                raise ErrorReply(message)
         if n < 0:
             raise ErrorReply("ERR Number of keys can't be negative")
         if n > len(argv) - 3:
@@ -377,64 +395,60 @@ class Scripting:
 
     def _execute(self, args):
         """Check and run one command for the script: its reply (an ErrorReply
-        for every error: Redis's script-specific ones or the command's)."""
+        for every error: Redis's script-specific ones or the command's).
+        The hot path of every redis.call: one frame, no per-call setup."""
         try:
-            return self._execute_checked(args)
+            if not args:
+                return ErrorReply("ERR Please specify at least one argument for this redis lib "
+                                  "call")
+            # Lua strings arrive as bytes; numbers become arguments as Redis formats them.
+            argv = [a if a.__class__ is bytes else _command_arg(a) for a in args]
+            if None in argv:
+                return ErrorReply("ERR Lua redis lib command arguments must be strings or "
+                                  "integers")
+            server = self.server
+            cmd = _lookup(server, argv)
+            if cmd.__class__ is ErrorReply:
+                if getattr(cmd, "command", None) is None:
+                    return ErrorReply("ERR Unknown Redis command called from script")
+                return ErrorReply("ERR Wrong number of args calling Redis command from script")
+            if cmd.no_script:
+                return ErrorReply("ERR This Redis command is not allowed from script")
+            client = self.client
+            if server.acl is not None:
+                denied = server.acl.check(client, cmd, argv)
+                if denied is not None:
+                    return denied
+            run = self.current
+            if cmd.is_write or cmd.denyoom:
+                if cmd.is_write and run.read_only:
+                    return ErrorReply("ERR Write commands are not allowed from read-only "
+                                      "scripts.")
+                if server.write_checks:
+                    denied = server.write_gate(client, cmd)
+                    if denied is not None:
+                        return denied
+            if server.stale_gate is not None and not cmd.allow_stale and not client.is_primary:
+                denied = server.stale_gate(client, cmd)
+                if denied is not None:
+                    return denied
+            if cmd.is_write:
+                run.write_dirty = True
+            if run.repl == 0:
+                propagating = server.propagating
+                server.propagating = False
+                try:
+                    reply = _call(client, cmd, argv)
+                finally:
+                    server.propagating = propagating
+            else:
+                reply = _call(client, cmd, argv)
+            if reply is _NO_REPLY or reply.__class__ is Block:
+                reply = self._collected_reply(client, reply)
+            return reply
         except Exception as exc:  # a bug must not escape into the interpreter
             self.server.log("warning", "Error in script call %r: %r" % (args[:1], exc))
             return ErrorReply("ERR internal error: %s" % exc)
-
-    def _execute_checked(self, args):
-        if not args:
-            return ErrorReply("ERR Please specify at least one argument for this redis lib call")
-        argv = []
-        for a in args:
-            cls = a.__class__
-            if cls is bytes:
-                argv.append(a)
-            elif cls is int or cls is float:
-                argv.append(number_arg(a))
-            else:
-                return ErrorReply("ERR Lua redis lib command arguments must be strings or "
-                                  "integers")
-        server = self.server
-        cmd = dispatch.lookup(server, argv)
-        if cmd.__class__ is ErrorReply:
-            if getattr(cmd, "command", None) is None:
-                return ErrorReply("ERR Unknown Redis command called from script")
-            return ErrorReply("ERR Wrong number of args calling Redis command from script")
-        if cmd.no_script:
-            return ErrorReply("ERR This Redis command is not allowed from script")
-        run = self.current
-        client = self.client
-        if server.acl is not None:
-            denied = server.acl.check(client, cmd, argv)
-            if denied is not None:
-                return denied
-        if cmd.is_write or cmd.denyoom:
-            if cmd.is_write and run.read_only:
-                return ErrorReply("ERR Write commands are not allowed from read-only scripts.")
-            denied = server.write_gate(client, cmd)
-            if denied is not None:
-                return denied
-        if server.stale_gate is not None and not cmd.allow_stale and not client.is_primary:
-            denied = server.stale_gate(client, cmd)
-            if denied is not None:
-                return denied
-        if cmd.is_write:
-            run.write_dirty = True
-        if run.repl == 0:
-            propagating = server.propagating
-            server.propagating = False
-            try:
-                reply = dispatch.call(client, cmd, argv)
-            finally:
-                server.propagating = propagating
-        else:
-            reply = dispatch.call(client, cmd, argv)
-        if reply is dispatch.NO_REPLY or reply.__class__ is Block:
-            reply = self._collected_reply(client, reply)
-        return reply
 
     def _collected_reply(self, client, reply):
         if client.block is not None:

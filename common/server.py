@@ -19,12 +19,13 @@ from collections import deque
 
 from hakv.common import errors
 from hakv.common.commands.table import node_table
-from hakv.common.config import REDIS_VERSION, Settings, notify_flags
+from hakv.common.config import REDIS_VERSION, Settings
 from hakv.common.connection import Client
 from hakv.common.keyspace import Keyspace
 from hakv.common.resp import ErrorReply, Push, encode, encode_command
 
 LOG_LEVELS = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}
+_HELD = 1e-9  # paused_until while only write holds pause (see hold_writes)
 _LOG_MARK = {0: ".", 1: "-", 2: "*", 3: "#"}
 
 
@@ -36,8 +37,7 @@ class Server:
         self.table = table
         self.keyspace = Keyspace(settings["databases"])
         self.keyspace.propagate = self._queue_propagation
-        self.keyspace.notify = self._keyspace_notify
-        self.notify_flags = notify_flags(settings["notify-keyspace-events"])
+        # Keyspace notifications: common/notifications.py sets keyspace.notify.
         self.run_id = os.urandom(20).hex()
         self.start_time = time.time()
         self.clients: dict[int, Client] = {}
@@ -62,11 +62,20 @@ class Server:
         self.shutdown_hooks: list = []
         self.disconnect_hooks: list = []  # per server: a class-level list would be shared
         self.sinks: list = []
+        # Set by the AOF with appendfsync always after it wrote: called (once)
+        # before replies leave, so one fdatasync covers a whole batch.
+        self.fsync_before_reply = None
         self.propagating = False
         self.pending_propagation: list = []
         self.paused_until = 0.0
         self.pause_all = False
         self.paused_clients: list = []
+        # Write pauses with no end time (FAILOVER, SHUTDOWN waiting for
+        # replicas), by purpose; CLIENT PAUSE/UNPAUSE do not lift them.
+        self.write_holds: set = set()
+        self.shutdown_deadline = 0.0  # a shutdown waits for lagging replicas until then
+        self.shutdown_flags = (None, False)  # its (save, force)
+        self.shutdown_waiters: list = []  # SHUTDOWN clients blocked meanwhile
         # Statistics.
         self.dirty = 0
         self.stat_commands = 0
@@ -155,13 +164,78 @@ class Server:
         if self.shutdown_event is not None:
             self.shutdown_event.set()
 
-    def shutdown(self, save: bool | None = None) -> ErrorReply | None:
+    def shutdown(self, save: bool | None = None, now: bool = False, force: bool = False,
+                 client=None) -> ErrorReply | None:
         """SHUTDOWN / SIGTERM: run the hooks (save, fsync AOF, tell replicas),
-        close the listeners, and end serve_forever."""
+        close the listeners, and end serve_forever.
+
+        Unless `now`, a primary whose replicas have not acked its whole stream
+        first waits for them, up to shutdown-timeout seconds, with writes
+        paused (Redis 7); `client` (SHUTDOWN's) is blocked meanwhile and
+        answered only if the shutdown fails or is aborted. `force`: errors
+        saving the RDB / AOF do not stop the shutdown."""
+        if self.shutdown_deadline:
+            if client is not None:
+                self._block_for_shutdown(client)  # one shutdown: this caller waits too
+            return None
+        self.log("warning", "User requested shutdown...")
+        timeout = self.settings["shutdown-timeout"]
+        source = getattr(self, "replication", None)
+        if not now and timeout and source is not None and source.lagging_replicas():
+            self.shutdown_deadline = time.time() + timeout
+            self.shutdown_flags = (save, force)
+            source.request_acks()
+            self.hold_writes("shutdown")
+            self.log("notice", "Waiting for replicas before shutting down.")
+            if client is not None:
+                self._block_for_shutdown(client)
+            return None
+        return self._finish_shutdown(save, force)
+
+    def _block_for_shutdown(self, client) -> None:
+        from hakv.common.connection import Block
+        self.block(client, Block([], None, None, None))
+        self.shutdown_waiters.append(client)
+
+    def shutdown_check(self) -> None:
+        """Cron (and replica ACKs): finish a shutdown waiting for replicas."""
+        deadline = self.shutdown_deadline
+        if not deadline:
+            return
+        source = getattr(self, "replication", None)
+        if time.time() >= deadline or source is None or not source.lagging_replicas():
+            save, force = self.shutdown_flags
+            if self._finish_shutdown(save, force) is not None:
+                self.log("warning", "Errors trying to shut down the server. Check the logs for "
+                         "more information.")
+                self._cancel_shutdown()
+
+    def abort_shutdown(self) -> bool:
+        """SHUTDOWN ABORT: False if no shutdown is waiting."""
+        if not self.shutdown_deadline:
+            return False
+        self._cancel_shutdown()
+        self.log("notice", "Shutdown manually aborted.")
+        return True
+
+    def _cancel_shutdown(self) -> None:
+        self.shutdown_deadline = 0.0
+        waiters, self.shutdown_waiters = self.shutdown_waiters, []
+        for client in waiters:
+            if not client.closed:
+                self.unblock(client, ErrorReply("ERR Errors trying to SHUTDOWN. Check logs."))
+        self.release_writes("shutdown")
+
+    def _finish_shutdown(self, save, force) -> ErrorReply | None:
         for hook in self.shutdown_hooks:
             err = hook(save)
             if err is not None:
+                if force and not err.message.startswith("BUSY"):
+                    self.log("warning", "Errors trying to shut down (%s): exit anyway (FORCE)."
+                             % err.message)
+                    continue
                 return err
+        self.shutdown_deadline = 0.0
         for srv in self.servers:
             srv.close()
         for client in list(self.clients.values()):
@@ -346,19 +420,35 @@ class Server:
     # ------------------------------------------------------------ pause
 
     def client_paused(self, client, cmd) -> bool:
-        if self.paused_until <= time.time():
-            return False
         if client.is_primary or client.is_replica:
             return False
-        if self.pause_all:
-            return True
+        if self.paused_until > time.time():
+            if self.pause_all:
+                return True
+        elif not self.write_holds:
+            return False
         return cmd.is_write or cmd.may_replicate
 
     def unpause(self) -> None:
-        self.paused_until = 0.0
+        # While a write hold lasts, paused_until stays truthy (_HELD, in the
+        # past) so that dispatch keeps asking client_paused.
+        self.paused_until = _HELD if self.write_holds else 0.0
         waiting, self.paused_clients = self.paused_clients, []
         for client in waiting:
-            self.loop.call_soon(client.resume)
+            self.loop.call_soon(client.resume)  # a still-held write pauses again
+
+    def hold_writes(self, purpose: str) -> None:
+        """Pause writes (as CLIENT PAUSE WRITE) until release_writes(purpose)."""
+        self.write_holds.add(purpose)
+        if not self.paused_until:
+            self.paused_until = _HELD
+
+    def release_writes(self, purpose: str) -> None:
+        if purpose not in self.write_holds:
+            return
+        self.write_holds.discard(purpose)
+        if not self.write_holds and self.paused_until <= time.time():
+            self.unpause()
 
     # ------------------------------------------------------------ pub/sub
 
@@ -376,17 +466,6 @@ class Server:
                         client.send_value(Push([b"pmessage", pattern, channel, message]))
                     receivers += len(clients)
         return receivers
-
-    def _keyspace_notify(self, db, cls: str, event: bytes, key: bytes) -> None:
-        """Keyspace notifications: __keyspace@<db>__:<key> carries the event,
-        __keyevent@<db>__:<event> the key, for the classes configured."""
-        flags = self.notify_flags
-        if not flags or cls not in flags:
-            return
-        if "K" in flags:
-            self.publish(b"__keyspace@%d__:%s" % (db.id, key), event)
-        if "E" in flags:
-            self.publish(b"__keyevent@%d__:%s" % (db.id, event), key)
 
     def spublish(self, channel: bytes, message: bytes) -> int:
         """SPUBLISH: a shard channel's subscribers get an smessage."""
@@ -472,8 +551,10 @@ class Server:
             now = time.time()
             self._sample_ops(now)
             self._client_timeouts(now)
-            if self.paused_until and self.paused_until <= now:
+            if self.paused_until > _HELD and self.paused_until <= now:
                 self.unpause()
+            if self.shutdown_deadline:
+                self.shutdown_check()
             for job in self.cron_jobs:
                 job()
         except Exception as exc:  # a bug in one job must not stop the cron
@@ -518,8 +599,6 @@ class Server:
             self.slowlog_threshold = value
         elif name == "slowlog-max-len":
             self.slowlog = deque(self.slowlog, maxlen=max(value, 1))
-        elif name == "notify-keyspace-events":
-            self.notify_flags = notify_flags(value)
 
     # ------------------------------------------------------------ INFO
 
@@ -586,7 +665,9 @@ class Server:
             ("executable", os.path.abspath(sys.argv[0])),
             ("config_file", self.settings.config_file or ""),
             ("io_threads_active", "0"),
-        ]
+        ] + ([("shutdown_in_milliseconds",
+               str(max(0, int((self.shutdown_deadline - now) * 1000))))]
+             if self.shutdown_deadline else [])
 
     def mode_name(self) -> str:
         return "standalone"

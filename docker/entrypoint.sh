@@ -15,6 +15,7 @@
 #   HAKV_MONITOR         "host port" of the primary to monitor at first start (sentinels)
 #   HAKV_MASTER_NAME     the sentinels' name for the primary (mymaster)
 #   HAKV_QUORUM, HAKV_DOWN_AFTER_MS, HAKV_FAILOVER_TIMEOUT_MS
+#   HAKV_AUTH_USER, HAKV_AUTH_PASS  the user a sentinel logs in to the nodes with
 set -eu
 
 role=${1:-node}
@@ -50,11 +51,17 @@ sentinel)
             echo "sentinel down-after-milliseconds $master ${HAKV_DOWN_AFTER_MS:-1000}"
             echo "sentinel failover-timeout $master ${HAKV_FAILOVER_TIMEOUT_MS:-10000}"
             echo "sentinel parallel-syncs $master 1"
+            # After the monitor line: these name the master.
+            if [ -n "${HAKV_AUTH_USER:-}" ]; then
+                echo "sentinel auth-user $master $HAKV_AUTH_USER"
+            fi
+            if [ -n "${HAKV_AUTH_PASS:-}" ]; then
+                echo "sentinel auth-pass $master $HAKV_AUTH_PASS"
+            fi
         } > "$conf.tmp"
         mv "$conf.tmp" "$conf"
     fi
-    # docker/sentinel_shim.py: hakv-sentinel with a host-name resolver (see there).
-    exec python /etc/hakv/sentinel_shim.py "$conf"
+    exec hakv-sentinel "$conf"
     ;;
 *)
     exec "$@"

@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     watch.add_parser(sub)
     dashboard.add_parser(sub)
+    from hakv.lab import clients  # `hakv clients`: the client failover matrix
+
+    clients.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -20,6 +20,7 @@ class PrimaryComponent:
         server.write_checks.append(source.min_replicas_check)
         server.cron_jobs.append(source.cron)
         server.disconnect_hooks.append(source.client_gone)
+        server.shutdown_hooks.append(source.log_lagging_at_shutdown)
         server.info_sections["replication"] = source.info_lines
         previous_stats = server.info_sections.get("stats") or server._info_stats
         server.info_sections["stats"] = lambda: self._stats(previous_stats())

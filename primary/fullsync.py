@@ -17,6 +17,8 @@ Whatever the primary writes after the fork is buffered per replica
 
 from __future__ import annotations
 
+import fcntl
+import gc
 import os
 import time
 
@@ -27,6 +29,18 @@ SOCKET = "socket"
 CHUNK = 256 * 1024
 HIGH_WATER = 8 * 1024 * 1024  # a replica's socket buffer above this pauses the transfer
 LOW_WATER = 1024 * 1024
+
+
+PIPE_SIZE = 1024 * 1024
+
+
+def _widen_pipe(fd: int) -> None:
+    """A 1 MiB pipe instead of 64 KiB: the child's 1 MiB writes go in one
+    piece, with fewer wake-ups of both processes."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except OSError:
+        pass  # over /proc/sys/fs/pipe-max-size: keep the default
 
 
 class FdSink:
@@ -67,9 +81,11 @@ class SnapshotJob:
         server = self.server
         if self.mode == SOCKET:
             rfd, wfd = os.pipe()
+            _widen_pipe(wfd)
 
             def target():
                 os.close(rfd)
+                gc.disable()  # the child only reads the keyspace, then exits
                 snapshot.write_rdb(server, FdSink(wfd))
                 os.close(wfd)
         else:
@@ -99,6 +115,7 @@ class SnapshotJob:
                    % ("RDB transfer" if self.mode == SOCKET else "saving", self.child.pid))
         for link in self.links:
             self.source.setup_full_resync(link, self.offset)
+            self._maybe_tail(link)
         if self.mode == SOCKET:
             os.close(wfd)
             self.rfd = rfd
@@ -123,7 +140,16 @@ class SnapshotJob:
         link.pending_len = donor.pending_len
         self.links.append(link)
         self.server.log("notice", "Waiting for end of BGSAVE for SYNC")
+        self._maybe_tail(link)
         return True
+
+    def _maybe_tail(self, link) -> None:
+        """Disk sync to a replica that takes EOF framing: send the file while
+        the child writes it (its load overlaps our save) rather than after."""
+        if self.mode == DISK and "eof" in link.capa and not link.old_sync:
+            link.tailed = True
+            link.tail = FileSender(self.source, link, self.server.settings["dbfilename"], job=self)
+            link.tail.start()
 
     def drop(self, link) -> None:
         if link in self.links:
@@ -207,24 +233,37 @@ class SnapshotJob:
                     self.source.snapshot_sent(link, wait_ack=True)
             else:
                 for link in links:
-                    FileSender(self.source, link, self.server.settings["dbfilename"]).start()
+                    if not link.tailed:
+                        FileSender(self.source, link, self.server.settings["dbfilename"]).start()
         self.source.job_finished(self)
 
 
 class FileSender:
     """Sends a saved RDB file to one replica as `$<size>\\r\\n<bytes>`, paced by
-    the replica's socket buffer."""
+    the replica's socket buffer.
 
-    def __init__(self, source, link, path: str):
+    With `job` (a disk save still running), the file is tailed as the child
+    writes it -- temp-<child pid>.rdb, renamed to `path` at the end -- and
+    framed as `$EOF:<mark>\\r\\n<bytes><mark>` since its size is not known yet;
+    the replica's first ACK then starts the stream (as after a diskless sync)."""
+
+    def __init__(self, source, link, path: str, job=None):
         self.source = source
         self.link = link
         self.path = path
+        self.job = job
+        self.mark = os.urandom(20).hex().encode()
         self.file = None
         self.sent = 0
         self.size = 0
 
     def start(self) -> None:
         link = self.link
+        if self.job is not None:
+            link.state = link.SEND_BULK
+            link.write_raw(b"$EOF:" + self.mark + b"\r\n")
+            self._tail()
+            return
         try:
             self.file = open(self.path, "rb")
             self.size = os.fstat(self.file.fileno()).st_size
@@ -251,3 +290,39 @@ class FileSender:
             link.write_raw(data)
             self.sent += len(data)
         self.source.server.loop.call_later(0.005, self._pump)
+
+    def _tail(self) -> None:
+        link, job = self.link, self.job
+        if link.closed or job.child_result is False:
+            if self.file is not None:
+                self.file.close()  # a failed save: the job closes the link
+            return
+        if self.file is None:
+            done = job.child_result
+            try:
+                self.file = open(self.path if done else
+                                 snapshot.temp_rdb_path(self.path, job.child.pid), "rb")
+            except FileNotFoundError:
+                # Not created yet, or just renamed: look again shortly.
+                self.source.server.loop.call_later(0.005, self._tail)
+                return
+            except OSError as exc:
+                self.source.server.log("warning", "SYNC failed. Can't open the DB being "
+                                       "saved: %s" % exc.strerror)
+                self.source.fullsync_failed([link], "Can't open the DB after BGSAVE")
+                return
+        while link.buffered() < HIGH_WATER:
+            done = job.child_result  # before the read: then an empty read is the end
+            data = self.file.read(CHUNK)
+            if data:
+                link.write_raw(data)
+                self.sent += len(data)
+                continue
+            if not done:
+                break  # the child is still writing
+            self.file.close()
+            link.write_raw(self.mark)
+            link.tail = None
+            self.source.snapshot_sent(link, wait_ack=True)
+            return
+        self.source.server.loop.call_later(0.005, self._tail)

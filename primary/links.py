@@ -30,6 +30,8 @@ class ReplicaLink:
         self.fullsync_offset = -1
         self.outbuf: list = []  # stream bytes of this loop turn, written by flush()
         self.soft_since = 0.0  # since when the output is over the soft limit
+        self.tail = None  # the FileSender sending a disk snapshot while it is written
+        self.tailed = False  # that one sends it, not one started after the save
 
     # -- identity
 

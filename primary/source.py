@@ -21,6 +21,7 @@ from hakv.common.connection import Block
 from hakv.common.resp import ErrorReply, encode_command
 from hakv.primary import psync as psync_logic
 from hakv.primary.backlog import Backlog
+from hakv.primary.failover import Failover
 from hakv.primary.fullsync import DISK, SOCKET, SnapshotJob
 from hakv.primary.links import ReplicaLink
 from hakv.primary.psync import ReplIds, new_replid
@@ -57,6 +58,7 @@ class ReplicationSource:
         self.min_replicas = self.settings["min-replicas-to-write"]
         self.stat_repl_out = 0  # bytes sent to replicas
         self.stat_repl_in = 0  # bytes received from our primary
+        self.failover = Failover(self)
 
     # ------------------------------------------------------------ role
 
@@ -216,6 +218,10 @@ class ReplicationSource:
         if client.is_replica:
             return dispatch.NO_REPLY
         server = self.server
+        if len(argv) > 3 and argv[0].lower() == b"psync" and argv[3].lower() == b"failover":
+            self._failover_request(client, argv[1])
+        if self.failover.active:
+            raise ErrorReply("NOMASTERLINK Can't SYNC while failing over")
         if self.is_replica() and not self.follower.link_up():
             raise ErrorReply("NOMASTERLINK Can't SYNC while not connected with my master")
         is_psync = argv[0].lower() == b"psync"
@@ -259,6 +265,50 @@ class ReplicationSource:
             return dispatch.NO_REPLY
         self.start_pending_sync()
         return dispatch.NO_REPLY
+
+    def _failover_request(self, client, replid: bytes) -> None:
+        """PSYNC <replid> <offset> FAILOVER: our primary hands over to us."""
+        self.server.log("notice", "Failover request received for replid %s."
+                        % replid.decode("utf-8", "replace"))
+        if not self.is_replica():
+            raise ErrorReply("ERR PSYNC FAILOVER can't be sent to a master.")
+        if replid.decode("utf-8", "replace") != self.ids.replid:
+            raise ErrorReply("ERR PSYNC FAILOVER replid must match my replid.")
+        self.follower.unset_primary()
+        self.server.log("notice", "MASTER MODE enabled (failover request from '%s')"
+                        % client.info_line())
+
+    def find_replica(self, host: str, port: int) -> ReplicaLink | None:
+        """The replica known by this address (its announced or peer IP and its
+        listening port), as FAILOVER TO names it."""
+        host = host.lower()
+        for link in self.replicas:
+            if not link.closed and link.listening_port == port and link.ip().lower() == host:
+                return link
+        return None
+
+    def lagging_replicas(self) -> int:
+        """Replicas that have not acked our whole stream (SHUTDOWN waits for them)."""
+        target = self.ids.offset
+        return sum(1 for l in self.replicas if not l.closed and l.ack_offset != target)
+
+    def log_lagging_at_shutdown(self, save) -> None:
+        """Shutdown hook: say which replicas would miss writes."""
+        target = self.ids.offset
+        replicas = [l for l in self.replicas if not l.closed]
+        lagging = 0
+        now = time.time()
+        for link in replicas:
+            if link.ack_offset != target:
+                lagging += 1
+                lag = int(now - link.ack_time) if link.state == ReplicaLink.ONLINE else 0
+                self.server.log("warning", "Lagging replica %s reported offset %d behind master, "
+                                "lag=%d, state=%s." % (link.name(), target - link.ack_offset,
+                                                      lag, link.info_state()))
+        if replicas:
+            self.server.log("notice", "%d of %d replicas are in sync when shutting down."
+                            % (len(replicas) - lagging, len(replicas)))
+        return None
 
     def _continue(self, link: ReplicaLink, offset: int) -> None:
         client = link.client
@@ -352,6 +402,13 @@ class ReplicationSource:
             self.server.log("notice", "Synchronization with replica %s succeeded" % link.name())
         if self.waiters:
             self._check_waiters()
+        if self.failover.active or self.server.shutdown_deadline:
+            # Not from inside the ACK: the failover turns us into a replica.
+            self.server.loop.call_soon(self._progress_after_ack)
+
+    def _progress_after_ack(self) -> None:
+        self.failover.check()
+        self.server.shutdown_check()
 
     def acked_count(self, offset: int) -> int:
         return sum(1 for l in self.replicas
@@ -422,19 +479,23 @@ class ReplicationSource:
     def cron(self) -> None:
         now = time.time()
         self.start_pending_sync()
+        if self.failover.active:
+            self.failover.check()
         if now - self.last_second < 1.0:
             return
         self.last_second = now
         settings = self.settings
         if self.replicas and not self.is_replica():
             period = settings["repl-ping-replica-period"]
-            if now - self.last_ping >= period:
+            # No PING while writes are held: a FAILOVER / SHUTDOWN waits for
+            # the replicas to reach an offset that must stay put.
+            if now - self.last_ping >= period and not self.server.write_holds:
                 self.last_ping = now
                 self._append(PING)
         for link in list(self.replicas):
             if link.state == ReplicaLink.WAIT_START or (
                     link.state == ReplicaLink.WAIT_END and self.job is not None
-                    and self.job.mode == DISK):
+                    and self.job.mode == DISK and link.tail is None):
                 link.write_raw(b"\n")  # keepalive while the snapshot is prepared
         self._check_output_limits(now)
         timeout = settings["repl-timeout"]
@@ -563,7 +624,7 @@ class ReplicationSource:
                 int(now) - int(link.ack_time))))
         backlog = self.backlog
         lines += [
-            ("master_failover_state", "no-failover"),
+            ("master_failover_state", self.failover.state),
             ("master_replid", self.ids.replid),
             ("master_replid2", self.ids.replid2),
             ("master_repl_offset", str(self.ids.offset)),

@@ -17,6 +17,7 @@ import asyncio
 import time
 
 from hakv.common.resp import ErrorReply
+from hakv.primary import failover as failover_mod
 from hakv.replica import link as link_mod
 from hakv.replica.handshake import Handshake
 from hakv.replica.link import PrimaryLink
@@ -196,12 +197,17 @@ class Follower:
         return Handshake(
             listening_port=s["replica-announce-port"] or self.server.port,
             announce_ip=s["replica-announce-ip"], auth_user=s["masteruser"],
-            auth_pass=s["masterauth"], replid=replid, offset=offset)
+            auth_pass=s["masterauth"], replid=replid, offset=offset,
+            failover=self.source.failover.state == failover_mod.IN_PROGRESS)
 
     # ------------------------------------------------------------ sync
 
+    def psync_refused(self) -> None:
+        self.source.failover.psync_answered(False)
+
     def psync_result(self, link: PrimaryLink, result) -> None:
         server = self.server
+        self.source.failover.psync_answered(True)
         if result.kind == "continue":
             if result.replid and result.replid != self.source.ids.replid:
                 self.source.new_primary_id(result.replid)
@@ -216,10 +222,17 @@ class Follower:
         self.state = "transfer"
         self.sync_started = self.last_progress = time.time()
         mode = self.settings["repl-diskless-load"]
+        empty = server.keyspace.key_count() == 0
         if mode == "swapdb":
             transfer = DisklessTransfer(server, live=False)
-        elif mode == "on-empty-db" and server.keyspace.key_count() == 0:
+        elif mode == "on-empty-db" and empty:
             transfer = DisklessTransfer(server, live=True)
+        elif empty:
+            # `disabled` on a node without data: nothing to serve meanwhile, so
+            # nothing to protect by receiving the whole file first; parsing as
+            # the bytes arrive (into a separate keyspace, swapped in once
+            # complete) overlaps our load with the primary's snapshot.
+            transfer = DisklessTransfer(server, live=False, quiet=True)
         else:
             transfer = DiskTransfer(server)
         link.begin_payload(result, transfer)

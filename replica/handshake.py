@@ -38,15 +38,18 @@ class Step:
 
 class Handshake:
     def __init__(self, *, listening_port: int, announce_ip: str = "", auth_user: str = "",
-                 auth_pass: str = "", replid: str | None = None, offset: int = -1):
+                 auth_pass: str = "", replid: str | None = None, offset: int = -1,
+                 failover: bool = False):
         """replid/offset: the history this replica can continue (its last
-        processed offset), or None for no usable history."""
+        processed offset), or None for no usable history. failover: we are a
+        primary handing over to this one (FAILOVER): PSYNC says so."""
         self.listening_port = listening_port
         self.announce_ip = announce_ip
         self.auth_user = auth_user
         self.auth_pass = auth_pass
         self.replid = replid
         self.offset = offset
+        self.failover = failover
         self.expect: list[str] = []
         self.done = False
 
@@ -116,11 +119,12 @@ class Handshake:
 
     def _psync(self):
         self.expect.append("psync")
+        extra = (b"FAILOVER",) if self.failover else ()
         if self.replid is not None:
             off = str(self.offset + 1)
-            return (encode_command(b"PSYNC", self.replid.encode(), off.encode()),
+            return (encode_command(b"PSYNC", self.replid.encode(), off.encode(), *extra),
                     "Trying a partial resynchronization (request %s:%s)." % (self.replid, off))
-        return (encode_command(b"PSYNC", b"?", b"-1"),
+        return (encode_command(b"PSYNC", b"?", b"-1", *extra),
                 "Partial resynchronization not possible (no cached master)")
 
     def _on_psync(self, line: str) -> Step:

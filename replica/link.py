@@ -127,6 +127,8 @@ class PrimaryLink(Client):
                 self.server.log(level, message)
             if step.error:
                 follower.link_failed(self, step.error)
+                if self.handshake.done:
+                    follower.psync_refused()  # a FAILOVER we started ends here
                 return
             if step.send:
                 self.transport.write(step.send)

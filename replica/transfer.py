@@ -162,7 +162,8 @@ class DiskTransfer:
 class DisklessTransfer:
     kind = "diskless"
 
-    def __init__(self, server, live: bool):
+    def __init__(self, server, live: bool, quiet: bool = False):
+        """quiet: a separate keyspace for an empty node (not swapdb's log line)."""
         self.server = server
         self.live = live
         self.aborted = False
@@ -175,7 +176,7 @@ class DisklessTransfer:
             self.temp = keyspace = Keyspace(len(server.keyspace))
         self.loader = SnapshotLoader(server, keyspace)
         server.log("notice", "MASTER <-> REPLICA sync: Loading DB in memory%s"
-                   % ("" if live else " (swapdb: the old data is served meanwhile)"))
+                   % ("" if live or quiet else " (swapdb: the old data is served meanwhile)"))
 
     def keys_loaded(self) -> int:
         return self.loader.keys_loaded

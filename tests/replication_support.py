@@ -70,8 +70,9 @@ def stats(client) -> dict:
 def raw_client(client: redis.Redis, **kw) -> redis.Redis:
     """A client to the same server without redis-py's reply conversions."""
     args = client.connection_pool.connection_kwargs
+    kw.setdefault("socket_timeout", 20)
     c = redis.Redis(host=args.get("host", "127.0.0.1"), port=args["port"],
-                    password=args.get("password"), socket_timeout=20, **kw)
+                    password=args.get("password"), **kw)
     c.response_callbacks = {}
     return c
 

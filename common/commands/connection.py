@@ -29,6 +29,22 @@ def echo(ctx, argv):
     return argv[1]
 
 
+# Cluster-aware clients (and READONLY-on-replica habits) send these; a node without
+# cluster support answers them with Redis's exact error, not "unknown command".
+def _no_cluster(ctx, argv):
+    raise ErrorReply("ERR This instance has cluster support disabled")
+
+
+command("readonly", 1, "loading stale fast", group="cluster", since="3.0.0",
+        categories="connection",
+        summary="Enables read queries for a connection to a cluster replica node")(_no_cluster)
+command("readwrite", 1, "loading stale fast", group="cluster", since="3.0.0",
+        categories="connection",
+        summary="Disables read queries for a connection to a cluster replica node")(_no_cluster)
+command("asking", 1, "fast", group="cluster", since="3.0.0", categories="connection",
+        summary="Sent by cluster clients after an -ASK redirect")(_no_cluster)
+
+
 @command("select", 2, "loading stale fast", group=G)
 def select(ctx, argv):
     dbid = parse_int(argv[1])
@@ -184,17 +200,8 @@ def client_getname(ctx, argv):
     return ctx.name or None
 
 
-@command("client|setinfo", 4, "noscript loading stale", group=G)
-def client_setinfo(ctx, argv):
-    attr = argv[2].lower()
-    if attr == b"lib-name":
-        check_client_name(argv[3])
-        ctx.lib_name = argv[3]
-    elif attr == b"lib-ver":
-        ctx.lib_ver = argv[3]
-    else:
-        raise ErrorReply("ERR Unrecognized option '%s'" % argv[2].decode("utf-8", "replace"))
-    return "OK"
+# No CLIENT SETINFO: it arrived in Redis 7.2, and 7.0.15 (the version we answer as)
+# rejects it as an unknown subcommand; clients that send it at connect ignore that error.
 
 
 _CLIENT_TYPES = {"normal": "normal", "master": "master", "replica": "replica",

@@ -6,133 +6,25 @@ order, like Redis's listpack encoding of small hashes, so small hashes even
 list their fields in Redis's order.
 
 HINCRBYFLOAT computes in x87 80-bit long double as Redis does (strtold, the
-addition, then "%.17Lf" with trailing zeros removed). Python floats are 64-bit
-doubles and would print 0.1+0.2 as 0.30000000000000004 where Redis prints 0.3,
-so the arithmetic is emulated exactly with integers (`LongDouble` below); it
-is also what BLPOP & co use to read their timeouts.
+addition, then "%.17Lf" with trailing zeros removed), with common/numbers.py's
+exact emulation, the one INCRBYFLOAT uses: Python floats would print 0.1+0.2
+as 0.30000000000000004 where Redis prints 0.3.
 """
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 
 from hakv.common import errors
-from hakv.common.commands.sets import parse_rand_count, sampler, scan_command
 from hakv.common.commands.table import command
-from hakv.common.numbers import LLONG_MAX, LLONG_MIN, get_int, parse_int
+from hakv.common.numbers import (LLONG_MAX, LLONG_MIN, format_long_double, get_int, parse_int,
+                                 parse_long_double, parse_rand_count, round_long_double)
 from hakv.common.resp import ErrorReply
+from hakv.common.scan import collection_scan
+from hakv.common.types.sampler import sampler
 
 G = "hash"
 K1 = (1, 1, 1)
-
-
-# ---------------------------------------------------------------- long double
-
-
-class LongDouble:
-    """Exact emulation of the x87 80-bit extended type: 64-bit significand,
-    exponents -16382..16383, subnormals, round half to even. Values are
-    Fractions (or +/-inf as floats)."""
-
-    MANT = 64
-    EMIN = -16382
-    EMAX = 16383
-    _DEC = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-    _HEX = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?\d+))?")
-    _INF = re.compile(rb"[+-]?inf(?:inity)?", re.IGNORECASE)
-
-    @classmethod
-    def round(cls, q: Fraction):
-        """The long double nearest to q (inf on overflow)."""
-        if q == 0:
-            return Fraction(0)
-        negative = q < 0
-        a = -q if negative else q
-        num, den = a.numerator, a.denominator
-        e = num.bit_length() - den.bit_length()
-        if (num << -e if e < 0 else num) < (den << e if e > 0 else den):
-            e -= 1  # now 2**e <= a < 2**(e+1)
-        shift = cls.MANT - 1 - max(e, cls.EMIN)
-        if shift >= 0:
-            m, r = divmod(num << shift, den)
-            twice, unit = 2 * r, den
-        else:
-            m, r = divmod(num, den << -shift)
-            twice, unit = 2 * r, den << -shift
-        if twice > unit or (twice == unit and m & 1):
-            m += 1
-        if m.bit_length() - shift > cls.EMAX + 1:
-            return float("-inf") if negative else float("inf")
-        value = Fraction(m, 1 << shift) if shift >= 0 else Fraction(m << -shift)
-        return -value if negative else value
-
-    @classmethod
-    def parse(cls, raw: bytes):
-        """strtold as Redis's string2ld uses it: the whole string must be a
-        number, no spaces, no nan, no overflow or underflow to zero. Returns
-        a Fraction or +/-inf, or None when Redis would refuse it."""
-        if not raw or len(raw) >= 5 * 1024:
-            return None
-        if cls._DEC.fullmatch(raw):
-            mantissa, _, exp = raw.lower().partition(b"e")
-            whole, _, frac = mantissa.lstrip(b"+-").partition(b".")
-            digits = (whole + frac).lstrip(b"0")
-            if not digits:
-                return Fraction(0)
-            exponent = _exponent(exp)
-            # Where the first significant digit sits: about log10 of the value.
-            lead = len(whole.lstrip(b"0")) or -(len(frac) - len(frac.lstrip(b"0")))
-            if exponent + lead > 4940:
-                return None  # overflow
-            if exponent + lead < -4960:
-                return None  # underflow to zero
-            num = _int_of_digits(digits)
-            if raw[:1] == b"-":
-                num = -num
-            exponent -= len(frac)
-            q = Fraction(num * 10**exponent) if exponent >= 0 else Fraction(num, 10**-exponent)
-            value = cls.round(q)
-        elif cls._INF.fullmatch(raw):
-            return float("-inf") if raw[:1] == b"-" else float("inf")
-        else:
-            m = cls._HEX.fullmatch(raw)
-            if m is None or not (m.group(2) or m.group(3)):
-                return None
-            sign, whole, frac, exp = m.groups()
-            exponent = _exponent(exp)
-            mant = int((whole + frac) or b"0", 16)
-            if mant == 0:
-                return Fraction(0)
-            exponent -= 4 * len(frac)
-            if exponent + mant.bit_length() > cls.EMAX + 2:
-                return None
-            if exponent + mant.bit_length() < cls.EMIN - cls.MANT - 2:
-                return None
-            q = Fraction(mant << exponent) if exponent >= 0 else Fraction(mant, 1 << -exponent)
-            value = cls.round(-q if sign == b"-" else q)
-        if isinstance(value, float) or value == 0:
-            return None  # ERANGE: overflow, or a non-zero value that underflowed
-        return value
-
-    @staticmethod
-    def format_human(value: Fraction) -> bytes:
-        """Redis's ld2string(..., LD_STR_HUMAN): "%.17Lf" without trailing
-        zeros (and without a lone '.'; "-0" becomes "0")."""
-        negative = value < 0
-        a = -value if negative else value
-        scaled = a * 10**17
-        q, r = divmod(scaled.numerator, scaled.denominator)
-        if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q & 1):
-            q += 1
-        whole, frac = divmod(q, 10**17)
-        text = _digits_of(whole)
-        frac_text = (b"%017d" % frac).rstrip(b"0")
-        if frac_text:
-            text += b"." + frac_text
-        if negative and q:
-            text = b"-" + text
-        return text
 
 
 def _apply_increment(current, delta, not_float_msg) -> bytes:
@@ -140,45 +32,15 @@ def _apply_increment(current, delta, not_float_msg) -> bytes:
     if current is None:
         value = Fraction(0)
     else:
-        value = LongDouble.parse(current)
+        value = parse_long_double(current)
         if value is None:
             raise ErrorReply(not_float_msg)
         if isinstance(value, float):  # a stored "inf": the sum is infinite
             raise ErrorReply("ERR increment would produce NaN or Infinity")
-    total = LongDouble.round(value + delta)
+    total = round_long_double(value + delta)
     if isinstance(total, float):
         raise ErrorReply("ERR increment would produce NaN or Infinity")
-    return LongDouble.format_human(total)
-
-
-# Python refuses int <-> str conversions beyond 4300 digits (a DoS guard);
-# long doubles reach 4933 digits, so convert in pieces.
-_PIECE = 4000
-
-
-def _exponent(text: bytes | None) -> int:
-    """An exponent's value, clamped far beyond any long double's range."""
-    if not text:
-        return 0
-    digits = text.lstrip(b"+-").lstrip(b"0")
-    if len(digits) > 7:
-        return -10**7 if text[:1] == b"-" else 10**7
-    value = int(digits or b"0")
-    return -value if text[:1] == b"-" else value
-
-
-def _int_of_digits(digits: bytes) -> int:
-    if len(digits) <= _PIECE:
-        return int(digits or b"0")
-    cut = len(digits) - _PIECE
-    return _int_of_digits(digits[:cut]) * 10**_PIECE + int(digits[cut:])
-
-
-def _digits_of(n: int) -> bytes:
-    if n < 10**_PIECE:
-        return b"%d" % n
-    high, low = divmod(n, 10**_PIECE)
-    return _digits_of(high) + b"%0*d" % (_PIECE, low)
+    return format_long_double(total)
 
 
 # ---------------------------------------------------------------- helpers
@@ -384,7 +246,7 @@ def hincrby(ctx, argv):
 
 @command("hincrbyfloat", 4, "write denyoom fast", keys=K1, group=G)
 def hincrbyfloat(ctx, argv):
-    delta = LongDouble.parse(argv[3])
+    delta = parse_long_double(argv[3])
     if delta is None:
         raise ErrorReply(errors.NOT_FLOAT)
     if isinstance(delta, float):
@@ -443,20 +305,13 @@ def hrandfield(ctx, argv):
 @command("hscan", -3, "readonly", keys=K1, group=G)
 def hscan(ctx, argv):
     settings = ctx.server.settings
-    return scan_command(ctx, argv, dict, _identity, lambda h: _is_listpack(h, settings),
-                        _pairs_reply)
+    return collection_scan(ctx, argv, dict, lambda h: list(h) if _is_listpack(h, settings) else None,
+                           _pairs_reply)
 
 
-def _identity(value):
-    return value
-
-
-def _pairs_reply(h, fields):
+def _pairs_reply(h, fields, is_whole):
     out = []
     for f in fields:
         out.append(f)
         out.append(h[f])
     return out
-
-
-__all__ = ["LongDouble"]

@@ -9,8 +9,9 @@ Ranges are read with islice from the nearer end; LTRIM pops the smaller side
 at C speed first and touches the list only if something matches.
 
 Blocking (shared with the sorted-set family: BZPOPMIN, BZPOPMAX, BZMPOP):
-`parse_timeout` reads a timeout exactly as Redis 7.0 does, `block_client`
-parks the client with `Server.block` (FIFO per key; the server serves the
+`parse_timeout` reads a timeout exactly as Redis 7.0 does, `serve_or_block`
+serves the first non-empty key now or, through `block_client`, parks the
+client with `Server.block` (FIFO per key; the server serves the
 waiters from `handle_ready_keys` after every write command, EXEC or script,
 times them out, and forgets them when they disconnect or get CLIENT
 UNBLOCK). A served pop is propagated as its non-blocking form (LPOP, RPOP,
@@ -25,12 +26,12 @@ from collections import deque
 from itertools import islice, repeat
 
 from hakv.common import errors
-from hakv.common.commands.hashes import LongDouble
-from hakv.common.commands.sets import MUST_BE_POSITIVE, numkeys_finder
+from hakv.common.commands.sets import numkeys_finder
 from hakv.common.commands.table import command
 from hakv.common.connection import Block
 from hakv.common.dispatch import NO_REPLY
-from hakv.common.numbers import LLONG_MAX, LLONG_MIN, get_int
+from hakv.common.numbers import (LLONG_MAX, LLONG_MIN, get_count, get_int, parse_long_double,
+                                 round_long_double)
 from hakv.common.resp import NULL_ARRAY, ErrorReply
 
 G = "list"
@@ -47,12 +48,12 @@ def parse_timeout(raw: bytes) -> float | None:
     """A blocking command's timeout in seconds, as Redis 7.0 reads it: a long
     double, times 1000, rounded up to whole ms; 0 means forever. Returns the
     absolute deadline (time.time() scale) or None for forever."""
-    value = LongDouble.parse(raw)
+    value = parse_long_double(raw)
     if value is None:
         raise ErrorReply("ERR timeout is not a float or out of range")
     if isinstance(value, float):  # +/-inf: converts to LLONG_MIN in Redis
         raise ErrorReply("ERR timeout is negative")
-    ms = LongDouble.round(value * 1000)
+    ms = round_long_double(value * 1000)
     if isinstance(ms, float):
         raise ErrorReply("ERR timeout is negative")
     ms = math.ceil(ms)
@@ -75,6 +76,45 @@ def block_client(ctx, keys, deadline, on_ready, on_timeout=NULL_ARRAY):
     block = Block(list(dict.fromkeys(keys)), deadline, on_ready, on_timeout)
     ctx.server.block(ctx, block)
     return NO_REPLY
+
+
+def first_nonempty(db, keys, cls):
+    """(key, value) of the first key holding a non-empty cls (a list or a
+    sorted set), or (None, None); WRONGTYPE on the way, as Redis checks."""
+    get = db.get_typed
+    for key in keys:
+        value = get(key, cls)
+        if value:
+            return key, value
+    return None, None
+
+
+def serve_first(ctx, keys, cls, serve):
+    """LMPOP / ZMPOP: serve(ctx, key, value) on the first non-empty key,
+    or a null array."""
+    key, value = first_nonempty(ctx.db, keys, cls)
+    return NULL_ARRAY if key is None else serve(ctx, key, value)
+
+
+def serve_or_block(ctx, keys, deadline, cls, serve):
+    """The blocking pops (BLPOP, BLMPOP, BZPOPMIN, BZMPOP ...):
+    serve(client, key, value) pops from the non-empty cls at key, propagates
+    that in its non-blocking form and returns the reply. It runs now on the
+    first non-empty key; else inside MULTI or a script the answer is a null
+    array at once; else the client waits for one of keys to get elements."""
+    key, value = first_nonempty(ctx.db, keys, cls)
+    if key is not None:
+        return serve(ctx, key, value)
+    if not ctx.may_block:
+        return NULL_ARRAY
+
+    def on_ready(client, key):
+        value = client.db.get(key)
+        if value.__class__ is not cls or not value:
+            return None
+        return serve(client, key, value)
+
+    return block_client(ctx, keys, deadline, on_ready)
 
 
 def parse_mpop(argv, numkeys_at: int, ends=(b"left", b"right")):
@@ -262,9 +302,7 @@ def _pop(ctx, argv, left: bool):
         value = lst.popleft() if left else lst.pop()
         _after_pop(ctx, key, lst, left, 1)
         return value
-    count = get_int(argv[2], MUST_BE_POSITIVE)
-    if count < 0:
-        raise ErrorReply(MUST_BE_POSITIVE)
+    count = get_count(argv[2])
     lst = db.get_typed(key, deque)
     if lst is None:
         return NULL_ARRAY
@@ -579,53 +617,35 @@ def rpoplpush(ctx, argv):
     return _move(ctx, argv[1], src, argv[2], dst, False, True)
 
 
-def _lmpop_now(ctx, keys, left: bool, count: int):
-    """LMPOP on the first non-empty list among keys; None if all are empty."""
-    get = ctx.db.get_typed
-    for key in keys:
-        lst = get(key, deque)
-        if lst:
-            return [key, _pop_from(ctx, key, lst, left, count)]
-    return None
+def _mpop_serve(left: bool, count: int):
+    """serve() of LMPOP / BLMPOP: pop up to count, reply [key, elements]."""
+    def serve(client, key, lst):
+        return [key, _pop_from(client, key, lst, left, count)]
+    return serve
 
 
 @command("lmpop", -4, "write", key_finder=numkeys_finder, group=G)
 def lmpop(ctx, argv):
     keys, end, count = parse_mpop(argv, 1)
-    reply = _lmpop_now(ctx, keys, end == 0, count)
-    return NULL_ARRAY if reply is None else reply
+    return serve_first(ctx, keys, deque, _mpop_serve(end == 0, count))
 
 
 # ---------------------------------------------------------------- blocking
 
 
 def _serve_pop(left: bool):
-    """on_ready for BLPOP / BRPOP."""
-    def on_ready(client, key):
-        lst = client.db.get(key)
-        if lst.__class__ is not deque or not lst:
-            return None
+    """serve() of BLPOP / BRPOP."""
+    def serve(client, key, lst):
         value = lst.popleft() if left else lst.pop()
         _after_pop(client, key, lst, left, 1)
         client.propagate([b"LPOP" if left else b"RPOP", key])
         return [key, value]
-    return on_ready
+    return serve
 
 
 def _bpop(ctx, argv, left: bool):
     deadline = parse_timeout(argv[-1])
-    keys = argv[1:-1]
-    get = ctx.db.get_typed
-    for key in keys:
-        lst = get(key, deque)
-        if lst:
-            value = lst.popleft() if left else lst.pop()
-            _after_pop(ctx, key, lst, left, 1)
-            ctx.propagate([b"LPOP" if left else b"RPOP", key])
-            return [key, value]
-    if not ctx.may_block:
-        return NULL_ARRAY
-    return block_client(ctx, keys, deadline, _serve_pop(left))
+    return serve_or_block(ctx, argv[1:-1], deadline, deque, _serve_pop(left))
 
 
 @command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group=G)
@@ -679,20 +699,8 @@ def brpoplpush(ctx, argv):
 def blmpop(ctx, argv):
     keys, end, count = parse_mpop(argv, 2)
     deadline = parse_timeout(argv[1])
-    left = end == 0
-    reply = _lmpop_now(ctx, keys, left, count)
-    if reply is not None:
-        return reply
-    if not ctx.may_block:
-        return NULL_ARRAY
-
-    def on_ready(client, key):
-        lst = client.db.get(key)
-        if lst.__class__ is not deque or not lst:
-            return None
-        return [key, _pop_from(client, key, lst, left, count)]
-
-    return block_client(ctx, keys, deadline, on_ready)
+    return serve_or_block(ctx, keys, deadline, deque, _mpop_serve(end == 0, count))
 
 
-__all__ = ["parse_timeout", "block_client", "parse_mpop"]
+__all__ = ["parse_timeout", "block_client", "parse_mpop", "first_nonempty", "serve_first",
+           "serve_or_block"]

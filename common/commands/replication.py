@@ -1,4 +1,4 @@
-"""Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, SYNC/PSYNC, WAIT.
+"""Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, SYNC/PSYNC, WAIT, FAILOVER.
 
 The logic lives in hakv.primary (ReplicationSource: server.replication) and
 hakv.replica (Follower: server.follower); these handlers parse and delegate.
@@ -31,6 +31,8 @@ def _follower(ctx):
 @command("replicaof", 3, "admin noscript stale no_async_loading", group=G)
 def replicaof(ctx, argv):
     follower = _follower(ctx)
+    if _source(ctx).failover.active:
+        raise ErrorReply("ERR REPLICAOF not allowed while failing over.")
     if argv[1].lower() == b"no" and argv[2].lower() == b"one":
         if follower.host is not None:
             follower.unset_primary(ctx.info_line())
@@ -74,6 +76,12 @@ def psync(ctx, argv):
 @command("sync", 1, "admin noscript no_async_loading no_multi", group=G)
 def sync(ctx, argv):
     return _source(ctx).sync(ctx, argv)
+
+
+@command("failover", -1, "admin noscript stale", group=G)
+def failover(ctx, argv):
+    """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms] (hakv.primary.failover)."""
+    return _source(ctx).failover.command(argv)
 
 
 @command("wait", 3, "noscript", group="generic")

@@ -92,17 +92,36 @@ def monitor(ctx, argv):
 @command("shutdown", -1, "admin noscript loading stale no_multi sentinel allow_busy", group=G)
 def shutdown(ctx, argv):
     save = None
+    now = force = abort = False
+    nosave_and_save = False
     for a in argv[1:]:
         a = a.lower()
         if a == b"nosave":
+            nosave_and_save = nosave_and_save or save is True
             save = False
         elif a == b"save":
+            nosave_and_save = nosave_and_save or save is False
             save = True
-        elif a in (b"now", b"force", b"abort"):
-            pass
+        elif a == b"now":
+            now = True
+        elif a == b"force":
+            force = True
+        elif a == b"abort":
+            abort = True
         else:
             raise ErrorReply(errors.SYNTAX)
-    err = ctx.server.shutdown(save)
+    if nosave_and_save or (abort and (save is not None or now or force)):
+        raise ErrorReply(errors.SYNTAX)
+    server = ctx.server
+    if abort:
+        if getattr(server, "abort_shutdown", None) is None or not server.abort_shutdown():
+            raise ErrorReply("ERR No shutdown in progress.")
+        return "OK"
+    if server.mode_name() == "sentinel":
+        err = server.shutdown(save)
+    else:
+        # Unless NOW, a primary may first wait for lagging replicas (shutdown-timeout).
+        err = server.shutdown(save, now=now, force=force, client=ctx)
     if err is not None:
         return err
     from hakv.common.dispatch import NO_REPLY
@@ -235,15 +254,29 @@ _CATEGORY_ORDER = ("keyspace read write set sortedset list hash string bitmap hy
                    "scripting").split()
 
 
+class _StatusSet(set):
+    """Flags, categories and tips: Redis replies with a set of status strings
+    (RESP3 `~`, RESP2 an array of `+`), in its own order."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, items):
+        super().__init__(items)
+        self._order = list(items)
+
+    def __iter__(self):
+        return iter(self._order)
+
+
 def _command_info(cmd):
-    flags = [f.encode() for f in _FLAG_ORDER if f in cmd.flags]
+    flags = _StatusSet([f for f in _FLAG_ORDER if f in cmd.flags])
     cats = sorted(cmd.categories, key=lambda c: (
         _CATEGORY_ORDER.index(c) if c in _CATEGORY_ORDER else len(_CATEGORY_ORDER), c))
     keyspecs = []
     info = [
         cmd.fullname.encode(), cmd.arity, flags,
         cmd.first_key, cmd.last_key, cmd.step,
-        [b"@" + c.encode() for c in cats], [], keyspecs,
+        _StatusSet(["@" + c for c in cats]), _StatusSet([]), keyspecs,
         [_command_info(s) for s in cmd.subcommands.values()],
     ]
     return info

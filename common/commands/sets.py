@@ -1,283 +1,26 @@
 """Set commands: SADD SREM SCARD SISMEMBER SMISMEMBER SMEMBERS SRANDMEMBER SPOP
 SMOVE SINTER SINTERCARD SUNION SDIFF SINTERSTORE SUNIONSTORE SDIFFSTORE SSCAN.
 
-A set is a Python `set` of bytes. Two helpers here are shared with the other
-collection families (hashes.py and zsets.py import them):
-
-* `sampler`: random picks. A Python set or dict has no random access, so
-  `random.choice(list(s))` costs O(n) per call. For big collections the
-  sampler keeps, per collection, a list of its members (8 bytes each) that is
-  maintained incrementally: an addition is appended, a removal is only
-  recorded in a small "dead" set; a pick draws a random slot and retries on
-  a dead one (removing it from the list by swapping it with the last slot).
-  Each live member is in the list exactly once, so picks stay uniform, and
-  a pick costs O(1) on average while fewer than half the slots are dead
-  (beyond that the list is rebuilt). The list is checked against the
-  collection's size on every use and rebuilt if they disagree, and a pick is
-  checked for membership, so a change made behind the sampler's back costs
-  a rebuild, never a wrong answer. Small collections (under
-  `Sampler.THRESHOLD`) are simply copied. At most `Sampler.CAPACITY` lists
-  are kept; a server cron job drops those of deleted or idle collections.
-* `scan_command`: the HSCAN/SSCAN/ZSCAN argument handling and reply around
-  common/scan.py's Scanner, with Redis's "small encodings are returned whole
-  with cursor 0" rule.
+A set is a Python `set` of bytes. Random picks (SRANDMEMBER, SPOP) go
+through common/types/sampler.py, which every change here keeps informed;
+SSCAN is common/scan.py's `collection_scan`. `numkeys_finder` (the key
+positions of `CMD numkeys key ...` commands) is shared with lists.py and
+zsets.py.
 """
 
 from __future__ import annotations
 
 import random
-import time
-from collections import OrderedDict
-from itertools import islice
 
 from hakv.common import errors
 from hakv.common.commands.table import command
-from hakv.common.glob import compile_glob
-from hakv.common.numbers import LLONG_MIN, get_int, parse_int
+from hakv.common.numbers import get_count, get_int, parse_int, parse_rand_count
 from hakv.common.resp import ErrorReply
-from hakv.common.scan import Scanner, parse_cursor
+from hakv.common.scan import collection_scan
+from hakv.common.types.sampler import sampler
 
 G = "set"
 K1 = (1, 1, 1)
-
-COUNT_RANGE = ("ERR value is out of range, value must between -9223372036854775807 and "
-               "9223372036854775807")
-MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
-
-
-# ---------------------------------------------------------------- random picks
-
-
-class _Index:
-    __slots__ = ("obj", "items", "dead", "used", "db", "key")
-
-    def __init__(self, obj, db, key):
-        self.obj = obj  # a strong reference: id(obj) cannot be reused meanwhile
-        self.items = list(obj)
-        self.dead: set = set()
-        self.used = time.monotonic()
-        self.db = db  # where obj lives, to notice when it is deleted or replaced
-        self.key = key
-
-
-class Sampler:
-    """Uniform random members of sets and dicts (fields) without copying
-    them on every call; see the module docstring."""
-
-    THRESHOLD = 1024  # below this, copying the collection is cheaper
-    CAPACITY = 8  # collections indexed at once (LRU)
-    MAX_IDLE = 60.0  # seconds; an index unused that long is dropped
-
-    def __init__(self):
-        self.entries: OrderedDict = OrderedDict()  # id(obj) -> _Index
-
-    def cron(self) -> None:
-        """Drop indexes of collections deleted or replaced since (so they are
-        not kept alive) and of idle ones. Runs in the server's cron."""
-        now = time.monotonic()
-        for oid, entry in list(self.entries.items()):
-            if (now - entry.used > self.MAX_IDLE
-                    or (entry.db is not None and entry.db.data.get(entry.key) is not entry.obj)):
-                del self.entries[oid]
-
-    # -- keeping indexes up to date (cheap no-ops for unindexed collections)
-
-    def added(self, obj, member) -> None:
-        """`member` was just added to `obj` (it was not there before)."""
-        entries = self.entries
-        if entries:
-            entry = entries.get(id(obj))
-            if entry is not None and entry.obj is obj:
-                if member in entry.dead:
-                    entry.dead.discard(member)
-                else:
-                    entry.items.append(member)
-
-    def removed(self, obj, member) -> None:
-        """`member` was just removed from `obj`."""
-        entries = self.entries
-        if entries:
-            entry = entries.get(id(obj))
-            if entry is not None and entry.obj is obj:
-                entry.dead.add(member)
-
-    def forget(self, obj) -> None:
-        if self.entries:
-            entry = self.entries.get(id(obj))
-            if entry is not None and entry.obj is obj:
-                del self.entries[id(obj)]
-
-    # -- picks
-
-    def _index(self, obj, owner) -> _Index:
-        """The index of obj, built if needed. owner: (ctx, key) of the
-        command, so the index can be dropped once the key no longer holds obj."""
-        entries = self.entries
-        now = time.monotonic()
-        while entries:
-            oldest = next(iter(entries.values()))
-            if now - oldest.used < self.MAX_IDLE:
-                break
-            entries.popitem(last=False)
-        key = id(obj)
-        entry = entries.get(key)
-        if (entry is None or entry.obj is not obj
-                or len(entry.items) - len(entry.dead) != len(obj)
-                or len(entry.dead) * 2 > len(entry.items)):
-            db = where = None
-            if owner is not None:
-                ctx, where = owner
-                db = ctx.db
-                if self.cron not in ctx.server.cron_jobs:
-                    ctx.server.cron_jobs.append(self.cron)
-            entry = _Index(obj, db, where)
-            entries[key] = entry
-            while len(entries) > self.CAPACITY:
-                entries.popitem(last=False)
-        else:
-            entries.move_to_end(key)
-        entry.used = now
-        return entry
-
-    def choice(self, obj, owner=None):
-        """One uniformly random member of a non-empty set or dict."""
-        n = len(obj)
-        if n < self.THRESHOLD:
-            return next(islice(iter(obj), random.randrange(n), None))
-        entry = self._index(obj, owner)
-        items, dead = entry.items, entry.dead
-        while items:
-            i = random.randrange(len(items))
-            member = items[i]
-            if member in obj and (not dead or member not in dead):
-                return member
-            # Drop the dead slot: swap in the last one.
-            last = items.pop()
-            if i < len(items):
-                items[i] = last
-            dead.discard(member)
-        # Only reachable after changes behind the sampler's back.
-        self.forget(obj)
-        return next(islice(iter(obj), random.randrange(n), None))
-
-    def pop(self, s: set, owner=None):
-        """Remove and return a uniformly random member of a non-empty set."""
-        if len(s) < self.THRESHOLD:
-            member = self.choice(s)
-            s.remove(member)
-            self.removed(s, member)
-            return member
-        entry = self._index(s, owner)
-        items, dead = entry.items, entry.dead
-        while True:
-            if not items:  # only after changes behind the sampler's back
-                self.forget(s)
-                entry = self._index(s, owner)
-                items, dead = entry.items, entry.dead
-            i = random.randrange(len(items))
-            member = items[i]
-            last = items.pop()
-            if i < len(items):
-                items[i] = last
-            if (dead and member in dead) or member not in s:
-                dead.discard(member)
-                continue
-            s.remove(member)
-            return member
-
-    def sample(self, obj, k: int, owner=None) -> list:
-        """k distinct random members, 0 <= k <= len(obj), in random order."""
-        if len(obj) < self.THRESHOLD:
-            return random.sample(list(obj), k)
-        picked = random.sample(self._live_items(obj, owner), k)
-        if any(m not in obj for m in picked):  # changed behind the sampler's back
-            self.forget(obj)
-            picked = random.sample(self._live_items(obj, owner), k)
-        return picked
-
-    def _live_items(self, obj, owner) -> list:
-        """The index's list with the dead slots removed."""
-        entry = self._index(obj, owner)
-        if entry.dead:
-            entry.items = [m for m in entry.items if m not in entry.dead]
-            entry.dead = set()
-        return entry.items
-
-    def choices(self, obj, k: int, owner=None) -> list:
-        """k random members with repetition (negative counts)."""
-        if len(obj) < self.THRESHOLD:
-            return random.choices(list(obj), k=k)
-        return random.choices(self._live_items(obj, owner), k=k)
-
-
-sampler = Sampler()
-
-
-# Redis builds the reply of a negative count whatever its size, and dies of
-# it for absurd ones (SRANDMEMBER s -9223372036854775807 crashes 7.0); hakv
-# refuses counts no reply could ever hold.
-MAX_REPLY_ELEMENTS = 2**31 - 1
-
-
-def parse_rand_count(raw: bytes) -> int:
-    """SRANDMEMBER / HRANDFIELD / ZRANDMEMBER count: -LONG_MAX..LONG_MAX."""
-    count = get_int(raw)
-    if count == LLONG_MIN:
-        raise ErrorReply(COUNT_RANGE)
-    if count < -MAX_REPLY_ELEMENTS:
-        raise ErrorReply("ERR value is out of range")
-    return count
-
-
-# ---------------------------------------------------------------- SCAN family
-
-
-def scanner_of(server) -> Scanner:
-    """The server's cursor state, shared by SCAN, HSCAN, SSCAN and ZSCAN."""
-    scanner = getattr(server, "scanner", None)
-    if scanner is None:
-        scanner = server.scanner = Scanner()
-    return scanner
-
-
-def scan_command(ctx, argv, cls, collection_of, compact, reply_items):
-    """HSCAN / SSCAN / ZSCAN key cursor [MATCH pattern] [COUNT count].
-
-    collection_of(value) -> the dict or set to iterate; compact(value) ->
-    True when Redis would hold the value in a small encoding (listpack,
-    intset), which it returns whole with cursor 0 whatever the cursor;
-    reply_items(value, elements) -> the flat reply list."""
-    try:
-        cursor = parse_cursor(argv[2])
-    except ValueError:
-        raise ErrorReply("ERR invalid cursor") from None
-    value = ctx.db.get_typed(argv[1], cls)
-    if value is None:
-        return [b"0", []]
-    count = 10
-    match = None
-    i, n = 3, len(argv)
-    while i < n:
-        opt = argv[i].lower()
-        if opt == b"count" and i + 1 < n:
-            count = get_int(argv[i + 1])
-            if count < 1:
-                raise ErrorReply(errors.SYNTAX)
-        elif opt == b"match" and i + 1 < n:
-            pattern = argv[i + 1]
-            match = None if pattern == b"*" else compile_glob(pattern)
-        else:
-            raise ErrorReply(errors.SYNTAX)
-        i += 2
-    collection = collection_of(value)
-    if compact(value):
-        cursor, elements = 0, list(collection)
-    else:
-        cursor, elements = scanner_of(ctx.server).scan(collection, cursor, count)
-    if match is not None:
-        elements = [e for e in elements if match(e)]
-    return [b"%d" % cursor, reply_items(value, elements)]
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -398,10 +141,32 @@ def smismember(ctx, argv):
     return [1 if m in s else 0 for m in argv[2:]]
 
 
+class _IntsetReply(set):
+    """A set reply that iterates in ascending numeric order. Redis keeps a small
+    all-integer set as a sorted intset, so SMEMBERS, SINTER, SUNION and SDIFF
+    answer such sets sorted; clients see the same order from us."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, members):
+        super().__init__(members)
+        self._order = sorted(members, key=int)
+
+    def __iter__(self):
+        return iter(self._order)
+
+
+def _members_out(ctx, s: set | None) -> set:
+    if not s:
+        return set()
+    if _is_intset(s, ctx.server.settings):
+        return _IntsetReply(s)
+    return set(s)
+
+
 @command("smembers", 2, "readonly", keys=K1, group=G)
 def smembers(ctx, argv):
-    s = ctx.db.get_typed(argv[1], set)
-    return set() if s is None else set(s)
+    return _members_out(ctx, ctx.db.get_typed(argv[1], set))
 
 
 @command("srandmember", -2, "readonly", keys=K1, group=G)
@@ -440,9 +205,7 @@ def spop(ctx, argv):
         return member
     if len(argv) > 3:
         raise ErrorReply(errors.SYNTAX)
-    count = get_int(argv[2], MUST_BE_POSITIVE)
-    if count < 0:
-        raise ErrorReply(MUST_BE_POSITIVE)
+    count = get_count(argv[2])
     s = db.get_typed(key, set)
     if not s or count == 0:
         return set()
@@ -528,17 +291,17 @@ def _difference(sets: list) -> set:
 
 @command("sinter", -2, "readonly", keys=(1, -1, 1), group=G)
 def sinter(ctx, argv):
-    return _intersection(_sets_for(ctx, argv[1:]))
+    return _members_out(ctx, _intersection(_sets_for(ctx, argv[1:])))
 
 
 @command("sunion", -2, "readonly", keys=(1, -1, 1), group=G)
 def sunion(ctx, argv):
-    return _union(_sets_for(ctx, argv[1:]))
+    return _members_out(ctx, _union(_sets_for(ctx, argv[1:])))
 
 
 @command("sdiff", -2, "readonly", keys=(1, -1, 1), group=G)
 def sdiff(ctx, argv):
-    return _difference(_sets_for(ctx, argv[1:]))
+    return _members_out(ctx, _difference(_sets_for(ctx, argv[1:])))
 
 
 @command("sinterstore", -3, "write denyoom", keys=(1, -1, 1), group=G)
@@ -603,17 +366,12 @@ def sintercard(ctx, argv):
 @command("sscan", -3, "readonly", keys=K1, group=G)
 def sscan(ctx, argv):
     settings = ctx.server.settings
-    return scan_command(ctx, argv, set, _identity, lambda s: _is_intset(s, settings),
-                        _members_reply)
+    return collection_scan(ctx, argv, set, lambda s: list(s) if _is_intset(s, settings) else None,
+                           _members_reply)
 
 
-def _identity(value):
-    return value
-
-
-def _members_reply(value, elements):
+def _members_reply(value, elements, is_whole):
     return elements
 
 
-__all__ = ["sampler", "Sampler", "scan_command", "scanner_of", "numkeys_finder",
-           "parse_rand_count", "COUNT_RANGE", "MUST_BE_POSITIVE"]
+__all__ = ["numkeys_finder"]

@@ -41,13 +41,12 @@ import re
 
 from hakv.common import errors
 from hakv.common.commands.keys import encoding_of, key_meta
-from hakv.common.commands.lists import block_client, parse_mpop, parse_timeout
-from hakv.common.commands.sets import numkeys_finder, parse_rand_count, scanner_of
+from hakv.common.commands.lists import parse_mpop, parse_timeout, serve_first, serve_or_block
+from hakv.common.commands.sets import numkeys_finder
 from hakv.common.commands.table import command
-from hakv.common.glob import compile_glob
-from hakv.common.numbers import get_int
+from hakv.common.numbers import get_count, get_int, parse_rand_count
 from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw, format_double
-from hakv.common.scan import parse_cursor
+from hakv.common.scan import collection_scan
 from hakv.common.types.zset import LEX_MAX, LEX_MIN, ZSet
 
 G = "sorted-set"
@@ -63,9 +62,6 @@ BAD_LEX_RANGE = "ERR min or max not valid string range item"
 LIMIT_NEEDS_BY = ("ERR syntax error, LIMIT is only supported in combination with either "
                   "BYSCORE or BYLEX")
 WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
-MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
-COUNT_RANGE = ("ERR value is out of range, value must between -9223372036854775807 and "
-               "9223372036854775807")
 
 # ---------------------------------------------------------------- number parsing
 
@@ -267,20 +263,49 @@ def _mark_skiplist(db, key: bytes, z: ZSet) -> None:
         meta.mark_collection(db.id, key, z, b"skiplist")
 
 
-def _flat(ctx, items: list, withscores: bool) -> Raw:
+# "$<len>" headers of short bulk strings, by length.
+_BULK_HEAD = [b"$%d" % n for n in range(256)]
+
+
+def _heads(texts: list) -> list:
+    if max(map(len, texts)) < 256:
+        return list(map(_BULK_HEAD.__getitem__, map(len, texts)))
+    return [b"$%d" % len(t) for t in texts]
+
+
+def _score_texts(scores: list) -> list:
+    """Scores as Redis 7.0 prints doubles ("%.17g"). Integral values below
+    1e17 print as plain integers there, which "%d" gives at a third of the
+    cost; zero goes the slow way, as -0.0 must print "-0"."""
+    if (-1e17 < min(scores) and max(scores) < 1e17 and all(map(float.is_integer, scores))
+            and 0.0 not in scores):
+        return [b"%d" % s for s in scores]
+    return [b"%.17g" % s for s in scores]
+
+
+def _flat(ctx, members: list, scores: list, withscores: bool) -> Raw:
     """A range reply: members, or member/score pairs (flat in RESP2, nested
-    in RESP3), encoded here in one pass: the generic encoder costs several
-    times more per element. Scores print as %.17g (Python's gives inf and
-    -inf as Redis does)."""
+    in RESP3), encoded here in one pass from the two parallel lists: the
+    generic encoder costs several times more per element."""
+    n = len(members)
+    if not n:
+        return Raw(b"*0\r\n")
     if not withscores:
-        body = [b"$%d\r\n%s\r\n" % (len(m), m) for m, _ in items]
-    elif ctx.resp3:
-        body = [b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s) for m, s in items]
-    else:
-        body = [b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t := b"%.17g" % s), t)
-                for m, s in items]
-        return Raw(b"*%d\r\n%s" % (2 * len(body), b"".join(body)))
-    return Raw(b"*%d\r\n%s" % (len(body), b"".join(body)))
+        parts = [None] * (2 * n)
+        parts[0::2] = _heads(members)
+        parts[1::2] = members
+        return Raw(b"*%d\r\n%s\r\n" % (n, b"\r\n".join(parts)))
+    texts = _score_texts(scores)
+    if ctx.resp3:
+        body = [b"*2\r\n$%d\r\n%s\r\n,%s\r\n" % (len(m), m, t)
+                for m, t in zip(members, texts)]
+        return Raw(b"*%d\r\n%s" % (n, b"".join(body)))
+    parts = [None] * (4 * n)
+    parts[0::4] = _heads(members)
+    parts[1::4] = members
+    parts[2::4] = _heads(texts)
+    parts[3::4] = texts
+    return Raw(b"*%d\r\n%s\r\n" % (2 * n, b"\r\n".join(parts)))
 
 
 def _pairs(items) -> list:
@@ -410,8 +435,41 @@ def _zadd(ctx, argv, incr: bool):
     return changed if flags & 4 else added
 
 
+def _zadd_one(ctx, key: bytes, score: float, member: bytes) -> int:
+    """ZADD key score member without options, the common form: _zadd's
+    work without its option and pair parsing."""
+    db = ctx.db
+    z = db.get_typed(key, ZSet)
+    created = z is None
+    if created:
+        z = ZSet()
+        db.set(key, z)
+    d = z.dict
+    current = d.get(member)
+    if current is not None and current == score:
+        return 0
+    if current is None:
+        entries, value = _limits(ctx.server)
+        if len(d) == entries or len(member) > value:
+            _mark_skiplist(db, key, z)  # see _zadd: the insertion crosses a limit
+    if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
+        score = 0.0
+    z.add(member, score)
+    server = ctx.server
+    server.dirty += 1
+    if not created:
+        db.modified(key)
+    server.keyspace.notify(db, "z", b"zadd", key)
+    db.signal_ready(key)
+    return 1 if current is None else 0
+
+
 @command("zadd", -4, "write denyoom fast", keys=K1, group=G, since="1.2.0")
 def zadd(ctx, argv):
+    if len(argv) == 4:
+        score = parse_score(argv[2])  # an option word never reads as a score
+        if score is not None:
+            return _zadd_one(ctx, argv[1], score, argv[3])
     return _zadd(ctx, argv, False)
 
 
@@ -549,55 +607,36 @@ def _limited(start: int, end: int, offset: int, limit: int, n: int, reverse: boo
 
 
 def _zrange_items(z: ZSet, kind: int, reverse: bool, args):
-    """(items in emission order, length hint for ZRANGESTORE: the count for
-    rank ranges, -1 otherwise)."""
+    """(members, scores) in emission order, and a length hint for
+    ZRANGESTORE: the count for rank ranges, -1 otherwise."""
     n = len(z)
     if kind == RANK:
         span = _normalize_ranks(args[0], args[1], n)
         if span is None:
-            return [], 0
+            return [], [], 0
         start, end = span
         if reverse:
-            items = list(z.range(n - 1 - end, n - 1 - start, reverse=True))
+            members, scores = z.slice(n - 1 - end, n - 1 - start, reverse=True)
         else:
-            items = list(z.range(start, end))
-        return items, len(items)
+            members, scores = z.slice(start, end)
+        return members, scores, len(members)
     lo, hi, lo_ex, hi_ex, offset, limit = args
     if kind == SCORE and limit >= 0:
-        return _score_window(z, lo, hi, lo_ex, hi_ex, offset, limit, reverse), -1
+        # LIMIT offset count: walk from one end of the interval (a negative
+        # offset skips everything, as in Redis).
+        if offset < 0 or (offset > 0 and offset >= n):
+            return [], [], -1
+        members, scores = z.score_slice(lo, hi, lo_ex, hi_ex, offset, limit, reverse)
+        return members, scores, -1
     if kind == SCORE:
         start, end = z.score_range(lo, hi, lo_ex, hi_ex)
     else:
         start, end = z.lex_range(lo, hi, lo_ex, hi_ex)
     span = _limited(start, end, offset, limit, n, reverse)
     if span is None:
-        return [], -1
-    return list(z.range(span[0], span[1], reverse=reverse)), -1
-
-
-def _score_window(z: ZSet, lo, hi, lo_ex, hi_ex, offset: int, limit: int,
-                  reverse: bool) -> list:
-    """BYSCORE with LIMIT offset count (count >= 0): find one end of the
-    interval, take count elements after skipping offset, and cut them where
-    the other end of the interval is passed (one rank search, not two)."""
-    n = len(z)
-    if offset < 0 or (offset > 0 and offset >= n) or limit == 0:
-        return []
-    if not reverse:
-        first = z.rank_of_score(lo, lo_ex) + offset
-        items = list(z.range(first, first + limit - 1))
-        for i, (_, s) in enumerate(items):
-            if s > hi or (hi_ex and s == hi):
-                return items[:i]
-        return items
-    last = z.rank_of_score(hi, not hi_ex) - 1 - offset
-    if last < 0:
-        return []
-    items = list(z.range(max(0, last - limit + 1), last, reverse=True))
-    for i, (_, s) in enumerate(items):
-        if s < lo or (lo_ex and s == lo):
-            return items[:i]
-    return items
+        return [], [], -1
+    members, scores = z.slice(span[0], span[1], reverse=reverse)
+    return members, scores, -1
 
 
 def _zrange(ctx, argv, at: int, kind: int, reverse, store: bool):
@@ -644,12 +683,13 @@ def _zrange(ctx, argv, at: int, kind: int, reverse, store: bool):
     if store:
         if z is None:
             return _store(ctx, argv[1], None, b"zrangestore")
-        items, hint = _zrange_items(z, kind, reverse, args)
-        return _store(ctx, argv[1], _rangestore_result(ctx, items, hint), b"zrangestore")
+        members, scores, hint = _zrange_items(z, kind, reverse, args)
+        return _store(ctx, argv[1], _rangestore_result(ctx, list(zip(members, scores)), hint),
+                      b"zrangestore")
     if z is None:
         return []
-    items, _ = _zrange_items(z, kind, reverse, args)
-    return _flat(ctx, items, withscores)
+    members, scores, _ = _zrange_items(z, kind, reverse, args)
+    return _flat(ctx, members, scores, withscores)
 
 
 def _rangestore_result(ctx, items: list, hint: int) -> ZSet | None:
@@ -777,9 +817,7 @@ def _zpop(ctx, argv, use_max: bool):
         raise ErrorReply(errors.SYNTAX)
     count = -1
     if len(argv) == 3:
-        count = get_int(argv[2], MUST_BE_POSITIVE)
-        if count < 0:
-            raise ErrorReply(MUST_BE_POSITIVE)
+        count = get_count(argv[2])
     key = argv[1]
     z = ctx.db.get_typed(key, ZSet)
     if z is None or count == 0:
@@ -804,57 +842,31 @@ def zpopmax(ctx, argv):
     return _zpop(ctx, argv, True)
 
 
-def _first_nonempty(ctx, keys):
-    """(key, zset) of the first key holding elements, WRONGTYPE on the way
-    as Redis checks it, or (None, None)."""
-    get = ctx.db.get_typed
-    for key in keys:
-        z = get(key, ZSet)
-        if z:
-            return key, z
-    return None, None
-
-
-def _mpop_now(ctx, keys, use_max: bool, count: int):
-    """[B]ZMPOP on the first non-empty key: the reply, propagated as
-    ZPOPMIN/ZPOPMAX key count; None when all keys are empty."""
-    key, z = _first_nonempty(ctx, keys)
-    if key is None:
-        return None
-    items = _pop(ctx, key, z, use_max, count)
-    ctx.propagate([_pop_name(use_max), key, b"%d" % count])
-    return [key, _pairs(items)]
+def _mpop_serve(use_max: bool, count: int):
+    """serve() of ZMPOP / BZMPOP: pop up to count, propagated as
+    ZPOPMIN/ZPOPMAX key count; the reply is [key, [[member, score] ...]]."""
+    def serve(client, key, z):
+        items = _pop(client, key, z, use_max, count)
+        client.propagate([_pop_name(use_max), key, b"%d" % count])
+        return [key, _pairs(items)]
+    return serve
 
 
 @command("zmpop", -4, "write", key_finder=numkeys_finder, group=G, since="7.0.0")
 def zmpop(ctx, argv):
     keys, end, count = parse_mpop(argv, 1, (b"min", b"max"))
-    reply = _mpop_now(ctx, keys, end == 1, count)
-    return NULL_ARRAY if reply is None else reply
-
-
-def _bzpop_reply(ctx, key, z, use_max: bool) -> list:
-    (m, s), = _pop(ctx, key, z, use_max, 1)
-    ctx.propagate([_pop_name(use_max), key])
-    return [key, m, s]
+    return serve_first(ctx, keys, ZSet, _mpop_serve(end == 1, count))
 
 
 def _bzpop(ctx, argv, use_max: bool):
     deadline = parse_timeout(argv[-1])
-    keys = argv[1:-1]
-    key, z = _first_nonempty(ctx, keys)
-    if key is not None:
-        return _bzpop_reply(ctx, key, z, use_max)
-    if not ctx.may_block:
-        return NULL_ARRAY
 
-    def on_ready(client, key):
-        z = client.db.get(key)
-        if z.__class__ is not ZSet or not z:
-            return None
-        return _bzpop_reply(client, key, z, use_max)
+    def serve(client, key, z):
+        (m, s), = _pop(client, key, z, use_max, 1)
+        client.propagate([_pop_name(use_max), key])
+        return [key, m, s]
 
-    return block_client(ctx, keys, deadline, on_ready)
+    return serve_or_block(ctx, argv[1:-1], deadline, ZSet, serve)
 
 
 @command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group=G,
@@ -878,22 +890,7 @@ def _bzmpop_keys(argv) -> list:
 def bzmpop(ctx, argv):
     keys, end, count = parse_mpop(argv, 2, (b"min", b"max"))
     deadline = parse_timeout(argv[1])
-    use_max = end == 1
-    reply = _mpop_now(ctx, keys, use_max, count)
-    if reply is not None:
-        return reply
-    if not ctx.may_block:
-        return NULL_ARRAY
-
-    def on_ready(client, key):
-        z = client.db.get(key)
-        if z.__class__ is not ZSet or not z:
-            return None
-        items = _pop(client, key, z, use_max, count)
-        client.propagate([_pop_name(use_max), key, b"%d" % count])
-        return [key, _pairs(items)]
-
-    return block_client(ctx, keys, deadline, on_ready)
+    return serve_or_block(ctx, keys, deadline, ZSet, _mpop_serve(end == 1, count))
 
 
 # ---------------------------------------------------------------- ZRANDMEMBER
@@ -937,7 +934,7 @@ def zrandmember(ctx, argv):
     else:
         at = z.at
         items = [at(r) for r in random.sample(range(size), count)]
-    return _flat(ctx, items, withscores)
+    return _flat(ctx, [m for m, _ in items], [s for _, s in items], withscores)
 
 
 # ---------------------------------------------------------------- ZUNION ZINTER ZDIFF
@@ -1042,7 +1039,9 @@ def _setop(ctx, argv, dst: bytes | None, numkeys_at: int, op: int, card_only: bo
         return _store(ctx, dst, ZSet.from_items(result.items()), event)
     if not result:
         return []
-    return _flat(ctx, list(ZSet.from_items(result.items()).items()), withscores)
+    z = ZSet.from_items(result.items())
+    members, scores = z.slice(0, len(z) - 1)
+    return _flat(ctx, members, scores, withscores)
 
 
 def _inter(sources, weights, order, aggregate, card_only: bool, limit: int):
@@ -1169,46 +1168,28 @@ def zintercard(ctx, argv):
 
 @command("zscan", -3, "readonly", keys=K1, group=G, since="2.8.0")
 def zscan(ctx, argv):
-    try:
-        cursor = parse_cursor(argv[2])
-    except ValueError:
-        raise ErrorReply("ERR invalid cursor") from None
     key = argv[1]
-    z = ctx.db.get_typed(key, ZSet)
-    if z is None:
-        return [b"0", []]
-    count = 10
-    match = None
-    i, n = 3, len(argv)
-    while i < n:
-        opt = argv[i].lower()
-        if opt == b"count" and i + 1 < n:
-            count = get_int(argv[i + 1])
-            if count < 1:
-                raise ErrorReply(errors.SYNTAX)
-        elif opt == b"match" and i + 1 < n:
-            pattern = argv[i + 1]
-            match = None if pattern == b"*" else compile_glob(pattern)
-        else:
-            raise ErrorReply(errors.SYNTAX)
-        i += 2
-    if not _is_skiplist(ctx, key, z):
-        # A listpack is returned whole, in order, whatever the cursor, with
-        # the scores as the listpack holds them.
-        cursor = 0
-        members = [m for m, _ in z.items()]
-        fmt = _listpack_score
-    else:
-        cursor, members = scanner_of(ctx.server).scan(z.dict, cursor, count)
-        fmt = format_double
-    if match is not None:
-        members = [m for m in members if match(m)]
+
+    def whole(z):
+        # A listpack is returned whole, in order, whatever the cursor.
+        return None if _is_skiplist(ctx, key, z) else [m for m, _ in z.items()]
+
+    return collection_scan(ctx, argv, ZSet, whole, _zscan_reply, _members)
+
+
+def _members(z: ZSet) -> dict:
+    return z.dict
+
+
+def _zscan_reply(z: ZSet, members: list, is_whole: bool) -> list:
+    # Scores as bulk strings in both protocols; a listpack's as it holds them.
+    fmt = _listpack_score if is_whole else format_double
     scores = z.dict
     out = []
     for m in members:
         out.append(m)
         out.append(fmt(scores[m]))
-    return [b"%d" % cursor, out]
+    return out
 
 
 _LL_SAFE = float(2**62)

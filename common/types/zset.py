@@ -535,6 +535,113 @@ class ZSet:
             if i >= 0:
                 off = len(all_members[i]) - 1
 
+    def slice(self, start: int, stop: int, reverse: bool = False) -> tuple[list, list]:
+        """Ranks start..stop inclusive (clamped) as two lists, members and
+        scores, in emission order (highest rank first when reverse). The
+        reply path of the ZRANGE family: whole chunk slices, no tuple or
+        generator per element."""
+        n = len(self.dict)
+        if start < 0:
+            start = 0
+        if stop >= n:
+            stop = n - 1
+        if start > stop:
+            return [], []
+        i, off = self._find_rank(start)
+        left = stop - start + 1
+        all_members = self._members
+        all_scores = self._scores
+        end = off + left
+        members = all_members[i][off:end]
+        scores = all_scores[i][off:end]
+        left -= len(members)
+        while left > 0:
+            i += 1
+            chunk = all_members[i]
+            if left >= len(chunk):
+                members += chunk
+                scores += all_scores[i]
+                left -= len(chunk)
+            else:
+                members += chunk[:left]
+                scores += all_scores[i][:left]
+                break
+        if reverse:
+            members.reverse()
+            scores.reverse()
+        return members, scores
+
+    def score_slice(self, min_score: float, max_score: float, min_excl: bool,
+                    max_excl: bool, offset: int, count: int,
+                    reverse: bool = False) -> tuple[list, list]:
+        """ZRANGEBYSCORE ... LIMIT offset count (offset, count >= 0): the
+        elements of the score interval after skipping `offset` of them, at
+        most `count`, as (members, scores) lists in emission order (from the
+        top of the interval down when reverse). Walks the chunks from one end
+        of the interval: no rank arithmetic, and only what is emitted is
+        copied."""
+        all_members = self._members
+        all_scores = self._scores
+        maxima = self._max_scores
+        k = len(maxima)
+        members: list = []
+        scores: list = []
+        if not k or count <= 0:
+            return members, scores
+        if not reverse:
+            find = bisect_right if min_excl else bisect_left
+            i = find(maxima, min_score)
+            if i == k:
+                return members, scores
+            pos = find(all_scores[i], min_score) + offset
+            while pos >= len(all_scores[i]):
+                pos -= len(all_scores[i])
+                i += 1
+                if i == k:
+                    return members, scores
+            cut = bisect_left if max_excl else bisect_right  # first score past the top
+            while True:
+                chunk = all_scores[i]
+                end = pos + count
+                if end > len(chunk):
+                    end = len(chunk)
+                stop = cut(chunk, max_score, pos, end)
+                members += all_members[i][pos:stop]
+                scores += chunk[pos:stop]
+                count -= stop - pos
+                i += 1
+                if stop < end or not count or i == k:
+                    return members, scores
+                pos = 0
+        find = bisect_left if max_excl else bisect_right  # first score past the top
+        i = find(maxima, max_score)
+        if i == k:
+            i -= 1
+            pos = len(all_scores[i])
+        else:
+            pos = find(all_scores[i], max_score)
+        while offset >= pos:  # pos: elements of chunk i still below the window
+            offset -= pos
+            i -= 1
+            if i < 0:
+                return members, scores
+            pos = len(all_scores[i])
+        pos -= offset
+        cut = bisect_right if min_excl else bisect_left  # first score inside the bottom
+        while True:
+            chunk = all_scores[i]
+            begin = pos - count
+            if begin < 0:
+                begin = 0
+            start = cut(chunk, min_score, begin, pos)
+            members += all_members[i][start:pos][::-1]
+            scores += chunk[start:pos][::-1]
+            count -= pos - start
+            i -= 1
+            if start > begin or not count or i < 0:
+                return members, scores
+            pos = len(all_scores[i])
+
     def rank_of_score(self, score: float, exclusive: bool = False) -> int:
         """First rank whose score is >= score (> score if exclusive)."""
         find = bisect_right if exclusive else bisect_left

@@ -18,6 +18,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from persistence_support import fill_strings
+
 WRITERS = 4
 
 
@@ -117,13 +119,8 @@ def _running(pid: int) -> bool:
 def test_kill_during_rewrite_keeps_a_complete_aof(make_hakv):
     proc = make_hakv("--appendonly", "yes", "--appendfsync", "everysec")
     client = proc.client()
-    pipe = client.pipeline(transaction=False)
-    for i in range(120_000):
-        pipe.set("base:%d" % i, i)
-        if i % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
-    client.config_set("appendfsync", "always")  # (always fsyncs once per command: slow to fill)
+    fill_strings(client, 120_000, "base")
+    client.config_set("appendfsync", "always")
     child = []
 
     def start_rewrite():
@@ -144,6 +141,6 @@ def test_kill_during_rewrite_keeps_a_complete_aof(make_hakv):
     proc.start()
     client = proc.client()
     assert client.dbsize() >= 120_000 + sum(len(w.acked) for w in writers)
-    assert client.get("base:119999") == b"119999"
+    assert client.get("base:119999") == b"value-119999"
     for w in writers:
         assert all(present(client, w.n, len(w.acked)))

@@ -5,10 +5,12 @@ masterauth) and sentinels (auth-user / auth-pass)."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 import redis
+from redis.sentinel import Sentinel
 
 from hakv.common.resp import encode_command
 from procs import free_port, hakv_server, wait_ready
@@ -25,9 +27,6 @@ NOPERM_CHANNEL = ("this user has no permissions to access one of the channels us
                   "arguments")
 
 REPLICA_USER = ["repl", "on", ">replpw", "+psync", "+replconf", "+ping"]
-SENTINEL_USER = ["sentinel-user", "on", ">sentpw", "allchannels", "+multi", "+slaveof",
-                 "+ping", "+exec", "+subscribe", "+config|rewrite", "+role", "+publish",
-                 "+info", "+client|setname", "+client|kill", "+script|kill"]
 
 
 @pytest.fixture
@@ -509,7 +508,8 @@ def test_replication_with_a_dedicated_user(make_hakv):
     p.set("after", "2")
     wait_caught_up(p, rc)
     assert rc.mget("before", "after") == [b"1", b"2"]
-    assert raw(primary).execute_command("ACL", "LOG") == []  # every command of the replica's link was allowed
+    # Every command of the replica's link was allowed.
+    assert raw(primary).execute_command("ACL", "LOG") == []
 
 
 def test_replication_with_a_wrong_password_fails_clearly(make_hakv):
@@ -524,47 +524,115 @@ def test_replication_with_a_wrong_password_fails_clearly(make_hakv):
     assert log[0][b"reason"] == b"auth" and log[0][b"username"] == b"repl"
 
 
-def _secured_pair(make_hakv):
-    """A primary and a replica whose default user needs a password, with the
-    replication and sentinel users."""
-    args = ("--requirepass", "adminpw", "--user", *REPLICA_USER, "--user", *SENTINEL_USER,
-            "--masteruser", "repl", "--masterauth", "replpw", "--repl-diskless-sync-delay", "0")
-    primary = secured(make_hakv, "adminpw", *args)
-    replica = secured(make_hakv, "adminpw", *args, "--replicaof", "127.0.0.1", str(primary.port))
-    wait_link_up(replica.client())
+# The deployment of docs/security.md: one file of users for every node.
+DEPLOYMENT_USERS = [
+    "user default off resetchannels -@all",
+    "user admin on >admin-secret ~* &* +@all",
+    "user app on >app-secret ~app:* &app-events +@read +@write -@dangerous +publish +subscribe",
+    "user repl on >repl-secret +psync +replconf +ping",
+    "user sentinel-user on >sentinel-secret allchannels +multi +slaveof +ping +exec +subscribe "
+    "+config|rewrite +role +publish +info +client|setname +client|kill +script|kill",
+]
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "security.md")
+
+
+def admin(proc, **kw):
+    return raw(proc, username="admin", password="admin-secret", **kw)
+
+
+def admin_parsed(proc):
+    """As admin, with redis-py's reply parsing (INFO as a dict)."""
+    return proc.client(username="admin", password="admin-secret")
+
+
+def _deployment_nodes(make_hakv, tmp_path):
+    """A primary and a replica set up as docs/security.md shows."""
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text("\n".join(DEPLOYMENT_USERS) + "\n")
+    args = ("--aclfile", str(aclfile), "--masteruser", "repl", "--masterauth", "repl-secret",
+            "--repl-diskless-sync-delay", "0")
+    primary = make_hakv(*args, wait=False)
+    wait_for(lambda: admin(primary).ping(), timeout=20, what="the primary to start")
+    replica = make_hakv(*args, "--replicaof", "127.0.0.1", str(primary.port), wait=False)
+    wait_for(lambda: admin(replica).ping(), timeout=20, what="the replica to start")
+    wait_link_up(admin_parsed(replica))
     return primary, replica
 
 
-def _sentinel(tmp_path, primary, name, password, extra=()):
+def _sentinel(tmp_path, primary, name, password, quorum=1):
     port = free_port()
     workdir = str(tmp_path / name)
-    text = sentinel_conf(port, workdir, primary.port, quorum=1, down_after=1000,
+    text = sentinel_conf(port, workdir, primary.port, quorum=quorum, down_after=1000,
                          failover_timeout=5000,
                          extra=(f"sentinel auth-user {MASTER} sentinel-user",
-                                f"sentinel auth-pass {MASTER} {password}", *extra))
-    return sentinel_proc("hakv", workdir, port, text)
+                                f"sentinel auth-pass {MASTER} {password}",
+                                "requirepass sentinel-clients-secret",
+                                "sentinel sentinel-pass sentinel-clients-secret"))
+    proc = sentinel_proc("hakv", workdir, port, text)
+    proc.password = "sentinel-clients-secret"
+    return proc
 
 
-def test_sentinel_with_a_dedicated_user_monitors_and_fails_over(make_hakv, tmp_path):
-    primary, replica = _secured_pair(make_hakv)
-    sentinel = _sentinel(tmp_path, primary, "s1", "sentpw")
+def test_the_documented_users_are_the_tested_ones():
+    with open(DOCS) as f:
+        text = f.read()
+    for line in DEPLOYMENT_USERS:
+        assert line in text
+
+
+def test_documented_deployment_replicates_and_fails_over(make_hakv, tmp_path):
+    primary, replica = _deployment_nodes(make_hakv, tmp_path)
+    with pytest.raises(redis.AuthenticationError):
+        raw(primary).ping()  # the default user is off
+    # Two sentinels and a quorum of 2: the failover needs both (ODOWN and the
+    # leader vote), so the sentinels must log in to each other (sentinel-pass).
+    sentinels = [_sentinel(tmp_path, primary, name, "sentinel-secret", quorum=2)
+                 for name in ("s1", "s2")]
     try:
-        sentinel.start()
-        s = sentinel.client(socket_timeout=2)
-        wait_until(lambda: len(s.sentinel_slaves(MASTER)) == 1, 20,
-                   "the sentinel to find the replica through INFO")
+        for sentinel in sentinels:
+            sentinel.start()
+        sentinel = sentinels[0]
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=sentinel.port, socket_timeout=2).ping()
+        with pytest.raises(redis.AuthenticationError, match="^WRONGPASS invalid username"):
+            redis.Redis(port=sentinel.port, password="wrong", socket_timeout=2).ping()
+        clients = [x.client(socket_timeout=2) for x in sentinels]
+        s = clients[0]
+        wait_until(lambda: all(
+            len(c.sentinel_slaves(MASTER)) == 1
+            and c.sentinel_master(MASTER)["num-other-sentinels"] == 1 for c in clients), 30,
+            "the sentinels to find the replica (INFO) and each other (hello messages)")
         assert "s_down" not in s.sentinel_master(MASTER)["flags"]
+        # The application finds the primary through the sentinels.
+        finder = Sentinel([("127.0.0.1", x.port) for x in sentinels],
+                          sentinel_kwargs={"password": "sentinel-clients-secret"})
+        app = finder.master_for(MASTER, username="app", password="app-secret",
+                                socket_timeout=2)
+        assert app.set("app:greeting", "hello")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.flushall()
+        with pytest.raises(redis.AuthenticationError, match="^WRONGPASS invalid username"):
+            admin(primary).execute_command("AUTH", "app", "wrong")
+        wait_caught_up(admin_parsed(primary), admin_parsed(replica))
+        assert admin(replica).get("app:greeting") == b"hello"
+        # Denials were the app's only (FLUSHALL, its wrong AUTH, CLIENT SETINFO
+        # from redis-py): the replica's and the sentinels' users had all they
+        # needed.
+        log = [dict(zip(e[0::2], e[1::2])) for e in admin(primary).execute_command("ACL", "LOG")]
+        assert {e[b"username"] for e in log} == {b"app"}
         primary.kill()
         wait_until(lambda: int(s.sentinel_get_master_addr_by_name(MASTER)[1]) == replica.port,
-                   30, "the sentinel to promote the replica")
-        wait_until(lambda: replica.client().info("replication")["role"] == "master", 20,
-                   "the replica to become a primary")
+                   30, "the sentinels to promote the replica")
+        wait_until(lambda: admin_parsed(replica).info("replication")["role"] == "master",
+                   20, "the replica to become a primary")
+        wait_until(lambda: app.set("app:after", "failover"), 20, "the app to write again")
     finally:
-        sentinel.stop()
+        for sentinel in sentinels:
+            sentinel.stop()
 
 
 def test_sentinel_with_a_wrong_password_fails_clearly(make_hakv, tmp_path):
-    primary, _ = _secured_pair(make_hakv)
+    primary, _ = _deployment_nodes(make_hakv, tmp_path)
     sentinel = _sentinel(tmp_path, primary, "s1", "wrong")
     try:
         sentinel.start()
@@ -572,24 +640,8 @@ def test_sentinel_with_a_wrong_password_fails_clearly(make_hakv, tmp_path):
         wait_until(lambda: "s_down" in s.sentinel_master(MASTER)["flags"], 20,
                    "the sentinel to see the primary as down (it cannot log in)")
         entries = [dict(zip(e[0::2], e[1::2]))
-                   for e in raw(primary).execute_command("ACL", "LOG")]
+                   for e in admin(primary).execute_command("ACL", "LOG")]
         assert any(e[b"reason"] == b"auth" and e[b"username"] == b"sentinel-user"
                    for e in entries)
     finally:
         sentinel.stop()
-
-
-def test_sentinel_requirepass(make_hakv, tmp_path):
-    primary, _ = _secured_pair(make_hakv)
-    sentinel = _sentinel(tmp_path, primary, "s1", "sentpw", extra=("requirepass sentinelpw",))
-    sentinel.password = "sentinelpw"
-    try:
-        sentinel.start()
-        with pytest.raises(redis.AuthenticationError):
-            redis.Redis(port=sentinel.port, socket_timeout=2).ping()
-        s = sentinel.client(socket_timeout=2)
-        assert s.ping()
-        wait_until(lambda: len(s.sentinel_slaves(MASTER)) == 1, 20, "replica discovery")
-    finally:
-        sentinel.stop()
-

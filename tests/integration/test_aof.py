@@ -10,37 +10,16 @@ server holds is read back from a dump it SAVEs.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections import deque
 
-import hiredis
 import pytest
 import redis
 
 from hakv.common import rdb
 from hakv.common.resp import encode_command
-from hakv.common.types.zset import ZSet
-
-
-def zset(pairs) -> ZSet:
-    z = ZSet()
-    for member, score in pairs:
-        z.add(member, score)
-    return z
-
-
-def norm(value):
-    if isinstance(value, bytes):
-        return ("string", value)
-    if isinstance(value, deque):
-        return ("list", list(value))
-    if isinstance(value, dict):
-        return ("hash", dict(value))
-    if isinstance(value, set):
-        return ("set", set(value))
-    return ("zset", list(value.items()))
+from persistence_support import (fill_strings, persistence_info, raw, saved_contents, wait_for,
+                                 wait_rewrite_done, zset)
 
 
 def typed_values() -> dict:
@@ -58,23 +37,6 @@ def restore_all(client, values: dict, ttl_ms: int = 0) -> None:
         assert client.restore(key, ttl_ms, rdb.dump_payload(value)) == b"OK"
 
 
-def read_dump(path) -> dict:
-    out = {}
-    for event in rdb.load_file(path):
-        if isinstance(event, rdb.Key):
-            out[(event.db, event.key)] = (norm(event.value), event.expire_ms)
-    return out
-
-
-def contents(proc, client, name="check.rdb") -> dict:
-    client.config_set("dbfilename", name)
-    try:
-        assert client.save()
-    finally:
-        client.config_set("dbfilename", "dump.rdb")
-    return read_dump(os.path.join(proc.workdir, name))
-
-
 def aof_dir(proc) -> str:
     return os.path.join(proc.workdir, "appendonlydir")
 
@@ -82,49 +44,6 @@ def aof_dir(proc) -> str:
 def manifest(proc) -> str:
     with open(os.path.join(aof_dir(proc), "appendonly.aof.manifest")) as f:
         return f.read()
-
-
-def aof_info(client) -> dict:
-    return client.info("persistence")
-
-
-def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-def wait_rewrite_done(client, rewrites: int) -> None:
-    """Until `rewrites` rewrites were started (INFO counts starts) and none is
-    running or scheduled."""
-    def done():
-        stats = aof_info(client)
-        return (stats["aof_rewrites"] >= rewrites and not stats["aof_rewrite_in_progress"]
-                and not stats["aof_rewrite_scheduled"])
-    wait_for(done, what="the AOF rewrite")
-
-
-def fill_strings(client, n: int, prefix: str = "key") -> None:
-    pipe = client.pipeline(transaction=False)
-    for i in range(n):
-        pipe.set("%s:%d" % (prefix, i), "value-%d" % i)
-        if i % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
-
-
-def raw(client: redis.Redis) -> redis.Redis:
-    client.response_callbacks = {}
-    return client
-
-
-def start_refused(make_hakv, name, *args):
-    proc = make_hakv(*args, name=name, wait=False)
-    return proc, proc.proc.wait(30)
 
 
 # ------------------------------------------------------------------ layout and restart
@@ -146,15 +65,15 @@ def test_layout_and_restart_after_kill(make_hakv):
     assert incr.startswith(encode_command(b"SELECT", b"0"))
     assert encode_command(b"SELECT", b"3") in incr
     assert b"PXAT" in incr  # relative TTLs are logged as absolute deadlines
-    expected = contents(proc, r)
+    expected = saved_contents(proc, r)
     time.sleep(0.1)
     proc.kill()
     proc.start()
     r = proc.client()
     assert r.get("counter") == b"2"
     assert proc.client(db=3).get("in-db-3") == b"yes"
-    assert contents(proc, r) == expected
-    assert aof_info(r)["aof_enabled"] == 1
+    assert saved_contents(proc, r) == expected
+    assert persistence_info(r)["aof_enabled"] == 1
 
 
 def test_bgrewriteaof_swaps_manifest_and_deletes_old_files(make_hakv):
@@ -177,13 +96,13 @@ def test_bgrewriteaof_swaps_manifest_and_deletes_old_files(make_hakv):
            if isinstance(e, rdb.Aux)}
     assert aux[b"aof-base"] == b"1"
     r.set("after", "rewrite")
-    expected = contents(proc, r)
+    expected = saved_contents(proc, r)
     proc.stop()
     proc.start()
     r = proc.client()
     assert r.get("after") == b"rewrite"
-    assert contents(proc, r) == expected
-    stats = aof_info(r)
+    assert saved_contents(proc, r) == expected
+    stats = persistence_info(r)
     assert stats["aof_base_size"] > 0 and stats["aof_current_size"] >= stats["aof_base_size"]
 
 
@@ -193,14 +112,14 @@ def test_writes_during_rewrite_are_kept(make_hakv):
     fill_strings(r, 150_000)
     assert raw(proc.client()).execute_command("BGREWRITEAOF") == (
         b"Background append only file rewriting started")
-    assert aof_info(r)["aof_rewrite_in_progress"] == 1
+    assert persistence_info(r)["aof_rewrite_in_progress"] == 1
     written = 0
-    while aof_info(r)["aof_rewrite_in_progress"] == 1:
+    while persistence_info(r)["aof_rewrite_in_progress"] == 1:
         r.set("during:%d" % written, written)
         r.incr("during-counter")
         written += 1
     assert written > 0
-    assert aof_info(r)["aof_last_bgrewrite_status"] == "ok"
+    assert persistence_info(r)["aof_last_bgrewrite_status"] == "ok"
     time.sleep(0.1)
     proc.kill()
     proc.start()
@@ -223,13 +142,13 @@ def test_bgrewriteaof_and_bgsave_one_child_at_a_time(make_hakv):
     with pytest.raises(redis.ResponseError, match="Another child process is active"):
         c.execute_command("BGSAVE")
     assert c.execute_command("BGSAVE", "SCHEDULE") == b"Background saving scheduled"
-    wait_for(lambda: aof_info(r)["rdb_saves"] >= 1, what="the scheduled BGSAVE")
-    assert aof_info(r)["aof_rewrites"] == 1
+    wait_for(lambda: persistence_info(r)["rdb_saves"] >= 1, what="the scheduled BGSAVE")
+    assert persistence_info(r)["aof_rewrites"] == 1
     # And the other way round: a rewrite asked for during a BGSAVE waits for it.
     assert c.execute_command("BGSAVE") == b"Background saving started"
     assert c.execute_command("BGREWRITEAOF") == (
         b"Background append only file rewriting scheduled")
-    wait_for(lambda: aof_info(r)["aof_rewrites"] >= 2, what="the scheduled rewrite")
+    wait_for(lambda: persistence_info(r)["aof_rewrites"] >= 2, what="the scheduled rewrite")
 
 
 def test_bgrewriteaof_with_appendonly_no_writes_base_only(make_hakv):
@@ -240,7 +159,7 @@ def test_bgrewriteaof_with_appendonly_no_writes_base_only(make_hakv):
         b"Background append only file rewriting started")
     wait_rewrite_done(r, 1)
     assert manifest(proc) == "file appendonly.aof.1.base.rdb seq 1 type b\n"
-    assert aof_info(r)["aof_enabled"] == 0
+    assert persistence_info(r)["aof_enabled"] == 0
     proc.stop()
     proc.argv = proc.argv + ["--appendonly", "yes"]
     proc.start()
@@ -266,20 +185,20 @@ def test_config_set_appendonly_at_runtime(make_hakv):
     assert not os.path.exists(aof_dir(proc))
     assert r.config_set("appendonly", "yes")
     wait_rewrite_done(r, 1)
-    assert aof_info(r)["aof_enabled"] == 1
+    assert persistence_info(r)["aof_enabled"] == 1
     assert manifest(proc) == ("file appendonly.aof.1.base.rdb seq 1 type b\n"
                               "file appendonly.aof.1.incr.aof seq 1 type i\n")
     r.set("after", "on")
-    expected = contents(proc, r)
+    expected = saved_contents(proc, r)
     time.sleep(0.1)
     proc.kill()
     proc.argv = proc.argv + ["--appendonly", "yes"]
     proc.start()
     r = proc.client()
-    assert contents(proc, r) == expected
+    assert saved_contents(proc, r) == expected
     # Turning it off stops appending; the files stay for the next start.
     assert r.config_set("appendonly", "no")
-    assert aof_info(r)["aof_enabled"] == 0
+    assert persistence_info(r)["aof_enabled"] == 0
     size = os.path.getsize(os.path.join(aof_dir(proc), "appendonly.aof.1.incr.aof"))
     r.set("while-off", "x")
     time.sleep(0.1)
@@ -292,13 +211,13 @@ def test_appendonly_yes_at_start_writes_first_base_from_rdb(make_hakv):
     r.set("from-rdb", "1")
     restore_all(r, typed_values())
     assert r.save()
-    expected = contents(proc, r)
+    expected = saved_contents(proc, r)
     proc.stop()
     proc.argv = proc.argv + ["--appendonly", "yes"]
     proc.start()
     r = proc.client()
     wait_rewrite_done(r, 1)
-    assert contents(proc, r) == expected
+    assert saved_contents(proc, r) == expected
     os.unlink(os.path.join(proc.workdir, "dump.rdb"))
     r.set("more", "x")
     proc.kill()
@@ -331,11 +250,11 @@ def test_preamble_no_writes_commands(make_hakv):
     base = open(os.path.join(aof_dir(proc), "appendonly.aof.2.base.aof"), "rb").read()
     assert base.startswith(b"*2\r\n$6\r\nSELECT\r\n")
     assert b"PEXPIREAT" in base and b"ZADD" in base and b"HMSET" in base
-    expected = contents(proc, r)
+    expected = saved_contents(proc, r)
     proc.kill()
     proc.start()
     r = proc.client()
-    assert contents(proc, r) == expected
+    assert saved_contents(proc, r) == expected
 
 
 def test_auto_rewrite_on_growth(make_hakv):
@@ -350,10 +269,10 @@ def test_auto_rewrite_on_growth(make_hakv):
     pipe.execute()
     wait_rewrite_done(r, 1)
     assert manifest(proc).startswith("file appendonly.aof.2.base.rdb seq 2 type b\n") or (
-        aof_info(r)["aof_rewrites"] > 1)
+        persistence_info(r)["aof_rewrites"] > 1)
     # Whatever arrived after the rewrite started is at most the part of the
     # pipeline past the 20kb threshold.
-    assert aof_info(r)["aof_current_size"] < written - 20 * 1024 + 1024
+    assert persistence_info(r)["aof_current_size"] < written - 20 * 1024 + 1024
     proc.kill()
     proc.start()
     assert proc.client().get("k") == b"%050d" % 999
@@ -373,7 +292,7 @@ def read_dump_after_restart(proc) -> dict:
     time.sleep(0.1)
     proc.kill()
     proc.start()
-    return contents(proc, proc.client())
+    return saved_contents(proc, proc.client())
 
 
 # ------------------------------------------------------------------ damaged files
@@ -480,7 +399,7 @@ def test_info_aof_fields(make_hakv):
     proc = make_hakv("--appendonly", "yes", "--appendfsync", "always")
     r = proc.client()
     r.set("a", "1")
-    stats = aof_info(r)
+    stats = persistence_info(r)
     for name in ("aof_enabled", "aof_rewrite_in_progress", "aof_rewrite_scheduled",
                  "aof_last_rewrite_time_sec", "aof_current_rewrite_time_sec",
                  "aof_last_bgrewrite_status", "aof_rewrites",

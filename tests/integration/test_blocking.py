@@ -7,127 +7,13 @@ Redis replica of hakv ends up with the same data)."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 import redis
 
-from procs import hakv_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    proc = hakv_server(str(tmp_path_factory.mktemp("blocking"))).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def r(server):
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-class Conn:
-    """A raw RESP2 connection: send now, read the reply later (or never)."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-        self.id = self.call("CLIENT", "ID")
-
-    def send(self, *args) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def _parse(self, pos):
-        end = self.buf.find(b"\r\n", pos)
-        if end < 0:
-            raise EOFError
-        kind, line, pos = self.buf[pos:pos + 1], self.buf[pos + 1:end], end + 2
-        if kind == b"+":
-            return line.decode(), pos
-        if kind == b"-":
-            return RuntimeError(line.decode()), pos
-        if kind == b":":
-            return int(line), pos
-        if kind == b"$":
-            n = int(line)
-            if n < 0:
-                return "NULL-BULK", pos
-            if len(self.buf) < pos + n + 2:
-                raise EOFError
-            return self.buf[pos:pos + n], pos + n + 2
-        if kind == b"*":
-            n = int(line)
-            if n < 0:
-                return "NULL-ARRAY", pos
-            items = []
-            for _ in range(n):
-                item, pos = self._parse(pos)
-                items.append(item)
-            return items, pos
-        raise ValueError(kind)
-
-    def read(self, timeout: float = 10.0):
-        self.sock.settimeout(timeout)
-        while True:
-            try:
-                value, pos = self._parse(0)
-            except EOFError:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise ConnectionError("closed")
-                self.buf += data
-                continue
-            self.buf = self.buf[pos:]
-            return value
-
-    def nothing_for(self, seconds: float) -> bool:
-        """True if no reply arrives within `seconds`."""
-        self.sock.settimeout(seconds)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return True
-        self.buf += data
-        return False
-
-    def call(self, *args):
-        self.send(*args)
-        return self.read()
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def conns(server):
-    made = []
-
-    def make() -> Conn:
-        c = Conn(server.port)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
-def wait_blocked(r, n: int, timeout: float = 5.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if r.info("clients")["blocked_clients"] == n:
-            return
-        time.sleep(0.01)
-    raise AssertionError("blocked_clients never reached %d" % n)
+from types_support import (conns, r, redis_replica_of, server,  # noqa: F401 (fixtures)
+                           wait_blocked, wait_replicated)
 
 
 def test_timeouts(r, conns):
@@ -146,7 +32,7 @@ def test_timeouts(r, conns):
     assert c.call("BLPOP", "k", "1e-400") == "NULL-ARRAY"
     # 0 is forever.
     c.send("BLPOP", "k", "0")
-    assert c.nothing_for(0.5)
+    assert not c.pending(0.5)
     r.rpush("k", "v")
     assert c.read() == [b"k", b"v"]
 
@@ -187,7 +73,7 @@ def test_fifo_per_key(r, conns):
         wait_blocked(r, i + 1)
     r.rpush("q", "a", "b", "c")
     assert [clients[i].read() for i in range(3)] == [[b"q", b"a"], [b"q", b"b"], [b"q", b"c"]]
-    assert clients[3].nothing_for(0.2)
+    assert not clients[3].pending(0.2)
     assert not r.exists("q")
     r.lpush("q", "d")
     assert clients[3].read() == [b"q", b"d"]
@@ -202,7 +88,7 @@ def test_several_keys_and_databases(r, conns, server):
     wait_blocked(r, 2)
     r.rpush("k2", "db0")
     assert a.read() == [b"k2", b"db0"]
-    assert b.nothing_for(0.2)
+    assert not b.pending(0.2)
     other = server.client(db=1)
     other.rpush("k2", "db1")
     other.close()
@@ -228,7 +114,7 @@ def test_wakeup_by_multi_exec(r, conns, server):
     pipe.rpush("q", "x")
     pipe.lpop("q")
     pipe.execute()
-    assert c.nothing_for(0.3)
+    assert not c.pending(0.3)
     r.rpush("q", "y")
     assert c.read() == [b"q", b"y"]
 
@@ -292,7 +178,7 @@ def test_inside_multi_answers_at_once(r, conns):
         assert c.call(*cmd) == "QUEUED"
     start = time.perf_counter()
     # BLMOVE / BRPOPLPUSH answer a null bulk there, the others a null array.
-    assert c.call("EXEC") == ["NULL-ARRAY", "NULL-ARRAY", "NULL-BULK", "NULL-BULK", "NULL-ARRAY"]
+    assert c.call("EXEC") == ["NULL-ARRAY", "NULL-ARRAY", "NULL", "NULL", "NULL-ARRAY"]
     assert time.perf_counter() - start < 1
     r.rpush("q", "a", "b")
     c.call("MULTI")
@@ -353,7 +239,7 @@ def test_key_of_another_type_meanwhile(r, conns):
     c.send("BLPOP", "q", "0")
     wait_blocked(r, 1)
     r.sadd("q", "member")  # not a list: the waiter keeps waiting
-    assert c.nothing_for(0.2)
+    assert not c.pending(0.2)
     r.delete("q")
     r.rpush("q", "v")
     assert c.read() == [b"q", b"v"]
@@ -371,7 +257,7 @@ def test_waiters_of_another_type_do_not_stall_the_queue(r, conns):
     wait_blocked(r, 2)
     r.zadd("k", {"m": 1})
     assert zsetter.read() == [b"k", b"m", b"1"]
-    assert lister.nothing_for(0.2)
+    assert not lister.pending(0.2)
     r.rpush("k", "v")
     assert lister.read() == [b"k", b"v"]
 
@@ -379,12 +265,7 @@ def test_waiters_of_another_type_do_not_stall_the_queue(r, conns):
 def test_served_pops_are_propagated_deterministically(server, make_redis, r, conns):
     """A real Redis replica of hakv applies the served pops (sent as LPOP,
     RPOP, LMOVE) and ends with exactly hakv's lists."""
-    replica = make_redis("--replicaof", "127.0.0.1", str(server.port))
-    rr = replica.client()
-    deadline = time.time() + 30
-    while rr.info("replication").get("master_link_status") != "up":
-        assert time.time() < deadline, "the replica never synced"
-        time.sleep(0.1)
+    _, rr = redis_replica_of(make_redis, server)
     waiters = [conns() for _ in range(4)]
     for i, cmd in enumerate((["BLPOP", "q", "0"], ["BRPOP", "q", "0"],
                              ["BLMOVE", "q", "moved", "LEFT", "RIGHT", "0"],
@@ -394,10 +275,7 @@ def test_served_pops_are_propagated_deterministically(server, make_redis, r, con
     r.rpush("q", *"abcdefgh")
     replies = [w.read() for w in waiters]
     assert replies == [[b"q", b"a"], [b"q", b"h"], b"b", [b"q", [b"g", b"f"]]]
-    r.set("sync-marker", "1")
-    while rr.get("sync-marker") is None:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_replicated(r, rr)
     for key in ("q", "moved"):
         assert rr.lrange(key, 0, -1) == r.lrange(key, 0, -1)
     rr.close()

@@ -4,51 +4,11 @@ HRANDFIELD, HSCAN's guarantee, WATCH, notifications and dirty counts."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 
-from procs import hakv_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    proc = hakv_server(str(tmp_path_factory.mktemp("hashes"))).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def r(server):
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(server):
-    """A RESP2 client without redis-py's reply conversions: the replies as
-    sent (redis-py 8 speaks RESP3 by default, the other fixtures use that)."""
-    client = server.client(protocol=2)
-    client.response_callbacks.clear()
-    yield client
-    client.close()
-
-
-def error_of(r, *args) -> str:
-    """The error text of a command (redis-py drops the 'ERR ' prefix)."""
-    with pytest.raises(redis.ResponseError) as info:
-        r.execute_command(*args)
-    return str(info.value)
-
-
-def changes(r) -> int:
-    return r.info("persistence")["rdb_changes_since_last_save"]
-
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+from types_support import (WRONGTYPE, KeyEvents, changes, error_of, raw, r,  # noqa: F401
+                           server)
 
 
 def test_hset_hget_hmset_hsetnx(r, raw):
@@ -307,26 +267,13 @@ def test_dirty_counts(r):
 
 
 def test_keyspace_notifications(r, server):
-    r.config_set("notify-keyspace-events", "KEA")
-    sub = server.client().pubsub()
-    try:
-        sub.psubscribe("__keyevent@0__:*")
-        assert sub.get_message(timeout=2)["type"] == "psubscribe"
+    with KeyEvents(r, server) as events:
         r.hset("h", "a", "1")
         r.hsetnx("h", "b", "2")
         r.hincrby("h", "n", 1)
         r.hincrbyfloat("h", "f", 1.5)
         r.hdel("h", "a", "b", "n")
         r.hdel("h", "f")
-        events = []
-        deadline = time.time() + 5
-        while len(events) < 7 and time.time() < deadline:
-            msg = sub.get_message(timeout=1)
-            if msg and msg["type"] == "pmessage":
-                events.append((msg["channel"].split(b":", 1)[1], msg["data"]))
-        assert events == [(b"hset", b"h"), (b"hset", b"h"), (b"hincrby", b"h"),
-                          (b"hincrbyfloat", b"h"), (b"hdel", b"h"), (b"hdel", b"h"),
-                          (b"del", b"h")]
-    finally:
-        sub.close()
-        r.config_set("notify-keyspace-events", "")
+        assert events.take(7) == [(b"hset", b"h"), (b"hset", b"h"), (b"hincrby", b"h"),
+                                  (b"hincrbyfloat", b"h"), (b"hdel", b"h"), (b"hdel", b"h"),
+                                  (b"del", b"h")]

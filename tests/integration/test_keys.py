@@ -533,16 +533,33 @@ def test_object_freq_needs_an_lfu_policy(r):
         "An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
         "that when switching between policies at runtime LRU and LFU data will take some time "
         "to adjust.")
-    r.execute_command("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
-    r.execute_command("SET", "a", "hello")
-    assert r.execute_command("OBJECT", "FREQ", "a") == 5
-    r.execute_command("TOUCH", "a")
-    assert r.execute_command("OBJECT", "FREQ", "a") == 6  # the first access always counts
-    assert r.execute_command("OBJECT", "FREQ", "nokey") is None
-    assert err(r, "OBJECT", "IDLETIME", "a") == (
-        "An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
-        "switching between policies at runtime LRU and LFU data will take some time to "
-        "adjust.")
+    # The counter decays by one per lfu-decay-time minutes (a minute boundary
+    # between two commands would take one off) and grows with probability
+    # 1 / ((counter - 5) * lfu-log-factor + 1): decay off and, further down,
+    # a log factor of 0 make every step certain (the same numbers as Redis).
+    saved = dict(zip(*[iter(r.execute_command("CONFIG", "GET", "lfu-*"))] * 2))
+    try:
+        r.execute_command("CONFIG", "SET", "lfu-decay-time", "0", "lfu-log-factor", "10")
+        r.execute_command("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+        r.execute_command("SET", "a", "hello")
+        assert r.execute_command("OBJECT", "FREQ", "a") == 5  # a new key starts at 5
+        assert r.execute_command("OBJECT", "FREQ", "a") == 5  # OBJECT is not an access
+        r.execute_command("TOUCH", "a")
+        assert r.execute_command("OBJECT", "FREQ", "a") == 6  # the first access always counts
+        r.execute_command("CONFIG", "SET", "lfu-log-factor", "0")
+        for _ in range(10):
+            r.execute_command("GET", "a")
+        assert r.execute_command("OBJECT", "FREQ", "a") == 16  # every access counts
+        for _ in range(250):
+            r.execute_command("TOUCH", "a")
+        assert r.execute_command("OBJECT", "FREQ", "a") == 255  # and it saturates
+        assert r.execute_command("OBJECT", "FREQ", "nokey") is None
+        assert err(r, "OBJECT", "IDLETIME", "a") == (
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+            "switching between policies at runtime LRU and LFU data will take some time to "
+            "adjust.")
+    finally:
+        r.execute_command("CONFIG", "SET", *[x for kv in saved.items() for x in kv])
 
 
 def test_object_help_and_errors(r):

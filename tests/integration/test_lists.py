@@ -10,46 +10,8 @@ import time
 import pytest
 import redis
 
-from procs import hakv_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    proc = hakv_server(str(tmp_path_factory.mktemp("lists"))).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def r(server):
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(server):
-    """RESP2, without redis-py's reply conversions (null bulk vs null array
-    both read as None, but arrays and statuses are as sent)."""
-    client = server.client(protocol=2)
-    client.response_callbacks.clear()
-    yield client
-    client.close()
-
-
-def error_of(r, *args) -> str:
-    """The error text of a command (redis-py drops the 'ERR ' prefix)."""
-    with pytest.raises(redis.ResponseError) as info:
-        r.execute_command(*args)
-    return str(info.value)
-
-
-def changes(r) -> int:
-    return r.info("persistence")["rdb_changes_since_last_save"]
-
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+from types_support import (WRONGTYPE, KeyEvents, changes, error_of, raw, r,  # noqa: F401
+                           server)
 
 
 def test_push_and_range(r):
@@ -278,11 +240,7 @@ def test_watch_and_dirty(r, server):
 
 
 def test_keyspace_notifications(r, server):
-    r.config_set("notify-keyspace-events", "KEA")
-    sub = server.client().pubsub()
-    try:
-        sub.psubscribe("__keyevent@0__:*")
-        assert sub.get_message(timeout=2)["type"] == "psubscribe"
+    with KeyEvents(r, server) as events:
         r.rpush("l", "a", "b", "c")
         r.lpush("l", "z")
         r.lset("l", 0, "y")
@@ -294,13 +252,4 @@ def test_keyspace_notifications(r, server):
         expected = [(b"rpush", b"l"), (b"lpush", b"l"), (b"lset", b"l"), (b"linsert", b"l"),
                     (b"lrem", b"l"), (b"ltrim", b"l"), (b"rpush", b"m"), (b"lpop", b"l"),
                     (b"rpop", b"l"), (b"del", b"l")]
-        events = []
-        deadline = time.time() + 5
-        while len(events) < len(expected) and time.time() < deadline:
-            msg = sub.get_message(timeout=1)
-            if msg and msg["type"] == "pmessage":
-                events.append((msg["channel"].split(b":", 1)[1], msg["data"]))
-        assert events == expected
-    finally:
-        sub.close()
-        r.config_set("notify-keyspace-events", "")
+        assert events.take(len(expected)) == expected

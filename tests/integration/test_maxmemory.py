@@ -113,6 +113,7 @@ def test_object_idletime_and_freq(r):
     assert r.object("idletime", "a") >= 1  # OBJECT itself is not an access
     r.get("a")
     assert r.object("idletime", "a") == 0
+    r.config_set("lfu-decay-time", 0)  # no decay: a minute boundary would take one off
     r.config_set("maxmemory-policy", "allkeys-lfu")
     r.set("b", "1")
     assert r.object("freq", "b") == 5  # a new key starts at LFU_INIT_VAL
@@ -185,9 +186,10 @@ def test_used_memory_tracks_what_the_process_really_grows_by(make_hakv):
     assert 0.7 < ratio < 1.3, (u1 - u0, r1 - r0)
 
 
-def test_replica_keeps_the_primarys_keys_and_never_evicts(make_hakv):
+@pytest.mark.parametrize("lazy,command", [("no", "del"), ("yes", "unlink")])
+def test_replica_keeps_the_primarys_keys_and_never_evicts(make_hakv, lazy, command):
     primary = make_hakv("--maxmemory", str(LIMIT), "--maxmemory-policy", "allkeys-lru",
-                        "--repl-diskless-sync-delay", "0")
+                        "--repl-diskless-sync-delay", "0", "--lazyfree-lazy-eviction", lazy)
     # The replica's own limit is far lower: it must not act on it.
     replica = make_hakv("--replicaof", "127.0.0.1", str(primary.port),
                         "--maxmemory", "300kb", "--maxmemory-policy", "allkeys-random")
@@ -198,6 +200,9 @@ def test_replica_keeps_the_primarys_keys_and_never_evicts(make_hakv):
     assert evicted(p) > 5000
     assert evicted(rc) == 0
     assert set(p.keys("*")) == set(rc.keys("*"))
+    # Each eviction reached the replica as one DEL (UNLINK with
+    # lazyfree-lazy-eviction): the only such commands it ran.
+    assert rc.info("commandstats")["cmdstat_" + command]["calls"] == evicted(p)
     assert used(rc) > 300 * 1000
     # The primary's link is never refused (OOM) on the replica, and writes
     # from the replica's own clients get READONLY, not OOM.

@@ -22,30 +22,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hakv.common import rdb
-from hakv.common.types.zset import ZSet
+from persistence_support import (expected, fill_strings, norm, persistence_info, populate,
+                                 raw, read_dump, saved_contents, start_refused, wait_for, zset)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def zset(pairs) -> ZSet:
-    z = ZSet()
-    for member, score in pairs:
-        z.add(member, score)
-    return z
-
-
-def norm(value):
-    """A comparable form of a value of any type."""
-    if isinstance(value, bytes):
-        return ("string", value)
-    if isinstance(value, deque):
-        return ("list", list(value))
-    if isinstance(value, dict):
-        return ("hash", dict(value))
-    if isinstance(value, set):
-        return ("set", set(value))
-    return ("zset", list(value.items()))
 
 
 def mixed_dataset() -> dict:
@@ -72,75 +53,6 @@ def mixed_dataset() -> dict:
     }
 
 
-def populate(client: redis.Redis, data: dict) -> None:
-    """Create the dataset on a server with RESTORE ... ABSTTL."""
-    by_db: dict = {}
-    for (db, key), (value, expire) in data.items():
-        by_db.setdefault(db, []).append((key, value, expire))
-    for db, items in by_db.items():
-        client.execute_command("SELECT", db)
-        for key, value, expire in items:
-            payload = rdb.dump_payload(value)
-            if expire is None:
-                assert client.execute_command("RESTORE", key, 0, payload) == b"OK"
-            else:
-                assert client.execute_command("RESTORE", key, expire, payload, "ABSTTL") == b"OK"
-    client.execute_command("SELECT", 0)
-
-
-def read_dump(path) -> dict:
-    """{(db, key): (normalized value, expire_ms)} of an RDB file."""
-    out = {}
-    for event in rdb.load_file(path):
-        if isinstance(event, rdb.Key):
-            out[(event.db, event.key)] = (norm(event.value), event.expire_ms)
-    return out
-
-
-def expected(data: dict) -> dict:
-    return {k: (norm(v), e) for k, (v, e) in data.items()}
-
-
-def server_contents(proc, client, name="check.rdb") -> dict:
-    """Everything a hakv server holds, from a SAVE to another file."""
-    old = client.config_get("dbfilename")["dbfilename"]
-    client.config_set("dbfilename", name)
-    try:
-        assert client.save()
-    finally:
-        client.config_set("dbfilename", old)
-    return read_dump(os.path.join(proc.workdir, name))
-
-
-def raw(client: redis.Redis) -> redis.Redis:
-    """The same client without redis-py's reply conversions (exact server replies)."""
-    client.response_callbacks = {}
-    return client
-
-
-def info(client) -> dict:
-    return client.info("persistence")
-
-
-def wait_for(predicate, timeout=30.0, interval=0.02, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-def fill_strings(client, n: int, prefix: str = "key") -> None:
-    pipe = client.pipeline(transaction=False)
-    for i in range(n):
-        pipe.set("%s:%d" % (prefix, i), "value-%d" % i)
-        if i % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
-
-
 # ------------------------------------------------------------------ SAVE and load
 
 
@@ -163,16 +75,16 @@ def test_save_restart_round_trip_all_types(make_hakv):
     r = proc.client()
     assert r.get("str") == b"hello"
     assert proc.client(db=5).get("other-db") == b"in db 5"
-    stats = info(r)
+    stats = persistence_info(r)
     assert stats["rdb_last_load_keys_loaded"] == len(data)
     assert stats["rdb_last_load_keys_expired"] == 1  # dropped at load, as on a Redis primary
     assert stats["rdb_changes_since_last_save"] == 0
-    assert server_contents(proc, r) == expected(data)
+    assert saved_contents(proc, r) == expected(data)
 
 
 def test_save_reply_and_info_fields(hakv, r):
     assert r.set("a", "1")
-    assert info(r)["rdb_changes_since_last_save"] == 1
+    assert persistence_info(r)["rdb_changes_since_last_save"] == 1
     assert raw(hakv.client()).execute_command("SAVE") == b"OK"
     fields = r.info("persistence")
     for name in ("loading", "async_loading", "rdb_changes_since_last_save",
@@ -207,7 +119,7 @@ def test_bgsave_keeps_serving_clients(make_hakv):
     # not part of the snapshot).
     served = 0
     worst = 0.0
-    while info(r)["rdb_bgsave_in_progress"] == 1:
+    while persistence_info(r)["rdb_bgsave_in_progress"] == 1:
         t0 = time.perf_counter()
         assert r.set("during:%d" % served, "x")
         assert r.get("key:%d" % (served % n)) == b"value-%d" % (served % n)
@@ -215,7 +127,7 @@ def test_bgsave_keeps_serving_clients(make_hakv):
         served += 1
     assert served > 0, "the BGSAVE ended before a single request was made"
     assert worst < 1.0, "a request waited %.3fs during BGSAVE" % worst
-    stats = info(r)
+    stats = persistence_info(r)
     assert stats["rdb_last_bgsave_status"] == "ok"
     assert stats["rdb_changes_since_last_save"] == served  # the writes made meanwhile
     dump = read_dump(os.path.join(proc.workdir, "dump.rdb"))
@@ -241,7 +153,7 @@ def test_bgsave_inside_multi_is_scheduled(hakv, r):
     pipe.set("a", "1")
     pipe.execute_command("BGSAVE")
     assert pipe.execute() == [b"OK", b"Background saving scheduled"]
-    wait_for(lambda: info(r)["rdb_saves"] >= 1, what="the scheduled BGSAVE")
+    wait_for(lambda: persistence_info(r)["rdb_saves"] >= 1, what="the scheduled BGSAVE")
 
 
 def test_save_points_trigger_bgsave(make_hakv):
@@ -251,17 +163,17 @@ def test_save_points_trigger_bgsave(make_hakv):
     r.set("a", 1)
     r.set("b", 2)
     time.sleep(1.3)
-    assert info(r)["rdb_saves"] == 0  # two changes are below the save point
+    assert persistence_info(r)["rdb_saves"] == 0  # two changes are below the save point
     r.set("c", 3)
-    wait_for(lambda: info(r)["rdb_saves"] >= 1, what="a save point BGSAVE")
-    assert info(r)["rdb_changes_since_last_save"] == 0
+    wait_for(lambda: persistence_info(r)["rdb_saves"] >= 1, what="a save point BGSAVE")
+    assert persistence_info(r)["rdb_changes_since_last_save"] == 0
     assert len(read_dump(os.path.join(proc.workdir, "dump.rdb"))) == 3
     r.config_set("save", "")
     assert r.config_get("save") == {"save": ""}
     for i in range(5):
         r.set("more:%d" % i, i)
     time.sleep(1.5)
-    assert info(r)["rdb_saves"] == 1
+    assert persistence_info(r)["rdb_saves"] == 1
 
 
 def shutdown_raw(proc, *args) -> None:
@@ -367,7 +279,7 @@ def test_loading_replies_while_loading(make_hakv, tmp_path):
     assert saw_loading_info
     r = proc.client()
     assert r.dbsize() == n
-    assert info(r)["loading"] == 0
+    assert persistence_info(r)["loading"] == 0
 
 
 def raw_requests(port: int, lines: list) -> list:
@@ -393,16 +305,6 @@ def raw_requests(port: int, lines: list) -> list:
 # ------------------------------------------------------------------ bad files
 
 
-def _start_refused(make_hakv, name, *args):
-    proc = make_hakv(*args, name=name, wait=False)
-    try:
-        code = proc.proc.wait(30)
-    except Exception:
-        proc.stop()
-        raise
-    return proc, code
-
-
 @pytest.mark.parametrize("damage, message", [
     ("flip", "Wrong RDB checksum"),
     ("truncate", "Unexpected EOF"),
@@ -426,7 +328,7 @@ def test_corrupt_rdb_refused_and_left_untouched(make_hakv, tmp_path, damage, mes
     workdir = tmp_path / "victim"
     workdir.mkdir()
     (workdir / "dump.rdb").write_bytes(bytes(bad))
-    proc, code = _start_refused(make_hakv, "victim", "--save", "60", "1")
+    proc, code = start_refused(make_hakv, "victim", "--save", "60", "1")
     assert code != 0
     output = proc.output()
     assert "Fatal error loading the DB" in output and message in output, output
@@ -442,7 +344,7 @@ def test_more_databases_than_configured_refused(make_hakv, tmp_path):
         w.write_header({"redis-ver": "7.0.15"})
         w.write_db(20, 1, 0, [(b"k", b"v", None)])
         w.finish()
-    proc, code = _start_refused(make_hakv, "dbs")
+    proc, code = start_refused(make_hakv, "dbs")
     assert code != 0
     assert "more than 16 databases" in proc.output()
 
@@ -457,8 +359,8 @@ def test_failed_bgsave_stops_writes_until_a_save_succeeds(make_hakv):
     os.mkdir(os.path.join(proc.workdir, "blocked.rdb"))  # renaming onto a directory fails
     r.config_set("dbfilename", "blocked.rdb")
     assert raw(proc.client()).execute_command("BGSAVE") == b"Background saving started"
-    wait_for(lambda: info(r)["rdb_last_bgsave_status"] == "err", what="the BGSAVE to fail")
-    assert info(r)["rdb_bgsave_in_progress"] == 0
+    wait_for(lambda: persistence_info(r)["rdb_last_bgsave_status"] == "err", what="the BGSAVE to fail")
+    assert persistence_info(r)["rdb_bgsave_in_progress"] == 0
     with pytest.raises(redis.ResponseError, match="^MISCONF Redis is configured to save RDB"):
         r.set("b", "2")
     assert r.get("a") == b"1"  # reads still work
@@ -569,7 +471,7 @@ def test_restore_ttl_forms(make_hakv):
     r.set("replaced", "old")
     assert r.restore("replaced", now - 1000, payload, absttl=True, replace=True) == b"OK"
     assert r.get("replaced") is None
-    contents = server_contents(proc, r)
+    contents = saved_contents(proc, r)
     assert (0, b"gone") not in contents and (0, b"replaced") not in contents
     rel = contents[(0, b"rel")][1]
     assert now + 59_000 <= rel <= now + 65_000
@@ -592,7 +494,7 @@ def test_shutdown_during_bgsave_kills_the_child(make_hakv):
     r = proc.client()
     fill_strings(r, 150_000)
     assert raw(proc.client()).execute_command("BGSAVE") == b"Background saving started"
-    assert info(r)["rdb_bgsave_in_progress"] == 1
+    assert persistence_info(r)["rdb_bgsave_in_progress"] == 1
     proc.stop()  # SIGTERM: the child is killed, then the final save runs in the node
     output = proc.output()
     assert "There is a child saving an .rdb. Killing it!" in output

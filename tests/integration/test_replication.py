@@ -419,3 +419,227 @@ def test_replicaof_in_the_config_file_and_rewrite(make_hakv, tmp_path):
     r.replicaof("127.0.0.1", primary.port)
     r.config_rewrite()
     assert "replicaof 127.0.0.1 %d" % primary.port in conf.read_text()
+
+
+# ------------------------------------------------------------------ FAILOVER
+
+
+def failover_state(client) -> str:
+    return repl_info(client)["master_failover_state"]
+
+
+def _topology(make_hakv, n_replicas=2):
+    primary = make_hakv(*FAST)
+    replicas = [make_hakv(*replica_of(primary)) for _ in range(n_replicas)]
+    p = primary.client()
+    seed(p, 300)
+    clients = [r.client() for r in replicas]
+    wait_caught_up(p, *clients)
+    return primary, replicas, p, clients
+
+
+def test_failover_to_a_named_replica_waits_for_it_then_hands_over(make_hakv):
+    primary, (target, sibling), p, (t, s) = _topology(make_hakv)
+    target.pause()  # it cannot ack: the failover waits for it, writes paused
+    try:
+        p.set("last-write", "before")
+        replid = repl_info(p)["master_replid"]
+        assert p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port) == b"OK"
+        assert failover_state(p) == "waiting-for-sync"
+        assert p.get("last-write") == b"before"  # reads are served
+        writer = raw_client(p, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.exceptions.TimeoutError):
+            writer.set("during", "x")  # paused, not refused
+        writer.close()
+        with pytest.raises(redis.exceptions.ResponseError, match="FAILOVER already in progress."):
+            p.execute_command("FAILOVER")
+        with pytest.raises(redis.exceptions.ResponseError,
+                           match="REPLICAOF not allowed while failing over."):
+            p.replicaof("127.0.0.1", target.port)
+        time.sleep(0.5)
+        assert failover_state(p) == "waiting-for-sync"  # still waiting for *that* replica
+    finally:
+        target.resume()
+    wait_for(lambda: repl_info(t)["role"] == "master" and repl_info(p)["role"] == "slave"
+             and failover_state(p) == "no-failover", what="the hand-over")
+    info = repl_info(p)
+    assert (info["master_host"], info["master_port"]) == ("127.0.0.1", target.port)
+    wait_link_up(p)
+    # The old primary continued the same history: partial, not full.
+    assert stats(t)["sync_full"] == 0 and stats(t)["sync_partial_ok"] >= 1
+    assert "Failover target 127.0.0.1:%d is synced, failing over." % target.port \
+        in primary.output()
+    # The target was told by PSYNC <our replid> <offset> FAILOVER.
+    assert "Failover request received for replid %s." % replid in target.output()
+    assert "MASTER MODE enabled (failover request from" in target.output()
+    # The write paused during the failover ran after it: on a replica now.
+    with pytest.raises(redis.exceptions.ReadOnlyError):
+        p.set("after", "x")
+    t.set("from-new-primary", "1")
+    wait_for(lambda: p.get("from-new-primary") == b"1", what="the old primary to follow")
+    # The sibling stays a replica of the old primary (chained), on the new history.
+    wait_for(lambda: s.get("from-new-primary") == b"1", what="the sibling to follow")
+    assert repl_info(s)["master_port"] == primary.port
+    assert stats(p)["sync_full"] == 2  # the two initial syncs only
+    assert_same_contents(t, s)
+
+
+def test_failover_to_any_replica_picks_one_that_caught_up(make_hakv):
+    primary, replicas, p, clients = _topology(make_hakv)
+    replicas[0].pause()
+    try:
+        assert p.execute_command("FAILOVER") == b"OK"
+        wait_for(lambda: repl_info(p)["role"] == "slave" and failover_state(p) == "no-failover",
+                 what="the failover")
+    finally:
+        replicas[0].resume()
+    assert repl_info(p)["master_port"] == replicas[1].port
+    assert repl_info(clients[1])["role"] == "master"
+
+
+def test_failover_timeout_abort_and_force(make_hakv):
+    primary, (target,), p, (t,) = _topology(make_hakv, 1)
+    target.pause()
+    try:
+        # Without FORCE the timeout gives up: still a primary, writes resume.
+        p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port, "TIMEOUT", 300)
+        wait_for(lambda: failover_state(p) == "no-failover", what="the timeout")
+        assert repl_info(p)["role"] == "master"
+        assert p.set("after-timeout", "1")
+        assert "FAILOVER to 127.0.0.1:%d aborted: Replica never caught up before timeout" \
+            % target.port in primary.output()
+        # ABORT while waiting.
+        p.execute_command("FAILOVER", "TIMEOUT", 60000)
+        assert failover_state(p) == "waiting-for-sync"
+        assert p.execute_command("FAILOVER", "ABORT") == b"OK"
+        assert failover_state(p) == "no-failover" and p.set("after-abort", "1")
+        assert "FAILOVER to any replica aborted: Failover manually aborted" in primary.output()
+        # FORCE: after the timeout, fail over to the target even though it lags.
+        p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port, "TIMEOUT", 300, "FORCE")
+        wait_for(lambda: failover_state(p) == "failover-in-progress", what="the forced hand-over")
+        assert repl_info(p)["role"] == "slave"
+    finally:
+        target.resume()
+    wait_for(lambda: failover_state(p) == "no-failover" and link_up(p), what="the new link")
+    assert repl_info(t)["role"] == "master"
+    wait_caught_up(t, p)
+    assert p.get("after-abort") == b"1"  # the lagging writes reached it before it took over
+
+
+# ------------------------------------------------------------------ SHUTDOWN waits for replicas
+
+
+def _wait_exit(proc, timeout=15.0) -> None:
+    wait_for(lambda: not proc.alive(), timeout, what="the process to exit")
+
+
+def test_shutdown_waits_for_a_lagging_replica_then_exits(make_hakv):
+    primary = make_hakv(*FAST, "--shutdown-timeout", "2")
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    wait_caught_up(p, r)
+    replica.pause()
+    try:
+        p.set("unacked", "1")
+        shutter = raw_client(p, socket_timeout=10, retry=Retry(NoBackoff(), 0))
+        started = time.time()
+        done = {}
+
+        def run():
+            try:
+                shutter.execute_command("SHUTDOWN")
+            except redis.exceptions.ConnectionError as exc:
+                done["closed"] = exc
+        import threading
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        wait_for(lambda: "Waiting for replicas before shutting down." in primary.output())
+        left = p.info("server")["shutdown_in_milliseconds"]
+        assert 0 < left <= 2000
+        writer = raw_client(p, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.exceptions.TimeoutError):
+            writer.set("during", "x")  # writes are paused meanwhile
+        writer.close()
+        assert p.get("unacked") == b"1"  # reads are not
+        _wait_exit(primary)
+        th.join(5)
+        assert "closed" in done  # SHUTDOWN never answered: the connection closed
+        assert time.time() - started >= 1.5
+    finally:
+        replica.resume()
+    log = primary.output()
+    assert re.search(r"Lagging replica 127\.0\.0\.1:%d reported offset \d+ behind master, "
+                     r"lag=\d+, state=online\." % replica.port, log)
+    assert "0 of 1 replicas are in sync when shutting down." in log
+
+
+def test_shutdown_lets_a_replica_catch_up_and_abort_or_now(make_hakv):
+    primary = make_hakv(*FAST, "--shutdown-timeout", "30")
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    wait_caught_up(p, r)
+    # ABORT: the waiting SHUTDOWN gets an error, writes resume.
+    replica.pause()
+    try:
+        p.set("pending", "1")  # not acked: the replica lags
+        shutter = raw_client(p, socket_timeout=10, retry=Retry(NoBackoff(), 0))
+        conn = shutter.connection_pool.get_connection()
+        conn.send_command("SHUTDOWN")
+        wait_for(lambda: "Waiting for replicas before shutting down." in primary.output())
+        assert raw_client(p).execute_command("SHUTDOWN", "ABORT") == b"OK"
+        with pytest.raises(redis.exceptions.ResponseError,
+                           match="Errors trying to SHUTDOWN. Check logs."):
+            conn.read_response()
+        assert p.set("after-abort", "1")
+        assert "shutdown_in_milliseconds" not in p.info("server")
+        assert "Shutdown manually aborted." in primary.output()
+        with pytest.raises(redis.exceptions.ResponseError, match="No shutdown in progress."):
+            p.execute_command("SHUTDOWN", "ABORT")
+    finally:
+        replica.resume()
+    # A replica that lags only briefly: the shutdown waits for it, so it has
+    # every write when the primary exits.
+    replica.pause()
+    p.set("final", "write")
+    import threading
+    threading.Timer(1.0, replica.resume).start()
+    try:
+        p.execute_command("SHUTDOWN", "NOSAVE")
+    except redis.exceptions.ConnectionError:
+        pass
+    _wait_exit(primary)
+    assert "1 of 1 replicas are in sync when shutting down." in primary.output()
+    wait_for(lambda: r.get("final") == b"write", what="the final write on the replica")
+    assert r.get("after-abort") == b"1"
+
+
+def test_shutdown_now_and_sigterm(make_hakv):
+    primary = make_hakv(*FAST, "--shutdown-timeout", "30")
+    replica = make_hakv(*replica_of(primary))
+    p, r = primary.client(), replica.client()
+    wait_caught_up(p, r)
+    replica.pause()
+    try:
+        p.set("x", "1")
+        started = time.time()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            p.execute_command("SHUTDOWN", "NOW")  # NOW does not wait
+        _wait_exit(primary)
+        assert time.time() - started < 10
+        assert "Waiting for replicas" not in primary.output()
+        primary.start()
+        p = primary.client()
+    finally:
+        replica.resume()
+    wait_caught_up(p, r)
+    replica.pause()
+    try:
+        p.set("y", "1")
+        p.config_set("shutdown-timeout", 1)
+        started = time.time()
+        primary.proc.send_signal(15)  # SIGTERM waits as SHUTDOWN does
+        wait_for(lambda: "Waiting for replicas before shutting down." in primary.output())
+        _wait_exit(primary)
+        assert 0.8 <= time.time() - started < 10
+    finally:
+        replica.resume()

@@ -10,45 +10,8 @@ import time
 import pytest
 import redis
 
-from procs import hakv_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    proc = hakv_server(str(tmp_path_factory.mktemp("sets"))).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def r(server):
-    client = server.client()  # redis-py 8: RESP3
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(server):
-    """RESP2, without redis-py's reply conversions."""
-    client = server.client(protocol=2)
-    client.response_callbacks.clear()
-    yield client
-    client.close()
-
-
-def error_of(r, *args) -> str:
-    """The error text of a command (redis-py drops the 'ERR ' prefix)."""
-    with pytest.raises(redis.ResponseError) as info:
-        r.execute_command(*args)
-    return str(info.value)
-
-
-def changes(r) -> int:
-    return r.info("persistence")["rdb_changes_since_last_save"]
-
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+from types_support import (WRONGTYPE, KeyEvents, changes, error_of, raw, r,  # noqa: F401
+                           server)
 
 
 def fill(r, key, members):
@@ -301,11 +264,7 @@ def test_watch_and_dirty(r, server):
 
 
 def test_keyspace_notifications(r, server):
-    r.config_set("notify-keyspace-events", "KEA")
-    sub = server.client().pubsub()
-    try:
-        sub.psubscribe("__keyevent@0__:*")
-        assert sub.get_message(timeout=2)["type"] == "psubscribe"
+    with KeyEvents(r, server) as events:
         r.sadd("a", "1", "2")
         r.srem("a", "1")
         r.sadd("b", "2")
@@ -317,16 +276,7 @@ def test_keyspace_notifications(r, server):
         expected = [(b"sadd", b"a"), (b"srem", b"a"), (b"sadd", b"b"), (b"srem", b"a"),
                     (b"del", b"a"), (b"sinterstore", b"c"), (b"del", b"c"), (b"sadd", b"p"),
                     (b"spop", b"p"), (b"del", b"p")]
-        events = []
-        deadline = time.time() + 5
-        while len(events) < len(expected) and time.time() < deadline:
-            msg = sub.get_message(timeout=1)
-            if msg and msg["type"] == "pmessage":
-                events.append((msg["channel"].split(b":", 1)[1], msg["data"]))
-        assert events == expected
-    finally:
-        sub.close()
-        r.config_set("notify-keyspace-events", "")
+        assert events.take(len(expected)) == expected
 
 
 def test_sampler_in_process():
@@ -334,7 +284,7 @@ def test_sampler_in_process():
     changes, never wrong after untracked ones."""
     from collections import Counter
 
-    from hakv.common.commands.sets import Sampler
+    from hakv.common.types.sampler import Sampler
 
     sampler = Sampler()
     s = set(range(2000))

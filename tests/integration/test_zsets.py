@@ -24,138 +24,28 @@ from hakv.common.connection import Client
 from hakv.common.node import load_families
 from hakv.common.server import Server
 
-from procs import hakv_server
+from types_support import (WRONGTYPE, Conn, conns, raw, redis_replica_of,  # noqa: F401
+                           server, wait_blocked, wait_replicated)
+from types_support import error_of as err
 
 ResponseError = redis.exceptions.ResponseError
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    proc = hakv_server(str(tmp_path_factory.mktemp("zsets"))).start()
-    yield proc
-    proc.stop()
-
-
 @pytest.fixture
-def r(server):
-    """Raw RESP2 replies: bytes, ints, lists, None."""
-    client = server.client(protocol=2)
-    client.response_callbacks.clear()
-    client.flushall()
-    client.execute_command("CONFIG", "SET", "zset-max-listpack-entries", "128")
-    client.execute_command("CONFIG", "SET", "zset-max-listpack-value", "64")
-    yield client
-    client.close()
+def r(raw):
+    """Raw RESP2 replies (bytes, ints, lists, None) on an empty server with
+    Redis's default listpack limits."""
+    raw.flushall()
+    raw.execute_command("CONFIG", "SET", "zset-max-listpack-entries", "128")
+    raw.execute_command("CONFIG", "SET", "zset-max-listpack-value", "64")
+    return raw
 
 
 def x(r, *args):
     return r.execute_command(*args)
-
-
-def err(r, *args) -> str:
-    with pytest.raises(ResponseError) as info:
-        r.execute_command(*args)
-    return str(info.value)
-
-
-class Conn:
-    """A raw connection (RESP2 or RESP3): send now, read later. Replies are
-    decoded with their RESP types visible: doubles come back as
-    ("double", text), nulls as "NULL", null arrays as "NULL-ARRAY"."""
-
-    def __init__(self, port: int, resp3: bool = False):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-        if resp3:
-            self.call("HELLO", "3")
-
-    def send(self, *args) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def _parse(self, pos):
-        end = self.buf.find(b"\r\n", pos)
-        if end < 0:
-            raise EOFError
-        kind, line, pos = self.buf[pos:pos + 1], self.buf[pos + 1:end], end + 2
-        if kind == b"+":
-            return line.decode(), pos
-        if kind == b"-":
-            return RuntimeError(line.decode()), pos
-        if kind == b":":
-            return int(line), pos
-        if kind == b",":
-            return ("double", line), pos
-        if kind == b"_":
-            return "NULL", pos
-        if kind == b"$":
-            n = int(line)
-            if n < 0:
-                return "NULL", pos
-            if len(self.buf) < pos + n + 2:
-                raise EOFError
-            return self.buf[pos:pos + n], pos + n + 2
-        if kind in (b"*", b"%", b"~"):
-            n = int(line)
-            if n < 0:
-                return "NULL-ARRAY", pos
-            items = []
-            for _ in range(2 * n if kind == b"%" else n):
-                item, pos = self._parse(pos)
-                items.append(item)
-            return items, pos
-        raise ValueError(kind)
-
-    def read(self, timeout: float = 10.0):
-        self.sock.settimeout(timeout)
-        while True:
-            try:
-                value, pos = self._parse(0)
-                self.buf = self.buf[pos:]
-                return value
-            except EOFError:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise ConnectionError("closed")
-                self.buf += data
-
-    def call(self, *args):
-        self.send(*args)
-        return self.read()
-
-    def pending(self, wait: float = 0.15) -> bool:
-        """True if a reply arrived within `wait` seconds."""
-        self.sock.settimeout(wait)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        self.buf += data
-        return True
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def conns(server):
-    made = []
-
-    def make(resp3=False):
-        c = Conn(server.port, resp3)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 class Node:
@@ -818,15 +708,6 @@ def test_zadd_signals_ready_keys(node):
 # ------------------------------------------------------------------ blocking
 
 
-def wait_blocked(r, n, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if r.info("clients")["blocked_clients"] >= n:
-            return
-        time.sleep(0.01)
-    raise AssertionError("clients did not block")
-
-
 @pytest.fixture
 def rp(server):
     """A parsing redis-py client for the blocking tests."""
@@ -960,12 +841,7 @@ def test_commands_pipelined_behind_a_blocked_pop_wait_their_turn(rp, conns):
 
 
 def test_served_pops_reach_a_real_redis_replica(server, rp, conns, make_redis):
-    replica = make_redis("--replicaof", "127.0.0.1", str(server.port))
-    rr = replica.client()
-    deadline = time.time() + 30
-    while rr.info("replication").get("master_link_status") != "up":
-        assert time.time() < deadline, "the replica never synced"
-        time.sleep(0.1)
+    replica, rr = redis_replica_of(make_redis, server)
     monitor = Conn(replica.port)
     assert monitor.call("MONITOR") == "OK"
     waiters = [conns() for _ in range(3)]
@@ -976,10 +852,7 @@ def test_served_pops_reach_a_real_redis_replica(server, rp, conns, make_redis):
     rp.zadd("q", {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
     assert [w.read() for w in waiters] == [[b"q", b"a", b"1"], [b"q", b"e", b"5"],
                                            [b"q", [[b"b", b"2"], [b"c", b"3"]]]]
-    rp.set("sync-marker", "1")
-    while rr.get("sync-marker") is None:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait_replicated(rp, rr)
     assert rr.zrange("q", 0, -1, withscores=True) == [(b"d", 4.0)]
     seen = b""
     while b"sync-marker" not in seen:

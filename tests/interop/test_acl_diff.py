@@ -148,6 +148,10 @@ USERS = {
     "off": ["off", ">x", "~*", "+@all", "resetpass", "nopass"],
     "pubsub": ["on", ">p", "resetchannels", "&news", "&sport:*", "+@pubsub"],
     "reset": ["on", ">x", "~*", "+@all", "reset", "+ping", "on", "nopass"],
+    "passes": ["on", ">a", ">b", "<a", "allcommands", "-@admin", "nocommands", "+get",
+               "allkeys", "resetkeys", "%W~x", "~y", "allchannels", "resetchannels", "&z"],
+    "hashed": ["on", "#" + "ab" * 32, "!" + "ab" * 32, "#" + "cd" * 32, "+@all", "-@all",
+               "+acl|whoami", "+client"],
 }
 
 
@@ -257,6 +261,51 @@ def test_command_streams_as_each_user_match(both, servers):
                               b"age-seconds", b"client-info"} for e in entries)
     assert logs[0] == logs[1]
     assert len(logs[0]) > 20
+
+
+class Subscriber:
+    """A connection of user `sub` subscribed to one channel or pattern."""
+
+    def __init__(self, port: int, command: str, name: str):
+        self.conn = Conn(port)
+        assert self.conn("AUTH", "sub", "p") == b"OK"
+        self.conn.sock.settimeout(2)
+        assert self.conn(command, name) == [command.lower().encode(), name.encode(), 1]
+
+    def alive(self) -> bool:
+        try:
+            return self.conn("PING") == [b"pong", b""]
+        except (ConnectionError, OSError):
+            return False
+
+
+def test_revoked_channels_close_subscribers_as_redis_does(both, servers):
+    """ACL SETUSER that takes channels away closes the user's subscribers
+    that hold one of them (a pattern subscription must be allowed literally);
+    the others keep their subscriptions."""
+    outcomes = []
+    for c, proc in zip(both, servers):
+        c("ACL", "SETUSER", "sub", "on", ">p", "+@all", "resetchannels", "&news", "&sport:*",
+          "&weather")
+        subs = {"news": Subscriber(proc.port, "SUBSCRIBE", "news"),
+                "sport:1": Subscriber(proc.port, "SUBSCRIBE", "sport:1"),
+                "sport:*": Subscriber(proc.port, "PSUBSCRIBE", "sport:*"),
+                "weather": Subscriber(proc.port, "SUBSCRIBE", "weather")}
+        steps = []
+        for rules in (["&extra"],  # adding a channel closes nobody
+                      ["resetchannels", "&sport:*", "&weather"],  # news lost
+                      ["resetchannels", "&sport:1", "&sport:2", "&weather"],  # sport:* lost
+                      ["allchannels"]):
+            assert c("ACL", "SETUSER", "sub", *rules) == b"OK"
+            steps.append({name: sub.alive() for name, sub in subs.items()})
+        steps.append(c("PUBLISH", "weather", "sunny"))
+        for sub in subs.values():
+            sub.conn.close()
+        c("ACL", "DELUSER", "sub")
+        outcomes.append(steps)
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == {"news": False, "sport:1": True, "sport:*": True, "weather": True}
+    assert outcomes[0][2] == {"news": False, "sport:1": True, "sport:*": False, "weather": True}
 
 
 def test_auth_replies_match(both, servers):

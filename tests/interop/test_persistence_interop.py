@@ -11,42 +11,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections import deque
 
 import pytest
-import redis
 
 from hakv.common import rdb
-from hakv.common.types.zset import ZSet
+from persistence_support import (check_rdb, expected, norm, populate, saved_contents,
+                                 wait_rewrite_done, zset)
 
 pytestmark = pytest.mark.interop
 
-CHECK_RDB = shutil.which("redis-check-rdb") or "/usr/bin/redis-check-rdb"
 DBS = (0, 3)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def zset(pairs) -> ZSet:
-    z = ZSet()
-    for member, score in pairs:
-        z.add(member, score)
-    return z
-
-
-def norm(value):
-    if isinstance(value, bytes):
-        return ("string", value)
-    if isinstance(value, deque):
-        return ("list", list(value))
-    if isinstance(value, dict):
-        return ("hash", dict(value))
-    if isinstance(value, set):
-        return ("set", set(value))
-    return ("zset", list(value.items()))
 
 
 def python_dataset() -> dict:
@@ -73,20 +52,6 @@ def python_dataset() -> dict:
         (3, b"db3-key"): (b"three", None),
         (3, b"db3-hash"): ({b"x": b"y"}, future),
     }
-
-
-def expected(data: dict) -> dict:
-    return {k: (norm(v), e) for k, (v, e) in data.items()}
-
-
-def populate_by_restore(proc, data: dict) -> None:
-    for (db, key), (value, expire) in data.items():
-        client = proc.client(db=db)
-        payload = rdb.dump_payload(value)
-        if expire is None:
-            client.restore(key, 0, payload)
-        else:
-            client.restore(key, expire, payload, absttl=True)
 
 
 def populate_natively(client_for) -> None:
@@ -140,24 +105,6 @@ def redis_contents(client_for) -> dict:
     return out
 
 
-def read_dump(path) -> dict:
-    out = {}
-    for event in rdb.load_file(path):
-        if isinstance(event, rdb.Key):
-            out[(event.db, event.key)] = (norm(event.value), event.expire_ms)
-    return out
-
-
-def hakv_contents(proc, name="check.rdb") -> dict:
-    client = proc.client()
-    client.config_set("dbfilename", name)
-    try:
-        assert client.save()
-    finally:
-        client.config_set("dbfilename", "dump.rdb")
-    return read_dump(os.path.join(proc.workdir, name))
-
-
 def assert_same(actual: dict, wanted: dict, ttl_slack_ms: int = 3000) -> None:
     assert sorted(actual) == sorted(wanted)
     for k in wanted:
@@ -167,25 +114,6 @@ def assert_same(actual: dict, wanted: dict, ttl_slack_ms: int = 3000) -> None:
             assert exp_a is None, k
         else:
             assert exp_a is not None and abs(exp_a - exp_w) <= ttl_slack_ms, (k, exp_a, exp_w)
-
-
-def check_rdb(path) -> str:
-    result = subprocess.run([CHECK_RDB, str(path)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "RDB looks OK" in result.stdout, result.stdout
-    return result.stdout
-
-
-def wait_rewrite(client, timeout: float = 20.0) -> None:
-    """Until the AOF rewrite asked for has finished (aof_rewrites counts starts)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        stats = client.info("persistence")
-        if (stats["aof_rewrites"] >= 1 and not stats["aof_rewrite_in_progress"]
-                and not stats["aof_rewrite_scheduled"]):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the AOF rewrite did not finish")
 
 
 def _has(proc, name: str) -> bool:
@@ -204,7 +132,7 @@ def redis_client_for(proc):
 def test_hakv_dump_loads_in_real_redis(make_hakv, make_redis, tmp_path):
     hakv = make_hakv(name="hakv")
     data = python_dataset()
-    populate_by_restore(hakv, data)
+    populate(hakv.client(), data)
     assert hakv.client().save()
     dump = os.path.join(hakv.workdir, "dump.rdb")
     report = check_rdb(dump)
@@ -220,7 +148,7 @@ def test_hakv_dump_loads_in_real_redis(make_hakv, make_redis, tmp_path):
 def test_hakv_dump_without_compression_or_checksum(make_hakv, make_redis, tmp_path):
     hakv = make_hakv("--rdbcompression", "no", "--rdbchecksum", "no", name="hakv")
     data = python_dataset()
-    populate_by_restore(hakv, data)
+    populate(hakv.client(), data)
     assert hakv.client().save()
     dump = os.path.join(hakv.workdir, "dump.rdb")
     assert open(dump, "rb").read()[-8:] == bytes(8)  # no checksum written
@@ -240,7 +168,7 @@ def test_real_redis_dump_loads_in_hakv(make_hakv, make_redis, tmp_path):
     shutil.copy(os.path.join(real.workdir, "dump.rdb"), tmp_path / "hakv" / "dump.rdb")
     hakv = make_hakv(name="hakv")
     assert "Loading RDB produced by version 7.0" in hakv.output()
-    assert_same(hakv_contents(hakv), wanted)
+    assert_same(saved_contents(hakv), wanted)
     # And hakv's re-save of it is a valid dump Redis loads back to the same data.
     check_rdb(os.path.join(hakv.workdir, "check.rdb"))
     os.makedirs(tmp_path / "redis2")
@@ -274,16 +202,16 @@ def test_dump_restore_payloads_both_ways(make_hakv, make_redis):
 def test_hakv_aof_loads_in_real_redis(make_hakv, make_redis, tmp_path):
     hakv = make_hakv("--appendonly", "yes", name="hakv")
     data = python_dataset()
-    populate_by_restore(hakv, {k: v for k, v in data.items() if k[0] == 0})
+    populate(hakv.client(), {k: v for k, v in data.items() if k[0] == 0})
     c = hakv.client()
     c.bgrewriteaof()
-    wait_rewrite(c)
+    wait_rewrite_done(c)
     # After the rewrite: more writes in the new incr file, in another db too.
-    populate_by_restore(hakv, {k: v for k, v in data.items() if k[0] == 3})
+    populate(hakv.client(), {k: v for k, v in data.items() if k[0] == 3})
     c.set("counter", 10)
     c.incr("counter")
     c.set("px", "v", px=3_600_000)
-    wanted = hakv_contents(hakv)
+    wanted = saved_contents(hakv)
     hakv.stop()
     shutil.copytree(os.path.join(hakv.workdir, "appendonlydir"), tmp_path / "redis" / "appendonlydir")
     real = make_redis("--appendonly", "yes", name="redis")
@@ -308,7 +236,7 @@ def test_real_redis_aof_loads_in_hakv(make_hakv, make_redis, tmp_path, preamble)
         rc.set("plain", "1")
         rc.set("ttl", "x", ex=3600)
     rc.bgrewriteaof()
-    wait_rewrite(rc)
+    wait_rewrite_done(rc)
     rc.set("after-rewrite", "yes")
     rc.incr("counter")
     rc.set("px", "v", px=3_600_000)
@@ -318,4 +246,4 @@ def test_real_redis_aof_loads_in_hakv(make_hakv, make_redis, tmp_path, preamble)
     shutil.copytree(os.path.join(real.workdir, "appendonlydir"), tmp_path / "hakv" / "appendonlydir")
     hakv = make_hakv("--appendonly", "yes", name="hakv")
     assert "DB loaded from append only file" in hakv.output()
-    assert_same(hakv_contents(hakv), wanted)
+    assert_same(saved_contents(hakv), wanted)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import subprocess
 import time
 from collections import deque
 
@@ -16,25 +14,11 @@ import redis
 
 from hakv.common import rdb
 from hakv.common.rdb import Aux, Function, Key
-from hakv.common.types.zset import ZSet
+from persistence_support import check_rdb, plain, zset
 
 pytestmark = pytest.mark.interop
 
-CHECK_RDB = shutil.which("redis-check-rdb") or "/usr/bin/redis-check-rdb"
 LIB = b"#!lua name=hakvlib\nredis.register_function('hello', function() return 'hi' end)"
-
-
-def zset(pairs) -> ZSet:
-    z = ZSet()
-    for member, score in pairs:
-        z.add(member, score)
-    return z
-
-
-def plain(value):
-    if isinstance(value, ZSet):
-        return ("zset", list(value.items()))
-    return value
 
 
 def dataset(seed: int) -> dict:
@@ -97,13 +81,6 @@ def put(client: redis.Redis, key: bytes, value) -> None:
         client.sadd(key, *value)
     else:
         client.zadd(key, {m: s for m, s in value.items()})
-
-
-def check_rdb(path) -> str:
-    result = subprocess.run([CHECK_RDB, str(path)], capture_output=True, text=True, timeout=60)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0 and "RDB looks OK" in output, output
-    return output
 
 
 # ------------------------------------------------------------ our dump -> Redis

@@ -5,11 +5,14 @@ across a promotion in a mixed topology."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
 
 from replication_support import (
-    WriteLoad, assert_same_contents, collection_kinds, repl_info, seed, stats, wait_caught_up,
-    wait_for, wait_link_up,
+    WriteLoad, assert_same_contents, collection_kinds, raw_client, repl_info, seed, stats,
+    wait_caught_up, wait_for, wait_link_up,
 )
 
 pytestmark = pytest.mark.interop
@@ -116,3 +119,76 @@ def test_psync2_across_implementations(make_hakv, start_redis):
     assert stats(d) == {"sync_full": 0, "sync_partial_ok": 1, "sync_partial_err": 0}
     assert h.get("on-redis") == b"1"
     assert_same_contents(d, h)
+
+
+# ------------------------------------------------------------------ FAILOVER, SHUTDOWN
+
+
+def _raw_errors(client, commands) -> list:
+    out = []
+    for args in commands:
+        try:
+            out.append(("ok", client.execute_command(*args)))
+        except redis.exceptions.ResponseError as exc:
+            out.append(("err", str(exc)))
+    return out
+
+
+def _failover_probes(replica_port) -> list:
+    return [
+        ("FAILOVER", "TIMEOUT", "0"), ("FAILOVER", "TIMEOUT", "-5"), ("FAILOVER", "TIMEOUT", "x"),
+        ("FAILOVER", "TO", "h"), ("FAILOVER", "TO", "h", "x"), ("FAILOVER", "FOO"),
+        ("FAILOVER", "FORCE", "FORCE"), ("FAILOVER", "ABORT", "TIMEOUT", "5"),
+        ("FAILOVER", "ABORT"), ("FAILOVER", "TIMEOUT", "5", "TIMEOUT", "6"),
+        ("FAILOVER", "TO", "127.0.0.1", "1"), ("FAILOVER", "TO", "127.0.0.1", "1", "FORCE"),
+        ("FAILOVER", "TO", "127.0.0.1", str(replica_port), "FORCE"),
+        ("FAILOVER", "FORCE", "TIMEOUT", "100"),
+        ("SHUTDOWN", "ABORT"), ("SHUTDOWN", "SAVE", "NOSAVE"), ("SHUTDOWN", "ABORT", "NOW"),
+        ("SHUTDOWN", "NOW", "BOGUS"),
+    ]
+
+
+def test_failover_and_shutdown_errors_match_redis(make_hakv, start_redis):
+    """The same commands against hakv and Redis, without and with a replica,
+    and on the replica: the same replies, byte for byte."""
+    results = {}
+    for kind in ("redis", "hakv"):
+        make = start_redis if kind == "redis" else make_hakv
+        primary = make(*FAST)
+        p = raw_client(primary.client())
+        before = _raw_errors(p, _failover_probes(1) + [("FAILOVER",)])
+        replica = make(*replica_of(primary))
+        r = raw_client(replica.client())
+        wait_link_up(replica.client())
+        with_replica = _raw_errors(p, _failover_probes(replica.port))
+        on_replica = _raw_errors(r, [("FAILOVER",), ("FAILOVER", "ABORT")])
+        results[kind] = (before, with_replica, on_replica)
+    assert results["hakv"] == results["redis"]
+
+
+@pytest.mark.parametrize("primary_kind, replica_kind", [("hakv", "redis"), ("redis", "hakv")])
+def test_failover_across_implementations(make_hakv, start_redis, primary_kind, replica_kind):
+    """FAILOVER TO a replica of the other implementation: PSYNC ... FAILOVER
+    makes it the primary; the old primary and a sibling follow it, partially."""
+    make = {"hakv": make_hakv, "redis": start_redis}
+    primary = make[primary_kind](*FAST)
+    target = make[replica_kind](*replica_of(primary))
+    sibling = make[replica_kind](*replica_of(primary))
+    p, t, s = primary.client(), target.client(), sibling.client()
+    seed(p, 500)
+    wait_caught_up(p, t, s)
+    with WriteLoad(primary.port, pause=0.001):
+        time.sleep(0.3)
+        assert p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port, "TIMEOUT", 10000)
+        wait_for(lambda: repl_info(p)["role"] == "slave"
+                 and repl_info(p)["master_failover_state"] == "no-failover",
+                 what="the hand-over")
+        # The load's writes now fail with -READONLY: the thread stops on its own.
+    assert repl_info(t)["role"] == "master"
+    assert repl_info(p)["master_port"] == target.port
+    t.set("written-on-new-primary", "1")
+    wait_caught_up(t, p)
+    wait_for(lambda: s.get("written-on-new-primary") == b"1", what="the sibling")
+    assert stats(t)["sync_full"] == 0  # the old primary continued with a partial resync
+    assert_same_contents(t, p)
+    assert_same_contents(t, s)

@@ -16,117 +16,15 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 
 import pytest
+
+from types_support import NIL_BULK, NULL, Err, RespConn, encode
 
 pytestmark = pytest.mark.interop
 
 SEED = int(os.environ.get("HAKV_DIFF_SEED", "20240611"))
 N = int(os.environ.get("HAKV_DIFF_N", "3000"))
-
-# ------------------------------------------------------------------ a raw RESP client
-
-
-class Incomplete(Exception):
-    pass
-
-
-class Err(str):
-    """An error reply (its full text, prefix included)."""
-
-
-NIL_BULK = ("nil-bulk",)
-NIL_ARRAY = ("nil-array",)
-NULL = ("null",)
-
-
-def _line(buf: bytes, pos: int):
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise Incomplete
-    return buf[pos:end], end + 2
-
-
-def parse(buf: bytes, pos: int = 0):
-    """One RESP2/RESP3 reply from buf at pos -> (value, next position)."""
-    if pos >= len(buf):
-        raise Incomplete
-    kind = buf[pos:pos + 1]
-    line, pos = _line(buf, pos + 1)
-    if kind == b"+":
-        return ("status", line), pos
-    if kind == b"-":
-        return Err(line.decode()), pos
-    if kind == b":":
-        return int(line), pos
-    if kind in (b"$", b"="):
-        n = int(line)
-        if n < 0:
-            return NIL_BULK, pos
-        if len(buf) < pos + n + 2:
-            raise Incomplete
-        data = buf[pos:pos + n]
-        return (data if kind == b"$" else ("verbatim", data)), pos + n + 2
-    if kind == b"_":
-        return NULL, pos
-    if kind == b",":
-        return ("double", line), pos
-    if kind == b"#":
-        return ("bool", line), pos
-    if kind == b"(":
-        return ("bignum", line), pos
-    if kind in (b"*", b"~", b">", b"%"):
-        n = int(line)
-        if n < 0:
-            return NIL_ARRAY, pos
-        count = 2 * n if kind == b"%" else n
-        items = []
-        for _ in range(count):
-            item, pos = parse(buf, pos)
-            items.append(item)
-        if kind == b"*":
-            return items, pos
-        if kind == b"%":
-            return ("map", [(items[i], items[i + 1]) for i in range(0, count, 2)]), pos
-        return ("set" if kind == b"~" else "push", items), pos
-    raise ValueError("bad RESP type %r" % kind)
-
-
-def encode(args) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class RespConn:
-    def __init__(self, port: int, timeout: float = 20.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def read(self):
-        """The next reply or pushed message."""
-        while True:
-            try:
-                value, pos = parse(self.buf)
-            except Incomplete:
-                data = self.sock.recv(1 << 16)
-                if not data:
-                    raise ConnectionError("connection closed")
-                self.buf += data
-                continue
-            self.buf = self.buf[pos:]
-            return value
-
-    def call(self, *args):
-        self.sock.sendall(encode(args))
-        return self.read()
-
-    def close(self):
-        self.sock.close()
-
 
 # ------------------------------------------------------------------ the random stream
 

@@ -1,0 +1,720 @@
+"""`hakv clients`: what real client libraries do when the primary fails.
+
+For every client library with its own Sentinel support (the writers in
+tests/clients/failover/) and every fault (kill, pause, partition), one round:
+
+  1. a fresh topology (1 primary, 2 replicas, 3 sentinels, down-after 1000 ms)
+     with `hakv up`'s machinery (lab/topology.py), every member behind the
+     lab's fault proxies (lab/proxy.py), hakv or Debian's redis-server +
+     redis-sentinel (`--systems`), exactly as bench/failover.py does;
+  2. the writer starts (SET <prefix><seq>, then WAIT 1 100, every 10 ms,
+     through the client's own Sentinel support) and logs every answer as a
+     JSON line: time, ok or the error text, the address where the client
+     exposes it, WAIT's answer;
+  3. the fault hits the primary (node1) through lab/faults.py:
+       kill       SIGKILL
+       pause      SIGSTOP, SIGCONT once the failover is over
+       partition  cut off from everyone, healed once the failover is over
+     and the round goes on a few seconds after the old primary is back, to
+     see whether the client writes to it while it is still a primary;
+  4. the new primary's data is read back.
+
+Who executed a write is not taken from the client's word: the harness keeps
+a MONITOR connection on the old primary at its private address (which faults
+and partitions do not touch), so every SET it ran for a client is known, with
+its server time. Any acknowledged write it did not run went to the node that
+was primary then (replicas refuse writes). The address the client reports
+is kept as a cross-check.
+
+Measured per client, fault and system:
+  first write new   fault -> the client's first acknowledged write on the new primary
+  errors            errors the application saw (SET or WAIT), and their distinct texts
+  demoted writes    acknowledged writes the old primary ran after a replica was promoted
+  lost              acknowledged writes missing from the new primary at the end,
+                    split by whether WAIT 1 confirmed a replica had them
+
+`hakv clients` writes docs/clients.md (the table, the command, the client
+versions, the settings used) and the raw rounds as JSON next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import hiredis
+
+from hakv.common.resp import encode_command
+from hakv.lab.faults import LocalBackend
+from hakv.lab.rpc import Rpc, RpcError, parse_info
+from hakv.lab.topology import Topology, private_ip
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WRITERS_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "clients", "failover"))
+NODE_MODULES = os.path.join(WRITERS_DIR, "node", "node_modules")
+
+# client name -> (program, writer file, what it needs besides the program)
+CLIENTS = {
+    "redis-py": (sys.executable, "redis_py.py", None),
+    "ioredis": ("node", "ioredis.js", os.path.join(NODE_MODULES, "ioredis")),
+    "node-redis": ("node", "node_redis.js", os.path.join(NODE_MODULES, "redis")),
+    "ruby-redis": ("ruby", "ruby_redis.rb", None),
+    "phpredis": ("php", "phpredis.php", None),
+    "perl-redis": ("perl", "perl_redis.pl", None),
+}
+FAULTS = {"kill": ("kill", None), "pause": ("stop", "cont"), "partition": ("partition", "heal")}
+SYSTEMS = ("hakv", "redis")
+PROFILES = ("tuned", "default")
+
+WARMUP_WRITES = 30       # acknowledged writes before the fault
+RECOVERY_WINDOW = 30.0   # seconds after the fault to wait for a write on the new primary
+UNDO_AFTER = 10.0        # pause/partition: undo at the latest this long after the promotion
+TAIL = 4.0               # seconds to keep writing after the old primary is back
+
+
+# ---------------------------------------------------------------------------
+# the topology
+
+
+def free_base(count: int) -> int:
+    """A base port with `count` consecutive ports free on 127.0.0.1 and on the
+    private member addresses the proxies use."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count > 65000:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                for host in ["127.0.0.1"] + [private_ip(i) for i in range(6)]:
+                    sock = socket.socket()
+                    held.append(sock)
+                    sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+def wait_settled(backend: LocalBackend, timeout: float = 30.0) -> None:
+    """Until every sentinel sees the master with 2 replicas and 2 other sentinels."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            views = [backend.call(s, "SENTINEL", "MASTER", backend.master_name)
+                     for s in backend.sentinels()]
+        except (OSError, RpcError):
+            views = None
+        if views:
+            ok = True
+            for reply in views:
+                v = {k.decode(): x.decode() for k, x in zip(reply[::2], reply[1::2])}
+                ok &= (int(v["num-slaves"]) >= 2 and int(v["num-other-sentinels"]) == 2
+                       and v["flags"] == "master")
+            if ok:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the sentinels did not settle within %ds" % timeout)
+
+
+# ---------------------------------------------------------------------------
+# watching the servers: who ran which write, who is primary when
+
+MONITOR_SET = re.compile(rb'^\+?(\d+\.\d+) \[\d+ ([^\]]*)\] "set" "([^"]*)"', re.I)
+
+
+class MonitorTap(threading.Thread):
+    """MONITOR on one node at its private address: key -> server time of every
+    SET of `prefix` keys it ran for a client (not its primary's stream)."""
+
+    def __init__(self, address: tuple, prefix: str, node_ports: set):
+        super().__init__(daemon=True)
+        self.address, self.prefix, self.node_ports = address, prefix.encode(), node_ports
+        self.executed: dict[str, float] = {}
+        self.sock = socket.create_connection(address, timeout=2.0)
+        self.sock.sendall(encode_command("MONITOR"))
+        self.sock.settimeout(0.2)
+        self.running = True
+
+    def run(self) -> None:
+        reader = hiredis.Reader()
+        while self.running:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            reader.feed(data)
+            while (line := reader.gets()) is not False:
+                if isinstance(line, bytes) and self.prefix in line:
+                    self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        m = MONITOR_SET.match(line)
+        if not m:
+            return
+        origin = m.group(2).decode(errors="replace")
+        port = origin.rsplit(":", 1)[-1]
+        if port.isdigit() and int(port) in self.node_ports:
+            return  # replicated from a primary, not a client's write
+        self.executed.setdefault(m.group(3).decode(errors="replace"), float(m.group(1)))
+
+    def stop(self) -> None:
+        self.running = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class RoleWatch(threading.Thread):
+    """Polls one node's role (private address) every 50 ms; keeps the changes."""
+
+    def __init__(self, backend: LocalBackend, name: str):
+        super().__init__(daemon=True)
+        self.backend, self.name = backend, name
+        self.changes: list[tuple[float, str]] = []
+        self.running = True
+
+    def run(self) -> None:
+        last = None
+        while self.running:
+            try:
+                role = parse_info(self.backend.call(self.name, "INFO", "replication",
+                                                    timeout=0.3)).get("role", "")
+            except (OSError, RpcError):
+                role = ""
+            if role and role != last:
+                self.changes.append((time.time(), role))
+                last = role
+            time.sleep(0.05)
+
+    def first(self, role: str, after: float) -> float | None:
+        return next((t for t, r in self.changes if r == role and t >= after), None)
+
+
+# ---------------------------------------------------------------------------
+# the writer
+
+
+class Writer:
+    """One writer program; its JSON lines arrive in `lines`."""
+
+    def __init__(self, client: str, cfg: dict, log_path: str, writers_dir: str):
+        program, script, _ = CLIENTS[client]
+        env = dict(os.environ, HAKV_NODE_MODULES=os.path.join(writers_dir, "node",
+                                                              "node_modules"))
+        self.log_path = log_path + ".jsonl"
+        self.stderr = open(log_path + ".stderr", "ab")
+        self.proc = subprocess.Popen([program, os.path.join(writers_dir, script),
+                                      json.dumps(cfg)], stdout=subprocess.PIPE,
+                                     stderr=self.stderr, stdin=subprocess.DEVNULL,
+                                     cwd=writers_dir, env=env, start_new_session=True)
+        self.lines: list[dict] = []
+        self.start_line: dict = {}
+        self.garbage: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        with open(self.log_path, "ab") as copy:   # the raw lines, for a look afterwards
+            for raw in self.proc.stdout:
+                copy.write(raw)
+                self._take(raw)
+
+    def _take(self, raw: bytes) -> None:
+        if raw:
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                self.garbage.append(raw.decode(errors="replace").rstrip())
+                return
+            if obj.get("ev") == "start":
+                self.start_line = obj
+            else:
+                self.lines.append(obj)
+
+    def acked(self) -> int:
+        return sum(1 for x in list(self.lines) if x.get("ok"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(3)
+        self.reader.join(3)
+        self.stderr.close()
+
+
+# ---------------------------------------------------------------------------
+# one round
+
+
+@dataclass
+class Round:
+    system: str
+    client: str
+    fault: str
+    profile: str
+    version: str = ""
+    settings: dict = field(default_factory=dict)
+    fault_at: float = 0.0
+    promoted_at: float | None = None      # a replica says role:master
+    undone_at: float | None = None        # SIGCONT / heal
+    demoted_at: float | None = None       # the old primary says role:slave again
+    first_new_s: float | None = None      # fault -> first acked write on the new primary
+    gap_s: float | None = None            # last acked write before the fault -> that one
+    writes: int = 0
+    acked: int = 0
+    errors: int = 0
+    error_texts: dict = field(default_factory=dict)   # normalized text -> count
+    demoted_writes: int = 0               # acked, run by the old primary after the promotion
+    demoted_writes_client_addr: int = 0   # the same by the client's own address (cross-check)
+    acked_wait: int = 0                   # acked and WAIT 1 said a replica has it
+    lost_wait: int = 0
+    acked_nowait: int = 0
+    lost_nowait: int = 0
+    old_ran: int = 0                      # client SETs the old primary's MONITOR saw
+    crashed: bool = False                 # the writer exited by itself
+    exit_code: int | None = None
+    note: str = ""
+
+
+ADDR = re.compile(r"\d+\.\d+\.\d+\.\d+(:\d+)?")
+NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def normalize(text: str) -> str:
+    """An error text without addresses and numbers, so that the same error
+    against different ports counts once."""
+    text = ADDR.sub("<addr>", text)
+    text = NUMBER.sub("N", text)
+    return text[:160]
+
+
+def run_round(system: str, client: str, fault: str, profile: str, root: str,
+              writers_dir: str = WRITERS_DIR, log=print) -> Round:
+    os.makedirs(root, exist_ok=True)
+    topo = Topology.plan(root, free_base(3), free_base(3), down_after_ms=1000, impl=system)
+    result = Round(system, client, fault, profile)
+    writer = taps = None
+    watches: list[RoleWatch] = []
+    try:
+        topo.start_all()
+        backend = LocalBackend(topo.dir, topo)
+        wait_settled(backend)
+        old = "node1"
+        old_addr = "%s:%d" % backend.address(old)
+        prefix = "fo:%s:%s:" % (client, fault)
+        node_ports = {backend.address(n)[1] for n in backend.nodes()}
+        taps = MonitorTap(backend.observe_address(old), prefix, node_ports)
+        taps.start()
+        watches = [RoleWatch(backend, n) for n in backend.nodes()]
+        for w in watches:
+            w.start()
+        cfg = {"sentinels": [list(a) for a in backend.sentinel_addresses()],
+               "master": backend.master_name, "prefix": prefix, "interval_ms": 10,
+               "wait_timeout_ms": 100, "max_seconds": 120, "profile": profile}
+        writer = Writer(client, cfg, os.path.join(root, "writer"), writers_dir)
+        deadline = time.time() + 30
+        while writer.acked() < WARMUP_WRITES:
+            if time.time() > deadline or writer.proc.poll() is not None:
+                raise RuntimeError("%s wrote %d times in 30 s before any fault (see %s)"
+                                   % (client, writer.acked(), root))
+            time.sleep(0.05)
+        verb, undo = FAULTS[fault]
+        result.fault_at = backend.apply(verb, old).at
+
+        def executed_by_old(key: str) -> bool:
+            return key in taps.executed
+
+        def first_new() -> dict | None:
+            for x in list(writer.lines):
+                if x.get("ok") and x["t"] > result.fault_at and not executed_by_old(x_key(x)):
+                    return x
+            return None
+
+        def x_key(x: dict) -> str:
+            return "%s%d" % (prefix, x["seq"])
+
+        others = [w for w in watches if w.name != old]
+        limit = result.fault_at + RECOVERY_WINDOW
+        while time.time() < limit:
+            promoted = [t for t in (w.first("master", result.fault_at) for w in others) if t]
+            if promoted:
+                result.promoted_at = min(promoted)
+            if undo and result.promoted_at and (
+                    first_new() or time.time() > result.promoted_at + UNDO_AFTER):
+                break
+            if not undo and first_new():
+                break
+            time.sleep(0.05)
+        if undo:
+            time.sleep(0.5)
+            result.undone_at = backend.apply(undo, old).at
+            # a client stuck on the old primary may only move on now: give it
+            # the tail, or up to 15 s more if it has not written to the new one
+            tail_end = time.time() + TAIL
+            stuck_end = time.time() + 15.0
+            while time.time() < tail_end or (first_new() is None and time.time() < stuck_end):
+                time.sleep(0.05)
+        else:
+            time.sleep(1.0)
+        old_watch = next(w for w in watches if w.name == old)
+        result.demoted_at = old_watch.first("slave", result.fault_at)
+        if result.promoted_at is None:
+            promoted = [t for t in (w.first("master", result.fault_at) for w in others) if t]
+            result.promoted_at = min(promoted) if promoted else None
+        writer.stop()
+        result.exit_code = writer.proc.returncode
+        result.crashed = writer.proc.returncode not in (0, -signal.SIGTERM, 143)
+        time.sleep(0.3)   # the monitor's last lines
+        result.version = str(writer.start_line.get("version", ""))
+        result.settings = writer.start_line.get("settings", {}) or {}
+        measure(result, writer.lines, prefix, taps.executed, old_addr, backend)
+        with open(os.path.join(root, "observed.json"), "w") as f:  # for a look afterwards
+            json.dump({"old_primary_ran": taps.executed, "fault_at": result.fault_at,
+                       "roles": {w.name: w.changes for w in watches}}, f, indent=1)
+        if writer.garbage:
+            result.note = "non-JSON output: %s" % writer.garbage[0][:120]
+        return result
+    finally:
+        if writer is not None:
+            writer.stop()
+        if taps is not None:
+            taps.stop()
+        for w in watches:
+            w.running = False
+        topo.stop_all()
+
+
+def measure(result: Round, lines: list, prefix: str, executed: dict, old_addr: str,
+            backend: LocalBackend) -> None:
+    fault_at = result.fault_at
+    result.old_ran = len(executed)
+    writes = [x for x in lines if x.get("ev") == "w"]
+    result.writes = len(writes)
+    acked = [x for x in writes if x.get("ok")]
+    result.acked = len(acked)
+    texts: dict[str, int] = {}
+    for x in lines:
+        for k in ("err", "werr"):
+            if x.get(k):
+                result.errors += 1
+                t = normalize(x[k])
+                texts[t] = texts.get(t, 0) + 1
+    result.error_texts = texts
+    key = lambda x: "%s%d" % (prefix, x["seq"])  # noqa: E731
+    before = [x for x in acked if x["t"] <= fault_at]
+    new = next((x for x in acked if x["t"] > fault_at and key(x) not in executed), None)
+    if new is not None:
+        result.first_new_s = new["t"] - fault_at
+        if before:
+            result.gap_s = new["t"] - before[-1]["t"]
+    if result.promoted_at is not None:
+        result.demoted_writes = sum(1 for x in acked if executed.get(key(x), 0)
+                                    > result.promoted_at)
+        result.demoted_writes_client_addr = sum(
+            1 for x in acked if x["t"] > result.promoted_at and x.get("addr") == old_addr)
+    present = read_back(backend, [key(x) for x in acked])
+    for x in acked:
+        confirmed = isinstance(x.get("wait"), int) and x["wait"] >= 1
+        missing = key(x) not in present
+        if confirmed:
+            result.acked_wait += 1
+            result.lost_wait += missing
+        else:
+            result.acked_nowait += 1
+            result.lost_nowait += missing
+
+
+def read_back(backend: LocalBackend, keys: list[str]) -> set[str]:
+    """Which of `keys` the primary the sentinels name now has."""
+    deadline = time.time() + 10
+    primary = None
+    while primary is None and time.time() < deadline:
+        primary = backend.primary()
+        if primary is None:
+            time.sleep(0.2)
+    if primary is None:
+        raise RuntimeError("no primary to read back from")
+    present: set[str] = set()
+    with Rpc(*backend.observe_address(primary), timeout=5.0) as rpc:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for k, v in zip(chunk, rpc.call("MGET", *chunk)):
+                if v is not None:
+                    present.add(k)
+    return present
+
+
+# ---------------------------------------------------------------------------
+# the matrix and its page
+
+
+def available(client: str, writers_dir: str = WRITERS_DIR) -> str | None:
+    """None if the client can run here, else why not."""
+    program, script, needs = CLIENTS[client]
+    if not shutil.which(program):
+        return "%s is not installed" % program
+    if needs and not os.path.exists(needs.replace(WRITERS_DIR, writers_dir)):
+        return "%s is missing (cd %s/node && npm install)" % (os.path.basename(needs),
+                                                              writers_dir)
+    checks = {"ruby-redis": ["ruby", "-e", "require 'redis'"],
+              "phpredis": ["php", "-r", "exit(class_exists('RedisSentinel') ? 0 : 1);"],
+              "perl-redis": ["perl", "-MRedis", "-e", "1"],
+              "redis-py": [sys.executable, "-c", "import redis.sentinel"]}
+    if client in checks:
+        if subprocess.run(checks[client], capture_output=True).returncode != 0:
+            return "the %s library is not installed" % client
+    return None
+
+
+def run_matrix(clients, faults, systems, profiles, rounds=1, base=None, log=print,
+               writers_dir: str = WRITERS_DIR) -> list[Round]:
+    base = base or tempfile.mkdtemp(prefix="hakv-clients-")
+    results: list[Round] = []
+    for i in range(rounds):
+        for profile in profiles:
+            for client in clients:
+                for fault in faults:
+                    for system in systems:  # interleaved so load drifts hit both alike
+                        root = os.path.join(base, "%s-%s-%s-%s-%d" % (
+                            system, client, fault, profile, i))
+                        for attempt in range(2):  # a topology that did not start: once more
+                            try:
+                                r = run_round(system, client, fault, profile,
+                                              root + "-%d" % attempt, writers_dir)
+                                break
+                            except Exception as exc:  # one broken round must not end the run
+                                r = Round(system, client, fault, profile,
+                                          note="round failed: %s" % str(exc)[:200])
+                        results.append(r)
+                        log(summary_line(r))
+    return results
+
+
+def summary_line(r: Round) -> str:
+    return ("%-10s %-9s %-6s %-7s first-new %s  errors %4d  demoted %d  lost %d/%d WAIT, "
+            "%d/%d other%s" % (r.client, r.fault, r.system, r.profile, fmt_s(r.first_new_s),
+                               r.errors, r.demoted_writes, r.lost_wait, r.acked_wait,
+                               r.lost_nowait, r.acked_nowait,
+                               ("  " + r.note) if r.note else ""))
+
+
+def fmt_s(x: float | None) -> str:
+    return "never" if x is None else "%.2f s" % x
+
+
+def render(results: list[Round], command: str, notes: dict | None = None) -> str:
+    notes = notes or {}
+    out = ["# Clients in a failover: the matrix", "",
+           "What real client libraries do, through their own Sentinel support, when the",
+           "primary is killed, paused or cut off, against hakv and against Debian's",
+           "redis-server + redis-sentinel 7.0.15 under the same faults in the same run.",
+           "Generated by `hakv clients` (lab/clients.py, the writers are in",
+           "tests/clients/failover/); regenerate with:", "", "    " + command, "",
+           "Each round is a fresh topology: 1 primary, 2 replicas, 3 sentinels (quorum 2,",
+           "down-after-milliseconds 1000), every member behind the lab's fault proxies. The",
+           "writer does `SET <unique key>` then `WAIT 1 100` every 10 ms. Faults hit the",
+           "primary: **kill** = SIGKILL; **pause** = SIGSTOP, SIGCONT once a replica is",
+           "promoted and the client wrote to it (or 10 s after the promotion); **partition**",
+           "= cut off from nodes, sentinels and clients (no RST), healed at the same point.",
+           "Writing goes on for %d s after the old primary is back." % TAIL, "",
+           "Columns:", "",
+           "- **first write new**: seconds from the fault to the client's first acknowledged",
+           "  write on the new primary (`never` = not within %d s)." % RECOVERY_WINDOW,
+           "- **gap**: last acknowledged write before the fault to that first write.",
+           "- **errors**: errors the application saw (a SET or a WAIT raised/returned one),",
+           "  then the number of distinct texts (addresses and numbers folded); texts below.",
+           "- **demoted**: acknowledged writes that the old primary ran after a replica had",
+           "  been promoted (from a MONITOR on the old primary, not the client's word).",
+           "- **lost**: acknowledged writes missing on the final primary: `WAIT-confirmed`",
+           "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged.", ""]
+    by_profile: dict[str, list[Round]] = {}
+    for r in results:
+        by_profile.setdefault(r.profile, []).append(r)
+    for profile in [p for p in PROFILES if p in by_profile]:
+        rows = by_profile[profile]
+        title = {"tuned": "Recommended settings (per client below)",
+                 "default": "Library defaults (only what Sentinel discovery needs)"}[profile]
+        out += ["## %s" % title, "",
+                "| client | fault | system | first write new | gap | errors (distinct) "
+                "| demoted | lost WAIT-confirmed | lost other |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if r.note.startswith("round failed"):
+                out.append("| %s | %s | %s | %s | | | | | |" % (r.client, r.fault, r.system,
+                                                               r.note.replace("|", "/")))
+                continue
+            first = fmt_s(r.first_new_s)
+            if r.crashed:
+                first += " (writer exited)"
+            gap = "-" if r.gap_s is None else "%.2f s" % r.gap_s
+            demoted = str(r.demoted_writes)
+            if r.demoted_writes_client_addr != r.demoted_writes:
+                demoted += " (client says %d)" % r.demoted_writes_client_addr
+            out.append("| %s | %s | %s | %s | %s | %d (%d) | %s | %d / %d | %d / %d |" % (
+                r.client, r.fault, r.system, first, gap, r.errors, len(r.error_texts),
+                demoted, r.lost_wait, r.acked_wait, r.lost_nowait, r.acked_nowait))
+        out.append("")
+    versions = {}
+    settings = {}
+    for r in results:
+        if r.version:
+            versions[r.client] = r.version
+        if r.profile == "tuned" and r.settings:
+            settings[r.client] = r.settings
+    out += ["## Client versions", "", "| client | version | Sentinel support used |",
+            "|---|---|---|"]
+    for c in CLIENTS:
+        if c in versions:
+            out.append("| %s | %s | %s |" % (c, versions[c], SENTINEL_API.get(c, "")))
+    out += ["", "Java (Jedis, Lettuce, Redisson) and C# (StackExchange.Redis) clients are not",
+            "reachable from this machine's package registries, so they are not measured. Go's",
+            "redigo (Debian) and C's hiredis have no Sentinel support of their own.", ""]
+    out += ["## Settings that recovered fastest, per client", ""]
+    for c in CLIENTS:
+        if c not in settings and c not in notes:
+            continue
+        out.append("### %s" % c)
+        out.append("")
+        if c in settings:
+            out.append("```json")
+            out.append(json.dumps(settings[c], indent=1, sort_keys=True))
+            out.append("```")
+            out.append("")
+        if c in notes:
+            out.append(notes[c])
+            out.append("")
+    out += ["## Errors the applications saw", ""]
+    for r in results:
+        if r.error_texts:
+            out.append("- %s / %s / %s / %s: " % (r.client, r.fault, r.system, r.profile)
+                       + "; ".join("`%s` x%d" % (t.replace("`", "'"), n)
+                                   for t, n in sorted(r.error_texts.items(),
+                                                      key=lambda kv: -kv[1])))
+    out.append("")
+    return "\n".join(out)
+
+
+def load_rounds(path: str) -> list[Round]:
+    with open(path) as f:
+        return [Round(**r) for r in json.load(f)]
+
+
+def merge(old: list[Round], new: list[Round]) -> list[Round]:
+    """`old` with every (system, client, fault, profile) measured in `new`
+    replaced, in the matrix's order."""
+    combo = lambda r: (r.system, r.client, r.fault, r.profile)  # noqa: E731
+    fresh = {combo(r) for r in new}
+    rounds = [r for r in old if combo(r) not in fresh] + list(new)
+    order = lambda r: (PROFILES.index(r.profile), list(CLIENTS).index(r.client),  # noqa: E731
+                       list(FAULTS).index(r.fault), SYSTEMS.index(r.system))
+    return sorted(rounds, key=order)
+
+
+SENTINEL_API = {
+    "redis-py": "`redis.sentinel.Sentinel(...).master_for(name)`",
+    "ioredis": "`new Redis({sentinels, name})`",
+    "node-redis": "`createSentinel({name, sentinelRootNodes})`",
+    "ruby-redis": "`Redis.new(url: 'redis://name', sentinels:, role: :master)`",
+    "phpredis": "`RedisSentinel::getMasterAddrByName` + reconnect on error (the app's loop)",
+    "perl-redis": "`Redis->new(sentinels => [...], service => name)`",
+}
+
+
+def cmd_clients(args) -> int:
+    clients = [c for c in args.clients.split(",") if c]
+    for c in clients:
+        if c not in CLIENTS:
+            print("hakv clients: unknown client %r (one of %s)" % (c, ", ".join(CLIENTS)),
+                  file=sys.stderr)
+            return 2
+    skipped = {}
+    for c in list(clients):
+        why = available(c, args.writers)
+        if why:
+            skipped[c] = why
+            clients.remove(c)
+            print("hakv clients: skipping %s: %s" % (c, why), file=sys.stderr)
+    faults = [f for f in args.faults.split(",") if f]
+    systems = [s for s in args.systems.split(",") if s]
+    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
+    base = tempfile.mkdtemp(prefix="hakv-clients-")
+    try:
+        results = run_matrix(clients, faults, systems, profiles, args.rounds, base,
+                             writers_dir=args.writers)
+    finally:
+        if args.keep:
+            print("logs in", base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    if args.merge:
+        results = merge(load_rounds(args.merge), results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(r) for r in results], f, indent=1)
+    if args.out:
+        command = "hakv clients --clients %s --faults %s --systems %s --profile %s%s --out %s" % (
+            ",".join(clients + list(skipped)), ",".join(faults), ",".join(systems),
+            args.profile, " --rounds %d" % args.rounds if args.rounds != 1 else "", args.out)
+        with open(args.out, "w") as f:
+            f.write(render(results, command, NOTES))
+        print("wrote", args.out)
+    return 0
+
+
+# What was tried per client and why the recommended settings are what they are
+# (written from the measured runs; see docs/clients.md).
+NOTES: dict[str, str] = {}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("clients", help="the client failover matrix (writes docs/clients.md)",
+                       description=__doc__, formatter_class=_raw())
+    p.add_argument("--clients", default=",".join(CLIENTS),
+                   help="comma-separated, of: %s" % ", ".join(CLIENTS))
+    p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated: kill,pause,partition")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: hakv,redis")
+    p.add_argument("--profile", default="tuned", choices=("tuned", "default", "both"),
+                   help="the writers' client settings (both = each round twice)")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--out", default=None, help="write the Markdown page here (docs/clients.md)")
+    p.add_argument("--json", default=None, help="write the raw rounds here")
+    p.add_argument("--merge", default=None, metavar="JSON",
+                   help="rounds from an earlier --json: the page shows them, with the "
+                        "combinations measured now replaced")
+    p.add_argument("--writers", default=WRITERS_DIR, help="the writers' directory")
+    p.add_argument("--keep", action="store_true", help="keep every round's logs")
+    p.set_defaults(func=cmd_clients)
+
+
+def _raw():
+    import argparse
+
+    return argparse.RawDescriptionHelpFormatter
