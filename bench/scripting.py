@@ -4,7 +4,9 @@ EVALSHA of a small script that does a SET and a GET on a random key, through
 redis-benchmark (50 clients, no pipelining by default), on both servers; also
 plain SET and GET as a reference for what a single command costs each
 server. Each measurement is repeated and the best run kept (the machine may
-be shared). Prints requests per second and hakv/Redis ratios.
+be shared). Prints requests per second and hakv/Redis ratios, and each
+server's CPU time per request (from /proc; Redis's over hakv's as the second
+ratio): on a loaded machine the rps ratio swings, the CPU ratio much less.
 Target: EVALSHA ratio >= 0.5.
 
 Not part of the test suite. Usage:
@@ -31,14 +33,25 @@ BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 SCRIPT = "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])"
 
 
-def run_benchmark(port: int, args: list, requests: int, clients: int, pipeline: int) -> float:
-    argv = [BENCHMARK, "-p", str(port), "-c", str(clients), "-n", str(requests),
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_benchmark(server, args: list, requests: int, clients: int, pipeline: int):
+    """(requests per second, server CPU microseconds per request). The CPU
+    figure does not depend on how busy the machine is, the rps does."""
+    argv = [BENCHMARK, "-p", str(server.port), "-c", str(clients), "-n", str(requests),
             "-P", str(pipeline), "-r", "100000", "--csv"] + args
+    cpu_before = cpu_seconds(server.pid)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
+    cpu = cpu_seconds(server.pid) - cpu_before
     rows = [row for row in csv.reader(io.StringIO(out)) if row and row[0] != "test"]
     if not rows:
         raise RuntimeError("unexpected redis-benchmark output: %r" % out)
-    return float(rows[-1][1])
+    return float(rows[-1][1]), cpu * 1e6 / requests
 
 
 def main() -> None:
@@ -62,15 +75,20 @@ def main() -> None:
         ]
         print("redis-benchmark: %d requests, %d clients, pipeline %d, best of %d rounds"
               % (opts.requests, opts.clients, opts.pipeline, opts.rounds))
-        print("%-18s %12s %12s %7s" % ("test", "redis rps", "hakv rps", "ratio"))
+        print("%-18s %10s %10s %6s   %15s %6s" % ("test", "redis rps", "hakv rps", "ratio",
+                                                 "CPU us/req r/h", "ratio"))
         for label, args in tests:
             best = [0.0, 0.0]
+            cpu = [float("inf"), float("inf")]
             for _ in range(opts.rounds):
                 for i, s in enumerate(servers):
-                    rps = run_benchmark(s.port, args, opts.requests, opts.clients, opts.pipeline)
+                    rps, us = run_benchmark(s, args, opts.requests, opts.clients, opts.pipeline)
                     best[i] = max(best[i], rps)
+                    cpu[i] = min(cpu[i], us)
             ratio = best[1] / best[0] if best[0] else float("nan")
-            print("%-18s %12.0f %12.0f %7.2f" % (label, best[0], best[1], ratio))
+            cpu_ratio = cpu[0] / cpu[1] if cpu[1] else float("nan")
+            print("%-18s %10.0f %10.0f %6.2f   %7.1f/%-7.1f %6.2f" % (
+                label, best[0], best[1], ratio, cpu[0], cpu[1], cpu_ratio))
             sys.stdout.flush()
     finally:
         for s in servers:

@@ -126,6 +126,8 @@ class Memory:
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
         self.access: list | None = None
         self.mode = None
+        self.access_entry = 0  # bytes of one key's access record (0: not tracked)
+        self.lru_db = 0  # where _pick_least_recent found the last key
         self.epoch = _monotonic()
         self.snapshots: dict = {}  # (dbid, volatile) -> [source dict, keys list, dead]
         self.pool: list = []  # (score, dbid, key), sorted: the best candidate last
@@ -164,10 +166,7 @@ class Memory:
         return base + int(entry[0] * n)
 
     def used_memory(self) -> int:
-        used = self.startup + self.total
-        if self.access is not None:
-            used += self.nkeys * (ACCESS_ENTRY_LRU if self.mode == "lru" else ACCESS_ENTRY_LFU)
-        return used
+        return self.startup + self.total + self.nkeys * self.access_entry
 
     def dataset(self) -> int:
         return self.total
@@ -237,7 +236,8 @@ class Memory:
                 if now is not None:
                     acc = access[db.id]
                     acc[key] = now
-                    acc.move_to_end(key)  # LRU order: the most recent last
+                    if old:
+                        acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
                 elif old:
                     self._touch_lfu(db, key)  # a write to an existing key is an access
                 else:
@@ -336,6 +336,7 @@ class Memory:
             return
         self.mode = mode
         self.epoch = _monotonic()
+        self.access_entry = {None: 0, "lru": ACCESS_ENTRY_LRU, "lfu": ACCESS_ENTRY_LFU}[mode]
         if mode is None:
             self.access = None
             self.ks.touch = None
@@ -412,7 +413,7 @@ class Memory:
             return None
         if self.ks.replica_mode and self.replica_ignores:
             return None
-        if self.used_memory() <= maxmemory:
+        if self.startup + self.total + self.nkeys * self.access_entry <= maxmemory:
             return None
         if self.server.loading:
             return None
@@ -438,13 +439,17 @@ class Memory:
         policy = self.policy
         if policy == "noeviction":
             return self.used_memory() <= maxmemory
+        if policy == "allkeys-lru" and self.db_keys[self.lru_db] == self.nkeys:
+            done = self._evict_lru_front(maxmemory)
+            if done is not None:
+                return done
         server = self.server
         flush = not server.pending_propagation
-        pick, evict_key, used_memory = self._pick, self._evict_key, self.used_memory
+        pick, evict_key, used_memory = self._picker(policy), self._evict_key, self.used_memory
         n = 0
         deadline = None
         while used_memory() > maxmemory:
-            picked = pick(policy)
+            picked = pick()
             if picked is None:
                 return False
             evict_key(*picked)
@@ -462,37 +467,86 @@ class Memory:
                     break
         return True
 
-    def _evict_key(self, db, key: bytes) -> None:
+    def _evict_lru_front(self, maxmemory: int):
+        """allkeys-lru while every key is in one database (the usual case):
+        evict from the front of its access order, popping each record on the
+        way (the cheapest path: no scan of the other databases). None when
+        the order ran out first: evict()'s general loop takes over."""
+        i = self.lru_db
+        acc = self.access[i]
+        db = self.ks.dbs[i]
+        data = db.data
+        server = self.server
+        flush = not server.pending_propagation
+        pop_front = acc.popitem
+        evict_key = self._evict_key
+        n = 0
+        deadline = None
+        while self.startup + self.total + self.nkeys * self.access_entry > maxmemory:
+            if not acc:
+                return None
+            key = pop_front(last=False)[0]
+            if key not in data:
+                continue  # a record left behind
+            evict_key(db, key, False)
+            if flush and server.pending_propagation:
+                server.flush_propagation()  # each DEL on its own, before the write
+            n += 1
+            if n & 15 == 0:
+                if deadline is None:
+                    limit = self._time_limit()
+                    if limit is None:
+                        continue
+                    deadline = time.perf_counter() + limit
+                elif time.perf_counter() > deadline:
+                    self.evicting_late = True
+                    break
+        return True
+
+    def _evict_key(self, db, key: bytes, forget_access: bool = True) -> None:
         size = self.size_of(db, key)
         ks = self.ks
-        ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
+        if self.server.propagating:
+            ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
         if db.delete(key):
             dbid = db.id
             self.db_bytes[dbid] -= size
             self.db_keys[dbid] -= 1
             self.total -= size
             self.nkeys -= 1
-            self._forget(dbid, key)
+            if forget_access:
+                self._forget(dbid, key)
+            elif self.averages:
+                self.averages.pop((dbid, key), None)
             ks.notify(db, "e", b"evicted", key)
         self.stat_evicted += 1
         self.server.stat_evicted_keys = self.stat_evicted
 
-    def _pick(self, policy: str):
-        """(db, key) to evict under policy, or None."""
+    def _picker(self, policy: str):
+        """A function () -> (db, key) to evict under policy, or None."""
         volatile = policy.startswith("volatile-")
         if policy.endswith("-random"):
-            return self._pick_random(volatile)
+            return lambda: self._pick_random(volatile)
         if policy == "allkeys-lru":
-            picked = self._pick_least_recent()
-            if picked is not None:
-                return picked
-        return self._pick_from_pool(policy, volatile)
+            return lambda: (self._pick_least_recent()
+                            or self._pick_from_pool(policy, volatile))
+        return lambda: self._pick_from_pool(policy, volatile)
 
     def _pick_least_recent(self):
         """allkeys-lru: the key at the front of the access order, over all
         databases (no sampling needed)."""
-        best = None
         dbs = self.ks.dbs
+        i = self.lru_db
+        if self.db_keys[i] == self.nkeys:
+            # Every key is in this database (the usual case): its front.
+            acc = self.access[i]
+            data = dbs[i].data
+            while acc:
+                key = next(iter(acc))
+                if key in data:
+                    return dbs[i], key
+                del acc[key]  # a record left behind: drop it
+        best = None
         for i, acc in enumerate(self.access):
             if not acc:
                 continue
@@ -508,7 +562,10 @@ class Memory:
             when = acc[key]
             if best is None or when < best[0]:
                 best = (when, db, key)
-        return None if best is None else (best[1], best[2])
+        if best is None:
+            return None
+        self.lru_db = best[1].id
+        return best[1], best[2]
 
     def _candidates(self, db, volatile: bool):
         source = db.expires if volatile else db.data
@@ -534,7 +591,7 @@ class Memory:
         while len(out) < count:
             source, keys = snap[0], snap[1]
             key = keys[int(rand() * len(keys))]
-            if key in source and key in data:
+            if key in data and (source is data or key in source):
                 out.append(key)
                 continue
             snap[2] += 1
@@ -567,6 +624,9 @@ class Memory:
         by_ttl = policy.endswith("-ttl")
         lfu = self.mode == "lfu"
         epoch = self.epoch
+        if lfu:  # _lfu_counter, inlined below: the clock is read once per pick
+            now_min, period = self._minutes(), self.lfu_decay_time
+            epoch_min = int(epoch // 60) & 0xFFFF
         for db in self.ks.dbs:
             source = db.expires if volatile else db.data
             if not source:
@@ -581,7 +641,16 @@ class Memory:
                 if by_ttl:
                     score = -expires.get(key, 0)  # the nearest deadline first
                 elif lfu:
-                    score = 255 - self._lfu_counter(acc.get(key))
+                    packed = acc.get(key)
+                    if packed is None:
+                        when, counter = epoch_min, LFU_INIT_VAL
+                    else:
+                        when, counter = packed >> 8, packed & 0xFF
+                    if period:
+                        counter -= ((now_min - when) & 0xFFFF) // period
+                        if counter < 0:
+                            counter = 0
+                    score = 255 - counter
                 else:
                     score = -acc.get(key, epoch)  # the least recent access first
                 if len(pool) < POOL_SIZE:

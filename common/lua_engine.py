@@ -405,6 +405,45 @@ function internals.load_library(body)
   return ok, e, false
 end
 
+-- What a script's reply table stands for, read in one call from Python
+-- (every field Python reads itself is a round trip): a kind, then its values.
+-- Fields and items are read raw (metatables ignored) in Redis's order, as
+-- Redis reads them; an array ends at its first nil. Long arrays are left to
+-- Python (unpack's stack limit).
+local rawget = rawget
+local UNPACK_MAX = 1000
+function internals.classify(t)
+  local v = rawget(t, 'err')
+  if type(v) == 'string' then return 1, v end
+  v = rawget(t, 'ok')
+  if type(v) == 'string' then return 2, v end
+  v = rawget(t, 'double')
+  if type(v) == 'number' then return 3, v end
+  v = rawget(t, 'big_number')
+  if type(v) == 'string' then return 4, v end
+  v = rawget(t, 'verbatim_string')
+  if type(v) == 'table' then
+    local f, s = rawget(v, 'format'), rawget(v, 'string')
+    if type(f) == 'string' and type(s) == 'string' then return 5, f, s end
+  end
+  v = rawget(t, 'map')
+  if type(v) == 'table' then return 6, v end
+  v = rawget(t, 'set')
+  if type(v) == 'table' then return 7, v end
+  local n = 0
+  while rawget(t, n + 1) ~= nil do n = n + 1 end
+  if n > UNPACK_MAX then
+    -- Python reads these items one by one, through metatables: give it a plain copy.
+    if raw_getmetatable(t) ~= nil then
+      local copy = {}
+      for i = 1, n do copy[i] = rawget(t, i) end
+      t = copy
+    end
+    return 9, n, t
+  end
+  return 8, n, unpack(t, 1, n)
+end
+
 function internals.memory() return math.floor(collectgarbage('count') * 1024) end
 function internals.double(d) return {double = d} end
 function internals.map(t) return {map = t} end
@@ -499,6 +538,7 @@ class LuaEngine:
         self.mk_map = internals[b"map"]
         self.mk_set = internals[b"set"]
         self.mk_verbatim = internals[b"verbatim"]
+        self.classify = internals[b"classify"]
         self.table_from = lua.table_from
 
     def compile(self, body: bytes, chunk: bytes):
@@ -596,11 +636,14 @@ class LuaEngine:
             return 1 if value else None
         if _lua_type(value) != "table":
             return None
-        err = value[b"err"]
-        if err.__class__ is bytes:
-            return ErrorReply(err.decode("utf-8", "surrogateescape"))
+        classify = self.classify
+        kind = classify(value)
+        if kind[0] == 1:
+            return ErrorReply(kind[1].decode("utf-8", "surrogateescape"))
         out: list = []
-        _encode(value, out, script_resp3, caller_resp3)
+        nested = _table_reply(kind, out, caller_resp3, 0)
+        if nested is not None:
+            _encode(nested, out, script_resp3, caller_resp3, classify)
         return Raw(b"".join(out))
 
 
@@ -617,11 +660,12 @@ _STACK_LIMIT = 7995
 _NIL2, _NIL3 = b"$-1\r\n", b"_\r\n"
 
 
-def _encode(value, out: list, script_resp3: bool, resp3: bool, depth: int = 0) -> None:
-    """RESP bytes of a Lua value, as Redis's luaReplyToRedisReply writes them.
-    Iterative (an explicit stack), so deeply nested tables do not hit
-    Python's recursion limit."""
-    stack = [(iter((value,)), depth)]
+def _encode(first, out: list, script_resp3: bool, resp3: bool, classify) -> None:
+    """RESP bytes of the values still to write under a table's header
+    (`first`: _table_reply's (iterator, depth)), as Redis's
+    luaReplyToRedisReply writes them. Iterative (an explicit stack), so
+    deeply nested tables do not hit Python's recursion limit."""
+    stack = [first]
     while stack:
         items, depth = stack[-1]
         v = next(items, _END)
@@ -647,7 +691,7 @@ def _encode(value, out: list, script_resp3: bool, resp3: bool, depth: int = 0) -
         elif v is None or _lua_type(v) != "table":
             out.append(_NIL3 if resp3 else _NIL2)
         else:
-            nested = _table_reply(v, out, resp3, depth)
+            nested = _table_reply(classify(v), out, resp3, depth)
             if nested is not None:
                 stack.append(nested)
 
@@ -655,66 +699,61 @@ def _encode(value, out: list, script_resp3: bool, resp3: bool, depth: int = 0) -
 _END = object()
 
 
-def _table_reply(t, out, resp3, depth):
-    """Write a table's reply (or its header): the (iterator, depth) of the
-    values still to write for arrays, maps and sets, else None."""
-    err = t[b"err"]
-    if err.__class__ is bytes:
-        out.append(b"-%s\r\n" % _one_line(err))
+def _table_reply(kind, out, resp3, depth):
+    """Write a table's reply (or its header) from its classification
+    (LuaEngine.classify): the (iterator, depth) of the values still to
+    write for arrays, maps and sets, else None."""
+    k = kind[0]
+    if k == 8:  # an array, its items included
+        if depth + 1 > _STACK_LIMIT:
+            out.append(b"-ERR reached lua stack limit\r\n")
+            return None
+        out.append(b"*%d\r\n" % kind[1])
+        return iter(kind[2:]), depth + 1
+    if k == 1:
+        out.append(b"-%s\r\n" % _one_line(kind[1]))
         return None
-    ok = t[b"ok"]
-    if ok.__class__ is bytes:
-        out.append(b"+%s\r\n" % _one_line(ok))
+    if k == 2:
+        out.append(b"+%s\r\n" % _one_line(kind[1]))
         return None
-    double = t[b"double"]
-    if double.__class__ in (int, float):
-        text = format_double(float(double))
+    if k == 3:
+        text = format_double(float(kind[1]))
         out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
         return None
-    big = t[b"big_number"]
-    if big.__class__ is bytes:
-        big = _one_line(big)
+    if k == 4:
+        big = _one_line(kind[1])
         out.append(b"(%s\r\n" % big if resp3 else b"$%d\r\n%s\r\n" % (len(big), big))
         return None
-    verbatim = t[b"verbatim_string"]
-    if _lua_type(verbatim) == "table":
-        fmt, text = verbatim[b"format"], verbatim[b"string"]
-        if fmt.__class__ is bytes and text.__class__ is bytes:
-            if resp3:
-                body = fmt[:3].ljust(3) + b":" + text
-                out.append(b"=%d\r\n%s\r\n" % (len(body), body))
-            else:
-                out.append(b"$%d\r\n%s\r\n" % (len(text), text))
-            return None
-    fields = t[b"map"]
-    if _lua_type(fields) == "table":
+    if k == 5:
+        fmt, text = kind[1], kind[2]
+        if resp3:
+            body = fmt[:3].ljust(3) + b":" + text
+            out.append(b"=%d\r\n%s\r\n" % (len(body), body))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+        return None
+    if k == 6:
         if depth + 3 > _STACK_LIMIT:
             out.append(b"-ERR reached lua stack limit\r\n")
             return None
-        items = list(fields.items())
+        items = list(kind[1].items())
         out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(items) * (1 if resp3 else 2)))
         return iter([x for pair in items for x in pair]), depth + 3
-    members = t[b"set"]
-    if _lua_type(members) == "table":
+    if k == 7:
         if depth + 3 > _STACK_LIMIT:
             out.append(b"-ERR reached lua stack limit\r\n")
             return None
-        keys = [k for k, _ in members.items()]
+        keys = [key for key, _ in kind[1].items()]
         out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(keys))
         return iter(keys), depth + 3
+    # A long array (k == 9): read here, item by item.
     if depth + 1 > _STACK_LIMIT:
         out.append(b"-ERR reached lua stack limit\r\n")
         return None
-    items = []
-    i = 1
-    while True:
-        x = t[i]
-        if x is None:
-            break
-        items.append(x)
-        i += 1
-    out.append(b"*%d\r\n" % len(items))
-    return iter(items), depth + 1
+    t = kind[2]
+    n = kind[1]
+    out.append(b"*%d\r\n" % n)
+    return iter([t[i] for i in range(1, n + 1)]), depth + 1
 
 
 def _one_line(b: bytes) -> bytes:

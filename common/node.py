@@ -28,6 +28,7 @@ FAMILIES = [
     "hakv.common.commands.scripting",
     "hakv.common.commands.replication",
     "hakv.common.commands.acl",
+    "hakv.common.commands.absent",
 ]
 
 # Components: module path -> attach(server) function name. Optional until the

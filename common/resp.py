@@ -59,12 +59,40 @@ class RequestParser:
     def feed(self, data: bytes) -> list:
         """Returns the complete commands in data; raises ProtocolError after
         appending the commands that preceded the error to `exc.commands`."""
-        if (not self.buf and self.args is None and data[:1] == b"*" and not self.unauthenticated
-                and _HUGE_ARRAY.search(data) is None):
-            fast = _fast_parse(self.reader, data)
-            if fast is not None:
+        if not self.buf and self.args is None:
+            return self._feed_at_boundary(data)
+        # A message is in progress (a big pipeline seldom ends a read on a
+        # boundary): finish it here, then the rest can take the fast path.
+        self.buf += data
+        if len(self.buf) < self.need:
+            return []
+        out = self._parse(first_only=True)
+        if self.buf and self.args is None:
+            rest = bytes(self.buf)
+            self.buf.clear()
+            try:
+                out += self._feed_at_boundary(rest)
+            except ProtocolError as exc:
+                exc.commands = out + exc.commands
+                raise
+        return out
+
+    def _feed_at_boundary(self, data: bytes) -> list:
+        if data[:1] == b"*" and not self.unauthenticated and _HUGE_ARRAY.search(data) is None:
+            fast, used = _fast_parse(self.reader, data)
+            if fast is not None and used == len(data):
                 return fast
             self.reader = hiredis.Reader()
+            if fast is not None:
+                # Whole messages, then the start of one still arriving: the
+                # Python parser keeps that part.
+                self.buf += memoryview(data)[used:]
+                try:
+                    fast += self._parse()
+                except ProtocolError as exc:
+                    exc.commands = fast + exc.commands
+                    raise
+                return fast
         self.buf += data
         if len(self.buf) < self.need:
             return []
@@ -73,7 +101,9 @@ class RequestParser:
     def pending_bytes(self) -> int:
         return len(self.buf)
 
-    def _parse(self) -> list:
+    def _parse(self, first_only: bool = False) -> list:
+        """The commands in the buffer (with first_only, up to the end of the
+        first one)."""
         buf = self.buf
         out: list = []
         pos = 0
@@ -119,6 +149,8 @@ class RequestParser:
                             raise ProtocolError("Protocol error: unbalanced quotes in request")
                         if argv:
                             out.append(argv)
+                        if first_only:
+                            break
                         continue
                 args = self.args
                 while self.remaining:
@@ -151,6 +183,8 @@ class RequestParser:
                     break
                 out.append(args)
                 self.args = None
+                if first_only:
+                    break
         except ProtocolError as exc:
             exc.commands = out
             del buf[:]
@@ -163,9 +197,11 @@ class RequestParser:
 
 
 def _fast_parse(reader, data: bytes):
-    """The commands in data if hiredis (through the connection's reader,
-    which is at a message boundary) sees only whole, well-formed bulk-string
-    arrays in it; None otherwise (the reader is then left mid-way: replace it)."""
+    """(commands, bytes they took) for the whole, well-formed bulk-string
+    arrays hiredis finds at the start of data (through the connection's
+    reader, at a message boundary); (None, 0) if it finds anything else. If
+    fewer bytes than len(data) were used, the reader holds the start of a
+    message: replace it."""
     reader.feed(data)
     gets = reader.gets
     try:
@@ -175,38 +211,39 @@ def _fast_parse(reader, data: bytes):
             out.append(msg)
             msg = gets()
     except hiredis.ProtocolError:
-        return None
+        return None, 0
     # Re-encode in thought: header "*<n>\r\n" per message, "$<len>\r\n<arg>\r\n"
     # per argument. b"".join raises unless every argument is bytes (not an
     # int, None, a nested list ...). Elements that hiredis also gives as bytes
     # (+simple, (bignum, =verbatim: they start a line) are left to the slow
-    # path. Then the sum is exactly len(data) only if the chunk ended on a
-    # message boundary (a partial message left in the reader is not counted).
+    # path. What remains re-encodes to exactly the bytes it came from, so the
+    # sum says where the whole messages end (hiredis may hold a partial one).
     if len(out) == 1:
         args = out[0]
         if args.__class__ is not list or not args:
-            return None  # False (partial), *-1, *0 or not an array: the slow path
+            return None, 0  # False (partial), *-1, *0 or not an array: the slow path
         head = len(str(len(args))) + 3
     else:
         head = 0
         for msg in out:
             if msg.__class__ is not list or not msg:
-                return None
+                return None, 0
             head += len(str(len(msg))) + 3
         args = [a for msg in out for a in msg]
     try:
         payload = len(b"".join(args))
     except TypeError:
-        return None
+        return None, 0
     lens = list(map(len, args))
     # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
-    if head + payload + 3 * len(lens) + len(str(lens)) != len(data):
-        return None
+    used = head + payload + 3 * len(lens) + len(str(lens))
+    if used > len(data):
+        return None, 0
     # A line starting with one of these (searched for only if the byte occurs).
     if ((b"+" in data and b"\n+" in data) or (b"(" in data and b"\n(" in data)
             or (b"=" in data and b"\n=" in data)):
-        return None
-    return out
+        return None, 0
+    return out, used
 
 
 def _strict_int(b) -> int | None:

@@ -424,7 +424,10 @@ class Scripting:
                 if cmd.is_write and run.read_only:
                     return ErrorReply("ERR Write commands are not allowed from read-only "
                                       "scripts.")
-                if server.write_checks:
+                # As in Redis, the node's state (READONLY, MISCONF, NOREPLICAS,
+                # OOM) can only stop a script before its first write: after
+                # that it must run to its end.
+                if not run.write_dirty:
                     denied = server.write_gate(client, cmd)
                     if denied is not None:
                         return denied

@@ -61,13 +61,13 @@ from hakv.lab.topology import Topology, private_ip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITERS_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "clients", "failover"))
-NODE_MODULES = os.path.join(WRITERS_DIR, "node", "node_modules")
-
-# client name -> (program, writer file, what it needs besides the program)
+# client name -> (program, writer file, the npm package it needs: the Node writers use
+# tests/clients/node's node_modules, the compatibility programs' pinned ioredis and
+# node-redis, which ./run installs)
 CLIENTS = {
     "redis-py": (sys.executable, "redis_py.py", None),
-    "ioredis": ("node", "ioredis.js", os.path.join(NODE_MODULES, "ioredis")),
-    "node-redis": ("node", "node_redis.js", os.path.join(NODE_MODULES, "redis")),
+    "ioredis": ("node", "ioredis.js", "ioredis"),
+    "node-redis": ("node", "node_redis.js", "redis"),
     "ruby-redis": ("ruby", "ruby_redis.rb", None),
     "phpredis": ("php", "phpredis.php", None),
     "perl-redis": ("perl", "perl_redis.pl", None),
@@ -220,8 +220,7 @@ class Writer:
 
     def __init__(self, client: str, cfg: dict, log_path: str, writers_dir: str):
         program, script, _ = CLIENTS[client]
-        env = dict(os.environ, HAKV_NODE_MODULES=os.path.join(writers_dir, "node",
-                                                              "node_modules"))
+        env = dict(os.environ, HAKV_NODE_MODULES=node_modules(writers_dir))
         self.log_path = log_path + ".jsonl"
         self.stderr = open(log_path + ".stderr", "ab")
         self.proc = subprocess.Popen([program, os.path.join(writers_dir, script),
@@ -298,6 +297,7 @@ class Round:
     lost_wait: int = 0
     acked_nowait: int = 0
     lost_nowait: int = 0
+    lost_keys: list = field(default_factory=list)  # the first few lost, for a look
     old_ran: int = 0                      # client SETs the old primary's MONITOR saw
     crashed: bool = False                 # the writer exited by itself
     exit_code: int | None = None
@@ -306,12 +306,14 @@ class Round:
 
 ADDR = re.compile(r"\d+\.\d+\.\d+\.\d+(:\d+)?")
 NUMBER = re.compile(r"\d+(\.\d+)?")
+HEX = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def normalize(text: str) -> str:
     """An error text without addresses and numbers, so that the same error
     against different ports counts once."""
     text = ADDR.sub("<addr>", text)
+    text = HEX.sub("<hex>", text)
     text = NUMBER.sub("N", text)
     return text[:160]
 
@@ -349,17 +351,12 @@ def run_round(system: str, client: str, fault: str, profile: str, root: str,
         verb, undo = FAULTS[fault]
         result.fault_at = backend.apply(verb, old).at
 
-        def executed_by_old(key: str) -> bool:
-            return key in taps.executed
-
         def first_new() -> dict | None:
             for x in list(writer.lines):
-                if x.get("ok") and x["t"] > result.fault_at and not executed_by_old(x_key(x)):
+                if x.get("ok") and x["t"] > result.fault_at and not acked_by(
+                        taps.executed, "%s%d" % (prefix, x["seq"]), x["t"]):
                     return x
             return None
-
-        def x_key(x: dict) -> str:
-            return "%s%d" % (prefix, x["seq"])
 
         others = [w for w in watches if w.name != old]
         limit = result.fault_at + RECOVERY_WINDOW
@@ -412,6 +409,16 @@ def run_round(system: str, client: str, fault: str, profile: str, root: str,
         topo.stop_all()
 
 
+def acked_by(executed: dict, key: str, acked_at: float) -> bool:
+    """Whether the node whose MONITOR gave `executed` is the one that acknowledged
+    the write of `key` the client saw at `acked_at`: it ran it, and not after the
+    client had its answer (a client that timed out and sent the write again to the
+    new primary gets its answer from there, while the frozen old one may still run
+    the first copy later)."""
+    ran = executed.get(key)
+    return ran is not None and ran <= acked_at + 0.002
+
+
 def measure(result: Round, lines: list, prefix: str, executed: dict, old_addr: str,
             backend: LocalBackend) -> None:
     fault_at = result.fault_at
@@ -430,20 +437,23 @@ def measure(result: Round, lines: list, prefix: str, executed: dict, old_addr: s
     result.error_texts = texts
     key = lambda x: "%s%d" % (prefix, x["seq"])  # noqa: E731
     before = [x for x in acked if x["t"] <= fault_at]
-    new = next((x for x in acked if x["t"] > fault_at and key(x) not in executed), None)
+    new = next((x for x in acked if x["t"] > fault_at
+                and not acked_by(executed, key(x), x["t"])), None)
     if new is not None:
         result.first_new_s = new["t"] - fault_at
         if before:
             result.gap_s = new["t"] - before[-1]["t"]
     if result.promoted_at is not None:
-        result.demoted_writes = sum(1 for x in acked if executed.get(key(x), 0)
-                                    > result.promoted_at)
+        result.demoted_writes = sum(1 for x in acked if acked_by(executed, key(x), x["t"])
+                                    and executed[key(x)] > result.promoted_at)
         result.demoted_writes_client_addr = sum(
             1 for x in acked if x["t"] > result.promoted_at and x.get("addr") == old_addr)
     present = read_back(backend, [key(x) for x in acked])
     for x in acked:
         confirmed = isinstance(x.get("wait"), int) and x["wait"] >= 1
         missing = key(x) not in present
+        if missing and len(result.lost_keys) < 10:
+            result.lost_keys.append(key(x))
         if confirmed:
             result.acked_wait += 1
             result.lost_wait += missing
@@ -476,14 +486,18 @@ def read_back(backend: LocalBackend, keys: list[str]) -> set[str]:
 # the matrix and its page
 
 
+def node_modules(writers_dir: str) -> str:
+    return os.path.normpath(os.path.join(writers_dir, "..", "node", "node_modules"))
+
+
 def available(client: str, writers_dir: str = WRITERS_DIR) -> str | None:
     """None if the client can run here, else why not."""
     program, script, needs = CLIENTS[client]
     if not shutil.which(program):
         return "%s is not installed" % program
-    if needs and not os.path.exists(needs.replace(WRITERS_DIR, writers_dir)):
-        return "%s is missing (cd %s/node && npm install)" % (os.path.basename(needs),
-                                                              writers_dir)
+    if needs and not os.path.exists(os.path.join(node_modules(writers_dir), needs)):
+        return "the npm package %s is missing (cd %s && npm ci)" % (
+            needs, os.path.dirname(node_modules(writers_dir)))
     checks = {"ruby-redis": ["ruby", "-e", "require 'redis'"],
               "phpredis": ["php", "-r", "exit(class_exists('RedisSentinel') ? 0 : 1);"],
               "perl-redis": ["perl", "-MRedis", "-e", "1"],
@@ -546,30 +560,35 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
            "= cut off from nodes, sentinels and clients (no RST), healed at the same point.",
            "Writing goes on for %d s after the old primary is back." % TAIL, "",
            "Columns:", "",
+           "- **promoted**: seconds from the fault until a replica said `role:master`",
+           "  (the servers' part, the same for every client).",
            "- **first write new**: seconds from the fault to the client's first acknowledged",
            "  write on the new primary (`never` = not within %d s)." % RECOVERY_WINDOW,
            "- **gap**: last acknowledged write before the fault to that first write.",
            "- **errors**: errors the application saw (a SET or a WAIT raised/returned one),",
            "  then the number of distinct texts (addresses and numbers folded); texts below.",
-           "- **demoted**: acknowledged writes that the old primary ran after a replica had",
-           "  been promoted (from a MONITOR on the old primary, not the client's word).",
+           "- **demoted**: acknowledged writes that the old primary ran, and answered, after",
+           "  a replica had been promoted (from a MONITOR on the old primary, not the client's",
+           "  word; a write the frozen old primary ran only after the client had its answer",
+           "  from the new one, after a timeout and a resend, is not counted).",
            "- **lost**: acknowledged writes missing on the final primary: `WAIT-confirmed`",
            "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged.", ""]
     by_profile: dict[str, list[Round]] = {}
     for r in results:
         by_profile.setdefault(r.profile, []).append(r)
-    for profile in [p for p in PROFILES if p in by_profile]:
+    for profile in sorted(by_profile, key=profile_order):
         rows = by_profile[profile]
         title = {"tuned": "Recommended settings (per client below)",
-                 "default": "Library defaults (only what Sentinel discovery needs)"}[profile]
+                 "default": "Library defaults (only what Sentinel discovery needs)"}.get(
+                     profile, "Profile `%s`" % profile)
         out += ["## %s" % title, "",
-                "| client | fault | system | first write new | gap | errors (distinct) "
-                "| demoted | lost WAIT-confirmed | lost other |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| client | fault | system | promoted | first write new | gap "
+                "| errors (distinct) | demoted | lost WAIT-confirmed | lost other |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if r.note.startswith("round failed"):
-                out.append("| %s | %s | %s | %s | | | | | |" % (r.client, r.fault, r.system,
-                                                               r.note.replace("|", "/")))
+                out.append("| %s | %s | %s | %s | | | | | | |" % (
+                    r.client, r.fault, r.system, r.note.replace("|", "/")))
                 continue
             first = fmt_s(r.first_new_s)
             if r.crashed:
@@ -578,10 +597,12 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
             demoted = str(r.demoted_writes)
             if r.demoted_writes_client_addr != r.demoted_writes:
                 demoted += " (client says %d)" % r.demoted_writes_client_addr
-            out.append("| %s | %s | %s | %s | %s | %d (%d) | %s | %d / %d | %d / %d |" % (
-                r.client, r.fault, r.system, first, gap, r.errors, len(r.error_texts),
+            promoted = "-" if r.promoted_at is None else "%.2f s" % (r.promoted_at - r.fault_at)
+            out.append("| %s | %s | %s | %s | %s | %s | %d (%d) | %s | %d / %d | %d / %d |" % (
+                r.client, r.fault, r.system, promoted, first, gap, r.errors, len(r.error_texts),
                 demoted, r.lost_wait, r.acked_wait, r.lost_nowait, r.acked_nowait))
         out.append("")
+    out += findings(results)
     versions = {}
     settings = {}
     for r in results:
@@ -611,7 +632,12 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
         if c in notes:
             out.append(notes[c])
             out.append("")
-    out += ["## Errors the applications saw", ""]
+    out += ["## Errors the applications saw", "",
+            "Per round, the distinct texts (addresses, numbers and object ids folded) and how",
+            "often. `UNBLOCKED force unblock from blocking operation, instance state changed",
+            "(master -> replica?)` is what both servers answer a WAIT that is still blocked",
+            "when the primary is turned into a replica (checked by hand against Redis 7.0.15);",
+            "whether a round sees it is timing.", ""]
     for r in results:
         if r.error_texts:
             out.append("- %s / %s / %s / %s: " % (r.client, r.fault, r.system, r.profile)
@@ -620,6 +646,61 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
                                                       key=lambda kv: -kv[1])))
     out.append("")
     return "\n".join(out)
+
+
+def profile_order(profile: str) -> tuple:
+    return (PROFILES.index(profile) if profile in PROFILES else len(PROFILES), profile)
+
+
+def findings(results: list[Round]) -> list[str]:
+    """What the table says, in sentences: the servers' part, and the rounds where
+    an application lost acknowledged writes or never recovered."""
+    import statistics
+
+    out = ["## What the run shows", ""]
+    measured = [r for r in results if r.fault_at and not r.note.startswith("round failed")]
+    for fault in FAULTS:
+        parts = []
+        for system in SYSTEMS:
+            xs = [r.promoted_at - r.fault_at for r in measured
+                  if r.fault == fault and r.system == system and r.promoted_at]
+            if xs:
+                parts.append("%s %.2f s (%.2f-%.2f, %d rounds)" % (
+                    system, statistics.median(xs), min(xs), max(xs), len(xs)))
+        if parts:
+            out.append("- Promotion after **%s** (median, range): %s." % (fault, "; ".join(parts)))
+    for profile in sorted({r.profile for r in measured}, key=profile_order):
+        rows = [r for r in measured if r.profile == profile]
+        never = ["%s/%s/%s" % (r.client, r.fault, r.system) for r in rows
+                 if r.first_new_s is None]
+        demoted = ["%s/%s/%s: %d (the round lost %d acknowledged writes)" % (
+            r.client, r.fault, r.system, r.demoted_writes, r.lost_nowait + r.lost_wait)
+            for r in rows if r.demoted_writes]
+        lost_wait = ["%s/%s/%s: %d (%s)" % (r.client, r.fault, r.system, r.lost_wait,
+                                            ", ".join(r.lost_keys[:3]))
+                     for r in rows if r.lost_wait]
+        crashed = ["%s/%s/%s (exit %s)" % (r.client, r.fault, r.system, r.exit_code)
+                   for r in rows if r.crashed]
+        out.append("- Profile `%s`: never wrote to the new primary: %s." % (
+            profile, ", ".join(never) or "none"))
+        out.append("  Acknowledged writes to the demoted primary: %s." % (
+            "; ".join(demoted) or "none"))
+        out.append("  WAIT-confirmed writes lost: %s." % ("; ".join(lost_wait) or "none"))
+        if crashed:
+            out.append("  Writer exited by itself: %s." % ", ".join(crashed))
+    # an error text one system gives a client and the other never does, in any round:
+    # a difference in what the servers answer, or timing (read the texts below)
+    texts: dict[tuple, set] = {}
+    for r in measured:
+        for t in r.error_texts:
+            texts.setdefault((r.client, t), set()).add(r.system)
+    only = ["%s: `%s` (%s only)" % (c, t.replace("`", "'"), next(iter(systems)))
+            for (c, t), systems in sorted(texts.items()) if len(systems) == 1]
+    if only and len({r.system for r in measured}) > 1:
+        out.append("- Error texts a client saw against one system only (a different answer, "
+                   "or timing): " + "; ".join(only) + ".")
+    out.append("")
+    return out
 
 
 def load_rounds(path: str) -> list[Round]:
@@ -633,7 +714,7 @@ def merge(old: list[Round], new: list[Round]) -> list[Round]:
     combo = lambda r: (r.system, r.client, r.fault, r.profile)  # noqa: E731
     fresh = {combo(r) for r in new}
     rounds = [r for r in old if combo(r) not in fresh] + list(new)
-    order = lambda r: (PROFILES.index(r.profile), list(CLIENTS).index(r.client),  # noqa: E731
+    order = lambda r: (profile_order(r.profile), list(CLIENTS).index(r.client),  # noqa: E731
                        list(FAULTS).index(r.fault), SYSTEMS.index(r.system))
     return sorted(rounds, key=order)
 
@@ -664,7 +745,7 @@ def cmd_clients(args) -> int:
             print("hakv clients: skipping %s: %s" % (c, why), file=sys.stderr)
     faults = [f for f in args.faults.split(",") if f]
     systems = [s for s in args.systems.split(",") if s]
-    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
+    profiles = list(PROFILES) if args.profile == "both" else args.profile.split(",")
     base = tempfile.mkdtemp(prefix="hakv-clients-")
     try:
         results = run_matrix(clients, faults, systems, profiles, args.rounds, base,
@@ -691,7 +772,71 @@ def cmd_clients(args) -> int:
 
 # What was tried per client and why the recommended settings are what they are
 # (written from the measured runs; see docs/clients.md).
-NOTES: dict[str, str] = {}
+NOTES: dict[str, str] = {
+    "redis-py": (
+        "Tried: the defaults (redis-py 8 has 5 s socket and connect timeouts and no retry),"
+        " then short timeouts, then short timeouts plus a `Retry`. The pool asks the"
+        " sentinels again for every new connection and treats READONLY as a lost"
+        " connection, so the only thing to tune is how long a frozen or cut primary may"
+        " hold a call: with the defaults the first write after a pause or partition waits"
+        " out the 5 s timeout; with 250 ms it fails over as soon as the sentinels have"
+        " promoted. The `Retry` (3 tries, 50 ms apart, on ConnectionError, TimeoutError"
+        " and ReadOnlyError) turns most of the errors of the switch into a slower call:"
+        " after a kill the application saw about 10x fewer errors than with the"
+        " defaults. Sentinel connections get the same short timeouts (`sentinel_kwargs`),"
+        " or a dead sentinel costs 5 s per lookup."),
+    "ioredis": (
+        "Tried: the defaults, then `commandTimeout` with `failoverDetector`,"
+        " `reconnectOnError` for READONLY, fixed 50 ms `retryStrategy` and"
+        " `sentinelRetryStrategy`. With the defaults a paused or cut primary holds every"
+        " command (no command timeout, the offline queue waits), and when the old"
+        " primary comes back the queued and following writes are acknowledged by it"
+        " before the sentinels demote it: dozens of acknowledged writes lost per round."
+        " `commandTimeout: 250` is the setting that matters (a call fails with `Command"
+        " timed out` instead of hanging); `failoverDetector: true` makes it reconnect,"
+        " through the sentinels, on their +switch-master instead of waiting for the"
+        " connection to break; `reconnectOnError` returning 2 on READONLY moves it off a"
+        " demoted primary and resends the command; `maxRetriesPerRequest: 3` bounds how"
+        " long a call may wait for a reconnection."),
+    "node-redis": (
+        "Tried: the defaults, `scanInterval: 100` (ask the sentinels every 100 ms instead"
+        " of 10 s), that plus short `connectTimeout` and `reconnectStrategy: 50`, and the"
+        " full set of timeouts (`socketTimeout`, a per-command `timeout`; profile"
+        " `timeouts`). node-redis' `createSentinel` follows the topology itself and"
+        " surfaced no error at all to the application in any round; the defaults"
+        " recovered in 1-4 s. The timeouts made it worse: the SET sent to a frozen"
+        " primary stayed pending until the old primary came back (11-12 s), with no"
+        " error. Recommended: the defaults plus `scanInterval: 100` as a safety net;"
+        " no socket or command timeouts."),
+    "ruby-redis": (
+        "Tried: the defaults (5 s timeout, 1 reconnect attempt), then 250 ms timeouts with"
+        " 3 reconnect attempts 50 ms apart. Note that redis-rb 4.x takes the master name"
+        " from the URL (`url: 'redis://mymaster'`), not from `name:`. Each reconnect asks"
+        " the sentinels again and checks ROLE, so with short timeouts it moves as soon as"
+        " the sentinels do; with the defaults a paused or cut primary costs the 5 s"
+        " timeout. The reconnect attempts hide most errors: after a pause or partition"
+        " the application saw 0-2 errors."),
+    "phpredis": (
+        "phpredis has no Sentinel-managed connection: `RedisSentinel` only answers"
+        " questions, so the application's loop asks `getMasterAddrByName` and reconnects"
+        " on any error (including READONLY). Tried: phpredis' defaults (no connect"
+        " timeout, reads wait `default_socket_timeout`, 60 s) and 250 ms connect/read"
+        " timeouts on the node and the sentinels. With the defaults a paused or cut"
+        " primary holds the write until it comes back, and then it acknowledges writes"
+        " as the demoted primary until the sentinels reconfigure it: all of them lost."
+        " With 250 ms timeouts it follows the sentinels within one timeout; the errors"
+        " after a kill are the loop's fast retries against a refused port (each one"
+        " surfaced, as the application's loop sees them)."),
+    "perl-redis": (
+        "Tried: the defaults (no reconnect), then `reconnect => 2, every => 50_000` with"
+        " 250 ms `cnx_timeout`/`read_timeout`/`write_timeout` for the node and the"
+        " sentinels, and SIGPIPE ignored. With the defaults the client never recovers:"
+        " after a kill every call dies with `Not connected to any server`; after a pause"
+        " or partition it acknowledges writes on the demoted primary (lost) and then"
+        " dies the same way. Without `$SIG{PIPE} = 'IGNORE'` a write to a connection the"
+        " dead primary reset kills the whole process (SIGPIPE), so that is part of the"
+        " recommended setup. `reconnect` re-resolves through the sentinels."),
+}
 
 
 def add_parser(sub) -> None:
@@ -701,8 +846,9 @@ def add_parser(sub) -> None:
                    help="comma-separated, of: %s" % ", ".join(CLIENTS))
     p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated: kill,pause,partition")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: hakv,redis")
-    p.add_argument("--profile", default="tuned", choices=("tuned", "default", "both"),
-                   help="the writers' client settings (both = each round twice)")
+    p.add_argument("--profile", default="tuned",
+                   help="the writers' client settings: tuned, default, both (= tuned,default), "
+                        "or a comma-separated list of profile names a writer knows")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--out", default=None, help="write the Markdown page here (docs/clients.md)")
     p.add_argument("--json", default=None, help="write the raw rounds here")

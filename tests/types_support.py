@@ -224,9 +224,48 @@ def encode(args) -> bytes:
     return b"".join(out)
 
 
+def parse_plain(buf: bytes, pos: int = 0):
+    """One reply the way the integration tests read it: statuses are str,
+    errors RuntimeError, doubles ("double", text), null bulks and RESP3
+    nulls "NULL", null arrays "NULL-ARRAY", maps flat lists."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise Incomplete
+    kind, line, pos = buf[pos:pos + 1], buf[pos + 1:end], end + 2
+    if kind == b"+":
+        return line.decode(), pos
+    if kind == b"-":
+        return RuntimeError(line.decode()), pos
+    if kind == b":":
+        return int(line), pos
+    if kind == b",":
+        return ("double", line), pos
+    if kind == b"_":
+        return "NULL", pos
+    if kind == b"$":
+        n = int(line)
+        if n < 0:
+            return "NULL", pos
+        if len(buf) < pos + n + 2:
+            raise Incomplete
+        return buf[pos:pos + n], pos + n + 2
+    if kind in (b"*", b"%", b"~"):
+        n = int(line)
+        if n < 0:
+            return "NULL-ARRAY", pos
+        items = []
+        for _ in range(2 * n if kind == b"%" else n):
+            item, pos = parse_plain(buf, pos)
+            items.append(item)
+        return items, pos
+    raise ValueError(kind)
+
+
 class RespConn:
     """A raw connection for the differential tests: replies as `parse`
     reads them; resp3 switches the protocol with HELLO 3 first."""
+
+    reader = staticmethod(parse)
 
     def __init__(self, port: int, resp3: bool = False, timeout: float = 20.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -234,11 +273,14 @@ class RespConn:
         if resp3:
             self.call(b"HELLO", b"3")
 
+    def send(self, *args) -> None:
+        self.sock.sendall(encode(args))
+
     def read(self):
         """The next reply or pushed message."""
         while True:
             try:
-                value, pos = parse(self.buf)
+                value, pos = self.reader(self.buf, 0)
             except Incomplete:
                 data = self.sock.recv(1 << 16)
                 if not data:
@@ -249,76 +291,27 @@ class RespConn:
             return value
 
     def call(self, *args):
-        self.sock.sendall(encode(args))
+        self.send(*args)
         return self.read()
 
     def close(self):
         self.sock.close()
 
 
-class Conn:
+class Conn(RespConn):
     """A raw connection for the integration tests (RESP2, or RESP3): send
-    now, read the reply later (or never). Replies keep their RESP types
-    visible: statuses are str, errors RuntimeError, doubles ("double",
-    text), null bulks and RESP3 nulls "NULL", null arrays "NULL-ARRAY",
-    maps flat lists. `id` is the connection's CLIENT ID."""
+    now, read the reply later (or never); replies as `parse_plain` reads
+    them. `id` is the connection's CLIENT ID."""
+
+    reader = staticmethod(parse_plain)
 
     def __init__(self, port: int, resp3: bool = False):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-        if resp3:
-            self.call("HELLO", "3")
+        super().__init__(port, resp3, timeout=10)
         self.id = self.call("CLIENT", "ID")
-
-    def send(self, *args) -> None:
-        self.sock.sendall(encode(args))
-
-    def _parse(self, pos):
-        end = self.buf.find(b"\r\n", pos)
-        if end < 0:
-            raise Incomplete
-        kind, line, pos = self.buf[pos:pos + 1], self.buf[pos + 1:end], end + 2
-        if kind == b"+":
-            return line.decode(), pos
-        if kind == b"-":
-            return RuntimeError(line.decode()), pos
-        if kind == b":":
-            return int(line), pos
-        if kind == b",":
-            return ("double", line), pos
-        if kind == b"_":
-            return "NULL", pos
-        if kind == b"$":
-            n = int(line)
-            if n < 0:
-                return "NULL", pos
-            if len(self.buf) < pos + n + 2:
-                raise Incomplete
-            return self.buf[pos:pos + n], pos + n + 2
-        if kind in (b"*", b"%", b"~"):
-            n = int(line)
-            if n < 0:
-                return "NULL-ARRAY", pos
-            items = []
-            for _ in range(2 * n if kind == b"%" else n):
-                item, pos = self._parse(pos)
-                items.append(item)
-            return items, pos
-        raise ValueError(kind)
 
     def read(self, timeout: float = 10.0):
         self.sock.settimeout(timeout)
-        while True:
-            try:
-                value, pos = self._parse(0)
-            except Incomplete:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise ConnectionError("closed")
-                self.buf += data
-                continue
-            self.buf = self.buf[pos:]
-            return value
+        return super().read()
 
     def pending(self, wait: float = 0.15) -> bool:
         """True if a reply arrived within `wait` seconds."""
@@ -329,10 +322,3 @@ class Conn:
             return False
         self.buf += data
         return True
-
-    def call(self, *args):
-        self.send(*args)
-        return self.read()
-
-    def close(self):
-        self.sock.close()

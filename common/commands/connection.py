@@ -29,22 +29,6 @@ def echo(ctx, argv):
     return argv[1]
 
 
-# Cluster-aware clients (and READONLY-on-replica habits) send these; a node without
-# cluster support answers them with Redis's exact error, not "unknown command".
-def _no_cluster(ctx, argv):
-    raise ErrorReply("ERR This instance has cluster support disabled")
-
-
-command("readonly", 1, "loading stale fast", group="cluster", since="3.0.0",
-        categories="connection",
-        summary="Enables read queries for a connection to a cluster replica node")(_no_cluster)
-command("readwrite", 1, "loading stale fast", group="cluster", since="3.0.0",
-        categories="connection",
-        summary="Disables read queries for a connection to a cluster replica node")(_no_cluster)
-command("asking", 1, "fast", group="cluster", since="3.0.0", categories="connection",
-        summary="Sent by cluster clients after an -ASK redirect")(_no_cluster)
-
-
 @command("select", 2, "loading stale fast", group=G)
 def select(ctx, argv):
     dbid = parse_int(argv[1])

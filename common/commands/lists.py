@@ -96,17 +96,18 @@ def serve_first(ctx, keys, cls, serve):
     return NULL_ARRAY if key is None else serve(ctx, key, value)
 
 
-def serve_or_block(ctx, keys, deadline, cls, serve):
-    """The blocking pops (BLPOP, BLMPOP, BZPOPMIN, BZMPOP ...):
+def serve_or_block(ctx, keys, deadline, cls, serve, unblocked_reply=NULL_ARRAY):
+    """The blocking pops (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP ...):
     serve(client, key, value) pops from the non-empty cls at key, propagates
     that in its non-blocking form and returns the reply. It runs now on the
-    first non-empty key; else inside MULTI or a script the answer is a null
-    array at once; else the client waits for one of keys to get elements."""
+    first non-empty key; else inside MULTI or a script (which may not block)
+    the answer is unblocked_reply at once; else the client waits for one of
+    keys to get elements."""
     key, value = first_nonempty(ctx.db, keys, cls)
     if key is not None:
         return serve(ctx, key, value)
     if not ctx.may_block:
-        return NULL_ARRAY
+        return unblocked_reply
 
     def on_ready(client, key):
         value = client.db.get(key)
@@ -332,10 +333,10 @@ def llen(ctx, argv):
     return 0 if lst is None else len(lst)
 
 
-def _range(lst: deque, start: int, end: int) -> list:
-    """Elements start..end inclusive (Redis's normalization), read from the
-    nearer end of the deque."""
-    n = len(lst)
+def clamp_range(start: int, end: int, n: int):
+    """Redis's index sanitizing (LRANGE, LTRIM, ZRANGE ...): negative
+    indexes count from the end, then both are clamped to 0..n-1; None when
+    the range is empty."""
     if start < 0:
         start += n
     if end < 0:
@@ -343,9 +344,20 @@ def _range(lst: deque, start: int, end: int) -> list:
     if start < 0:
         start = 0
     if start > end or start >= n:
-        return []
+        return None
     if end >= n:
         end = n - 1
+    return start, end
+
+
+def _range(lst: deque, start: int, end: int) -> list:
+    """Elements start..end inclusive (Redis's normalization), read from the
+    nearer end of the deque."""
+    n = len(lst)
+    span = clamp_range(start, end, n)
+    if span is None:
+        return []
+    start, end = span
     if start == 0 and end == n - 1:
         return list(lst)
     if start <= n - 1 - end:
@@ -560,18 +572,8 @@ def ltrim(ctx, argv):
     if lst is None:
         return "OK"
     n = len(lst)
-    if start < 0:
-        start += n
-    if end < 0:
-        end += n
-    if start < 0:
-        start = 0
-    if start > end or start >= n:
-        left_cut, right_cut = n, 0
-    else:
-        if end >= n:
-            end = n - 1
-        left_cut, right_cut = start, n - end - 1
+    span = clamp_range(start, end, n)
+    left_cut, right_cut = (n, 0) if span is None else (span[0], n - 1 - span[1])
     removed = left_cut + right_cut
     if removed >= n:
         lst.clear()
@@ -659,18 +661,7 @@ def brpop(ctx, argv):
 
 
 def _blmove(ctx, src_key, dst_key, from_left, to_left, deadline):
-    src, dst = _move_types(ctx.db, src_key, dst_key)
-    if src is not None:
-        value = _move(ctx, src_key, src, dst_key, dst, from_left, to_left)
-        ctx.propagate([b"LMOVE", src_key, dst_key, _side(from_left), _side(to_left)])
-        return value
-    if not ctx.may_block:
-        return None
-
-    def on_ready(client, key):
-        src = client.db.get(src_key)
-        if src.__class__ is not deque or not src:
-            return None
+    def serve(client, key, src):
         dst = client.db.get(dst_key)
         if dst is not None and dst.__class__ is not deque:
             return ErrorReply(errors.WRONGTYPE)
@@ -678,7 +669,9 @@ def _blmove(ctx, src_key, dst_key, from_left, to_left, deadline):
         client.propagate([b"LMOVE", src_key, dst_key, _side(from_left), _side(to_left)])
         return value
 
-    return block_client(ctx, [src_key], deadline, on_ready)
+    # Inside MULTI or a script an empty source answers a null bulk string;
+    # a real timeout answers a null array (Redis's replies).
+    return serve_or_block(ctx, [src_key], deadline, deque, serve, unblocked_reply=None)
 
 
 @command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group=G)
@@ -703,4 +696,4 @@ def blmpop(ctx, argv):
 
 
 __all__ = ["parse_timeout", "block_client", "parse_mpop", "first_nonempty", "serve_first",
-           "serve_or_block"]
+           "serve_or_block", "clamp_range"]

@@ -58,6 +58,13 @@ def _set_with_expire(ctx, key, value, when_ms, keepttl=False):
 @command("set", -3, "write denyoom", keys=K1, group=G)
 def set_(ctx, argv):
     key, value = argv[1], argv[2]
+    if len(argv) == 3:  # no options: the common case, without the option parsing
+        db = ctx.db
+        db.set(key, value)
+        server = ctx.server
+        server.dirty += 1
+        server.keyspace.notify(db, "$", b"set", key)
+        return "OK"
     nx = xx = get = keepttl = False
     when = None
     seen_expire = False
@@ -138,7 +145,10 @@ def psetex(ctx, argv):
 
 @command("get", 2, "readonly fast", keys=K1, group=G)
 def get(ctx, argv):
-    return ctx.db.get_typed(argv[1], bytes)
+    value = ctx.db.get(argv[1])  # get_typed, inline
+    if value is not None and value.__class__ is not bytes:
+        raise ErrorReply(errors.WRONGTYPE)
+    return value
 
 
 @command("getdel", 2, "write fast", keys=K1, group=G)

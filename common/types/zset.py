@@ -190,24 +190,19 @@ class ZSet:
         return self.dict.get(member)
 
     # ------------------------------------------------------ locating helpers
-    def _chunk_for(self, score: float, member: bytes) -> int:
-        """Index of the first chunk whose maximum is >= (score, member);
-        len(chunks) if the element would sort after everything."""
-        ms = self._max_scores
-        lo = bisect_left(ms, score)
-        if lo == len(ms) or ms[lo] != score:
-            return lo
-        hi = bisect_right(ms, score, lo)
-        return bisect_left(self._max_members, member, lo, hi)
-
-    @staticmethod
-    def _pos_in_chunk(scores: list[float], members: list[bytes],
-                      score: float, member: bytes) -> int:
-        lo = bisect_left(scores, score)
-        if lo == len(scores) or scores[lo] != score:
-            return lo
-        hi = bisect_right(scores, score, lo)
-        return bisect_left(members, member, lo, hi)
+    def _locate(self, member: bytes, score: float) -> tuple[int, int]:
+        """(chunk index, offset in chunk) of a member stored with score:
+        a bisect by score over the chunk maxima, by member among maxima of
+        that same score, then the same two inside the chunk."""
+        maxima = self._max_scores
+        i = bisect_left(maxima, score)
+        if maxima[i] == score:
+            i = bisect_left(self._max_members, member, i, bisect_right(maxima, score, i))
+        scores = self._scores[i]
+        j = bisect_left(scores, score)
+        if scores[j] == score:
+            j = bisect_left(self._members[i], member, j, bisect_right(scores, score, j))
+        return i, j
 
     # ------------------------------------------------------ Fenwick index
     def _index(self) -> list[int]:
@@ -284,7 +279,7 @@ class ZSet:
         return True
 
     def _link(self, member: bytes, score: float) -> None:
-        # The hot path of ZADD: _chunk_for, _pos_in_chunk and _bump inlined.
+        # The hot path of ZADD: the bisects (as in _locate) and _bump inlined.
         max_scores = self._max_scores
         k = len(max_scores)
         if not k:
@@ -326,33 +321,19 @@ class ZSet:
                 i += i & -i
 
     def _unlink(self, member: bytes, score: float) -> None:
-        # Hot path of ZREM / score updates, lookups inlined like in _link.
-        max_scores = self._max_scores
-        i = bisect_left(max_scores, score)
-        if max_scores[i] == score:
-            i = bisect_left(self._max_members, member, i,
-                            bisect_right(max_scores, score, i))
+        i, j = self._locate(member, score)
         scores = self._scores[i]
         members = self._members[i]
-        j = bisect_left(scores, score)
-        if scores[j] == score:
-            j = bisect_left(members, member, j, bisect_right(scores, score, j))
         del scores[j]
         del members[j]
         size = len(scores)
         if j == size and size:
-            max_scores[i] = scores[-1]
+            self._max_scores[i] = scores[-1]
             self._max_members[i] = members[-1]
         if size < _MERGE_BELOW:
             self._after_shrink(i, 1)
-            return
-        tree = self._tree
-        if tree is not None:
-            n = len(tree)
-            i += 1
-            while i < n:
-                tree[i] -= 1
-                i += i & -i
+        else:
+            self._bump(i, -1)
 
     def _after_shrink(self, i: int, removed: int) -> None:
         """Restore the chunk invariants after `removed` elements left chunk
@@ -483,9 +464,14 @@ class ZSet:
         score = self.dict.get(member)
         if score is None:
             return None
-        i = self._chunk_for(score, member)
-        j = self._pos_in_chunk(self._scores[i], self._members[i], score, member)
-        return self._offset(i) + j
+        i, j = self._locate(member, score)
+        if not i:
+            return j
+        tree = self._index()
+        while i:  # the Fenwick prefix sum of _offset, inlined: ZRANK's hot path
+            j += tree[i]
+            i &= i - 1
+        return j
 
     def at(self, rank: int) -> tuple[bytes, float]:
         if not 0 <= rank < len(self.dict):

@@ -101,6 +101,9 @@ int main(int argc, char **argv) {
     check("client getname", redisCommand(c, "CLIENT GETNAME"), "\"hakv-hiredis\"");
     check("readonly", redisCommand(c, "READONLY"), "Error(ERR This instance has cluster support disabled)");
     check("client setinfo", redisCommand(c, "CLIENT SETINFO LIB-NAME hiredis"), NULL);
+    check("cluster shards", redisCommand(c, "CLUSTER SHARDS"), "Error(ERR This instance has cluster support disabled)");
+    check("cluster keyslot arity", redisCommand(c, "CLUSTER KEYSLOT"), "Error(ERR wrong number of arguments for 'cluster|keyslot' command)");
+    check("module list", redisCommand(c, "MODULE LIST"), "[]");
     check("hello 2 setname", redisCommand(c, "HELLO 2 SETNAME hakv-hiredis-2"), NULL);
     check("name after hello", redisCommand(c, "CLIENT GETNAME"), "\"hakv-hiredis-2\"");
 

@@ -48,6 +48,14 @@ def main() -> int:
             err("This instance has cluster support disabled"))
     t.check("readwrite", attempt(r.execute_command, "READWRITE"),
             err("This instance has cluster support disabled"))
+    # what cluster-aware clients and tools probe on a standalone server
+    t.check("cluster info", attempt(r.execute_command, "CLUSTER", "INFO"),
+            err("This instance has cluster support disabled"))
+    t.check("cluster slots", attempt(r.execute_command, "CLUSTER", "SLOTS"),
+            err("This instance has cluster support disabled"))
+    t.check("cluster unknown", attempt(r.execute_command, "CLUSTER", "NOPE"),
+            err("unknown subcommand 'NOPE'. Try CLUSTER HELP."))
+    t.check("module list", r.execute_command("MODULE", "LIST"), [])
 
     # strings
     t.check("set", r.set("c:s", "v1"), True)
@@ -290,6 +298,23 @@ def main() -> int:
             ("message", b"c:chan3", b"m3"))
     p3.close()
     r3.close()
+
+    # MONITOR: what another client's connect-time and script commands look like
+    with r.monitor() as m:
+        other = redis.Redis(host=host, port=port, protocol=2, client_name="hakv-monitored")
+        other.set("c:mon", "a b")
+        other.eval("return redis.call('get', KEYS[1])", 1, "c:mon")
+        other.execute_command("CONFIG", "GET", "maxmemory")  # admin: not shown
+        other.ping()
+        fed = []
+        while not fed or fed[-1][2] != "PING":
+            c = m.next_command()
+            fed.append((c["db"], c["client_type"], c["command"]))
+        other.close()
+    t.check("monitor feed", fed, [
+        (0, "tcp", "CLIENT SETNAME hakv-monitored"), (0, "tcp", "SET c:mon a b"),
+        (0, "tcp", "EVAL return redis.call('get', KEYS[1]) 1 c:mon"), (0, "lua", "get c:mon"),
+        (0, "tcp", "PING")])
 
     t.check("dbsize", r.dbsize(), len(r.keys("*")))
     r.close()

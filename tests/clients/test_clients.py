@@ -124,8 +124,12 @@ def _unavailable(program: Program, build_dir: str) -> str | None:
 
 def _run(program: Program, port: int) -> subprocess.CompletedProcess:
     env = {**os.environ, **program.env}
-    return subprocess.run(program.argv + ["127.0.0.1", str(port)], capture_output=True,
-                          env=env, timeout=RUN_TIMEOUT, cwd=HERE)
+    argv = program.argv + ["127.0.0.1", str(port)]
+    try:
+        return subprocess.run(argv, capture_output=True, env=env, timeout=RUN_TIMEOUT, cwd=HERE)
+    except subprocess.TimeoutExpired as exc:  # killed: report it like a failed run
+        note = b"\n%s: no exit after %d s (killed)\n" % (program.name.encode(), RUN_TIMEOUT)
+        return subprocess.CompletedProcess(argv, -9, exc.stdout or b"", (exc.stderr or b"") + note)
 
 
 @pytest.fixture
@@ -144,15 +148,22 @@ def servers(tmp_path):
             proc.stop()
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize("name", PROGRAM_NAMES)
-def test_client_program(name, servers, build_dir):
-    program = next(p for p in programs(build_dir) if p.name == name)
-    reason = _unavailable(program, build_dir)
+@pytest.fixture
+def program(name, build_dir):
+    """The program for this test, built; a skip (with the reason) when its language or
+    library is missing. Requested before `servers`, so a skip starts no server."""
+    found = next(p for p in programs(build_dir) if p.name == name)
+    reason = _unavailable(found, build_dir)
     if reason is not None:
         if os.environ.get("HAKV_REQUIRE_CLIENTS"):
             pytest.fail(reason)
         pytest.skip(reason)
+    return found
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", PROGRAM_NAMES)
+def test_client_program(name, program, servers):
     hakv, real = servers
     with ThreadPoolExecutor(2) as pool:
         on_hakv, on_redis = pool.map(lambda port: _run(program, port), (hakv.port, real.port))

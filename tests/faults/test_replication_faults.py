@@ -287,3 +287,116 @@ def test_replica_over_its_output_buffer_limit_is_dropped(make_hakv):
         replica.resume()
     wait_caught_up(p, r, timeout=30)
     assert r.get("big:9") == p.get("big:9")
+
+
+class FakeReplica:
+    """Syncs from a real primary as a replica would (handshake, diskless
+    snapshot, the stream, an ACK every 50 ms), and listens on its announced
+    port where it answers PSYNC with `psync_answer` (recording the request)."""
+
+    def __init__(self, primary_port: int, psync_answer: bytes):
+        self.answer = psync_answer
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.psyncs: list = []
+        self.offset = -1
+        self.closing = False
+        self.link = socket.create_connection(("127.0.0.1", primary_port), timeout=10)
+        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        reader = hiredis.Reader()
+        with conn:
+            while not self.closing:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                reader.feed(data)
+                while (msg := reader.gets()) is not False:
+                    name = msg[0].lower()
+                    if name == b"ping":
+                        conn.sendall(b"+PONG\r\n")
+                    elif name == b"psync":
+                        self.psyncs.append(msg)
+                        conn.sendall(self.answer)
+                    else:
+                        conn.sendall(b"+OK\r\n")
+
+    def _follow(self):
+        s = self.link
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        for cmd in ([b"REPLCONF", b"listening-port", str(self.port).encode()],
+                    [b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], [b"PSYNC", b"?", b"-1"]):
+            s.sendall(b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in cmd))
+        buf = b""
+        while b"$EOF:" not in buf or len(buf.split(b"$EOF:", 1)[1]) < 42:
+            buf += s.recv(65536)
+        base = int(buf.split(b"+FULLRESYNC ", 1)[1].split(b"\r\n", 1)[0].split()[1])
+        mark = buf.split(b"$EOF:", 1)[1][:40]
+        body = buf.split(b"$EOF:", 1)[1][42:]
+        while mark not in body:
+            body += s.recv(65536)
+        stream = len(body.split(mark, 1)[1])
+        self.offset = base + stream
+        s.settimeout(0.05)
+        while not self.closing:
+            try:
+                data = s.recv(65536)
+                if not data:
+                    return
+                self.offset += len(data)
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            ack = str(self.offset).encode()
+            try:
+                s.sendall(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$%d\r\n%s\r\n" % (len(ack), ack))
+            except OSError:
+                return
+
+    def close(self):
+        self.closing = True
+        for sock in (self.listener, self.link):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def test_failover_sends_psync_failover_and_aborts_when_refused(make_hakv):
+    primary = make_hakv("--repl-diskless-sync-delay", "0")
+    p = primary.client()
+    fake = FakeReplica(primary.port, b"-ERR not today\r\n")
+    try:
+        p.set("k", "v")
+        wait_for(lambda: repl_info(p).get("slave0", {}).get("offset")
+                 == repl_info(p)["master_repl_offset"], what="the fake replica's ACK")
+        info = repl_info(p)
+        assert p.execute_command("FAILOVER", "TO", "127.0.0.1", fake.port) == b"OK"
+        wait_for(lambda: fake.psyncs, what="PSYNC ... FAILOVER")
+        # Our history and the next offset we need, then FAILOVER.
+        assert fake.psyncs[0] == [b"PSYNC", info["master_replid"].encode(),
+                                  str(info["master_repl_offset"] + 1).encode(), b"FAILOVER"]
+        wait_for(lambda: repl_info(p)["role"] == "master"
+                 and repl_info(p)["master_failover_state"] == "no-failover",
+                 what="the abort")
+        assert ("FAILOVER to 127.0.0.1:%d aborted: Failover target rejected psync request"
+                % fake.port) in primary.output()
+        assert "Unexpected reply to PSYNC from master: ERR not today" in primary.output()
+        assert p.set("writable-again", "1")
+        # Turning back into a primary started a new history (as Redis).
+        assert repl_info(p)["master_replid2"] == info["master_replid"]
+    finally:
+        fake.close()

@@ -5,6 +5,7 @@ stalls the event loop.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -128,51 +129,93 @@ def test_disabling_active_expiry_keeps_keys_until_read(r):
     assert r.dbsize() == 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (from /proc, in clock ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ping_latencies(pinger, pid: int, until) -> list:
+    """(wall seconds, server CPU seconds spent meanwhile) per PING, until
+    until(count) is true."""
+    out = []
+    while True:
+        c0 = _cpu_seconds(pid)
+        t0 = time.perf_counter()
+        pinger.ping()
+        out.append((time.perf_counter() - t0, _cpu_seconds(pid) - c0))
+        if until(len(out)):
+            return out
+
+
 def test_mass_expiry_does_not_stall_other_clients(hakv):
     """200k keys expiring at the same millisecond: the server keeps answering
     PINGs from another client while the active cycle works through them in
     time-boxed slices (expiring them all in one go takes Python most of a
-    second, which every PING issued meanwhile would wait for)."""
+    second, which every PING issued meanwhile would wait for).
+
+    The keys get their deadline while the active cycle is off, so however
+    long loading takes on a busy machine they are all due together when it
+    is switched on. A stall is judged two ways: by wall time, over what the
+    same PINGs take on this machine right before (scheduler noise from other
+    processes is in both), and by the server's own CPU time spent during any
+    one PING, which other processes cannot inflate."""
     n = 200_000
-    r = hakv.client(socket_timeout=60)
+    r = hakv.client(socket_timeout=120)
     keys = [b"mass:%d" % i for i in range(n)]
-    for i in range(0, n, 10_000):
-        r.mset({k: b"v" for k in keys[i:i + 10_000]})
-    deadline = int(time.time() * 1000) + 10_000
-    when = b"%d" % deadline
-    sock = socket.create_connection(("127.0.0.1", hakv.port), timeout=120)
-    sock.sendall(b"".join(b"*3\r\n$9\r\nPEXPIREAT\r\n$%d\r\n%s\r\n$13\r\n%s\r\n"
-                          % (len(k), k, when) for k in keys))
-    got = b""
-    while len(got) < 4 * n:
-        got += sock.recv(1 << 20)
-    sock.close()
-    assert got == b":1\r\n" * n
-    assert time.time() * 1000 < deadline - 300, "loading took longer than the margin"
-    assert r.dbsize() == n
-    pinger = hakv.client()
-    while time.time() * 1000 < deadline - 100:
-        time.sleep(0.01)
-    latencies = []
-    gone_at = None
-    stop = deadline / 1000 + 20
-    while time.time() < stop:
-        t0 = time.perf_counter()
-        pinger.ping()
-        latencies.append(time.perf_counter() - t0)
-        if len(latencies) % 50 == 0 and r.dbsize() == 0:
-            gone_at = time.time()
-            break
-    assert gone_at is not None, "keys left: %d" % r.dbsize()
-    latencies.sort()
-    worst = latencies[-1] * 1000
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    print("mass expiry: %d keys gone %.2f s after the deadline; %d PINGs meanwhile, "
-          "p99 %.2f ms, max %.2f ms" % (n, gone_at - deadline / 1000, len(latencies), p99,
-                                         worst))
-    assert p99 < 20, p99
-    assert worst < 100, worst  # scheduler noise on a loaded 2-core box, not a stall
-    assert len(latencies) > 200  # the loop kept serving all along
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    margin = None  # seconds for the PEXPIREATs to get in before the deadline
+    for _ in range(3):
+        t0 = time.time()
+        for i in range(0, n, 10_000):
+            r.mset({k: b"v" for k in keys[i:i + 10_000]})
+        started = time.time()
+        if margin is None:  # 200k PEXPIREATs take a few times 20 MSETs of 10k keys
+            margin = max(2.0, 10 * (started - t0))
+        deadline = int((started + margin) * 1000)
+        when = b"%d" % deadline
+        sock = socket.create_connection(("127.0.0.1", hakv.port), timeout=120)
+        sock.sendall(b"".join(b"*3\r\n$9\r\nPEXPIREAT\r\n$%d\r\n%s\r\n$13\r\n%s\r\n"
+                              % (len(k), k, when) for k in keys))
+        got = b""
+        while len(got) < 4 * n:
+            got += sock.recv(1 << 20)
+        sock.close()
+        assert got == b":1\r\n" * n
+        while time.time() * 1000 < deadline + 10:
+            time.sleep(0.01)
+        # A PEXPIREAT that came in after the deadline deleted its key at once:
+        # on a machine that slow, try again with more room.
+        if r.dbsize() == n:
+            break  # all due, none freed: nobody touched them
+        margin = 4 * (time.time() - started)
+    else:
+        pytest.fail("could not load the keys before their deadline")
+    pinger = hakv.client(socket_timeout=120)
+    baseline = _ping_latencies(pinger, hakv.pid, lambda count: count >= 300)
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+    started = time.time()
+    during = _ping_latencies(pinger, hakv.pid, lambda count: (
+        (count % 50 == 0 and r.dbsize() == 0) or time.time() > started + 60))
+    left = r.dbsize()
+    assert left == 0, "keys left: %d" % left
+    base_wall = sorted(w for w, _ in baseline)
+    wall = sorted(w for w, _ in during)
+    p99 = wall[int(len(wall) * 0.99)] * 1000
+    worst = wall[-1] * 1000
+    base_p99 = base_wall[int(len(base_wall) * 0.99)] * 1000
+    base_worst = base_wall[-1] * 1000
+    worst_cpu = max(c for _, c in during) * 1000
+    print("mass expiry: %d keys gone in %.2f s; %d PINGs meanwhile, p99 %.2f ms, max %.2f ms "
+          "(before: p99 %.2f ms, max %.2f ms); most server CPU during one PING %.0f ms"
+          % (n, time.time() - started, len(wall), p99, worst, base_p99, base_worst, worst_cpu))
+    assert len(wall) > 200  # the loop kept serving all along
+    assert p99 < 20 + 2 * base_p99, (p99, base_p99)
+    # No PING waited behind a long run of server work: one unboxed pass over
+    # 200k keys is most of a second of CPU. (The slowest PING by wall time is
+    # printed, not asserted: on a loaded machine it is the scheduler's.)
+    assert worst_cpu < 100, worst_cpu
 
 
 @pytest.fixture

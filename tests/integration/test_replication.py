@@ -274,6 +274,9 @@ def test_restarted_primary_keeps_its_history_as_secondary_id(make_hakv):
     p, r = primary.client(), replica.client()
     seed(p, 200)
     wait_caught_up(p, r)
+    # Acked too: a primary with a lagging replica asks for ACKs (REPLCONF
+    # GETACK, in the stream) before it shuts down.
+    wait_for(lambda: repl_info(p)["slave0"]["offset"] == repl_info(p)["master_repl_offset"])
     old = repl_info(p)
     primary.stop()  # saves on shutdown: the RDB records repl-id and repl-offset
     wait_for(lambda: not link_up(r))

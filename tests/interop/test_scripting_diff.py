@@ -133,6 +133,22 @@ RETURNS = [
     "return {1, 2, {double=1.5}, {map={k='v'}}}", "return redis.sha1hex('abc')",
     "return redis.REDIS_VERSION", "return redis.REDIS_VERSION_NUM",
     "return 12345678901234567", "return -0.5", "return 2^63", "return -2^63",
+    # Arrays read in one go, long ones (past the one-call cut) item by item,
+    # tables whose fields come from a metatable, holes, nesting.
+    "local t = {} for i = 1, 1500 do t[i] = i end return t",
+    "local t = {} for i = 1, 999 do t[i] = 'x' .. i end t[1000] = {i = 1} t[1001] = 'e' return t",
+    "return setmetatable({}, {__index = function(_, k) if k == 'ok' then return 'meta' end end})",
+    "return setmetatable({}, {__index = function(_, k) if type(k) == 'number' and k < 4 "
+    "then return k * 10 end end})",
+    "return setmetatable({1, 2}, {__index = {err = 'from meta'}})",
+    "return {1, 2, nil, 4}", "return {nil, 2}", "return {{}, {{}}, {ok = 'x', 5}}",
+    "return {err = {}, ok = 'the ok field'}", "return {ok = 5, 'array'}",
+    "return {double = 'x', 7}", "return {verbatim_string = {format = 'txt'}, 'arr'}",
+    "return {map = 5, set = {a = true}}", "return {redis.call('ping'), 'b', {map = {}}}",
+    "local t = {} for i = 1, 1200 do t[i] = i end "
+    "return setmetatable(t, {__index = function(_, k) return 'meta' end})",
+    "return {verbatim_string = setmetatable({}, {__index = {format = 'txt', string = 's'}}), 1}",
+    "return {map = setmetatable({}, {__index = {a = 1}})}",
 ]
 
 

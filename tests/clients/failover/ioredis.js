@@ -1,7 +1,8 @@
 // Failover writer: ioredis with its `sentinels` option (see README.md).
 'use strict';
 const path = require('path');
-const modules = process.env.HAKV_NODE_MODULES || path.join(__dirname, 'node', 'node_modules');
+// tests/clients/node's packages (the compatibility programs pin the same versions)
+const modules = process.env.HAKV_NODE_MODULES || path.join(__dirname, '..', 'node', 'node_modules');
 const Redis = require(path.join(modules, 'ioredis'));
 const version = require(path.join(modules, 'ioredis', 'package.json')).version;
 
@@ -24,6 +25,8 @@ const PROFILES = {
     sentinelCommandTimeout: 250,
   },
 };
+// variants tried while choosing `tuned`: the same without failoverDetector
+PROFILES['no-detector'] = Object.assign({}, PROFILES.tuned, { failoverDetector: false });
 
 function build(cfg, profile) {
   const opts = Object.assign({}, PROFILES[profile]);

@@ -24,11 +24,12 @@ def test_error_texts_fold_addresses_and_numbers():
 
 
 def test_page_has_a_row_per_round():
-    r = clients.Round("hakv", "redis-py", "kill", "tuned", version="1.2.3",
+    r = clients.Round("hakv", "redis-py", "kill", "tuned", version="1.2.3", fault_at=100.0,
+                      promoted_at=101.0,
                       settings={"socket_timeout": 0.25}, first_new_s=1.25, gap_s=1.3,
                       errors=2, error_texts={"ConnectionError: x": 2}, acked_wait=10)
     page = clients.render([r], "hakv clients --clients redis-py")
-    assert "| redis-py | kill | hakv | 1.25 s | 1.30 s | 2 (1) | 0 | 0 / 10 | 0 / 0 |" in page
+    assert "| redis-py | kill | hakv | 1.00 s | 1.25 s | 1.30 s | 2 (1) | 0 | 0 / 10 | 0 / 0 |" in page
     assert "| redis-py | 1.2.3 |" in page
     assert "hakv clients --clients redis-py" in page
     assert '"socket_timeout": 0.25' in page
