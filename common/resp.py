@@ -67,14 +67,21 @@ class RequestParser:
         if len(self.buf) < self.need:
             return []
         out = self._parse(first_only=True)
-        if self.buf and self.args is None:
-            rest = bytes(self.buf)
-            self.buf.clear()
-            try:
+        buf = self.buf
+        # Only when the rest starts with a whole array header line: a header
+        # or an inline line still arriving byte by byte stays with the parser.
+        if not buf:
+            return out
+        try:
+            if self.args is None and buf[:1] == b"*" and buf.find(b"\n", 0, 32) > 0:
+                rest = bytes(buf)
+                buf.clear()
                 out += self._feed_at_boundary(rest)
-            except ProtocolError as exc:
-                exc.commands = out + exc.commands
-                raise
+            elif len(buf) >= self.need:
+                out += self._parse()
+        except ProtocolError as exc:
+            exc.commands = out + exc.commands
+            raise
         return out
 
     def _feed_at_boundary(self, data: bytes) -> list:

@@ -572,7 +572,18 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
            "  word; a write the frozen old primary ran only after the client had its answer",
            "  from the new one, after a timeout and a resend, is not counted).",
            "- **lost**: acknowledged writes missing on the final primary: `WAIT-confirmed`",
-           "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged.", ""]
+           "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged.", "",
+           "Reading it: **promoted** is the servers' part, and it differs. No client can",
+           "write to the new primary before a sentinel names it: redis-sentinel does so once",
+           "its next INFO to the promoted replica shows `role:master` (`+promoted-slave`,",
+           "about 1 s after the promotion here), hakv's sentinels sooner; and hakv's",
+           "sentinels also see the fault sooner (they count down-after from the last valid",
+           "reply and PING every down-after/2, where Redis 7.0 counts from the first",
+           "unanswered PING, sent every second). So compare a client's **first write new**",
+           "with **promoted** in the same row, and two clients in the same system; the",
+           "client's own behaviour shows most in the errors, the demoted writes and the",
+           "losses. Single rounds on a shared 2-core machine:",
+           "a few hundred ms either way is noise.", ""]
     by_profile: dict[str, list[Round]] = {}
     for r in results:
         by_profile.setdefault(r.profile, []).append(r)

@@ -287,6 +287,29 @@ def test_read_and_write_key_patterns(hakv, r):
         b"This user has no permissions to access the 'ro:1' key")
 
 
+def test_changed_rules_apply_to_the_next_command(hakv, r):
+    """The check's shortcut (remembered per command and user) forgets what
+    ACL SETUSER / ACL LOAD changed."""
+    setuser(r, "app", "on", ">pw", "+@all", "~app:*", "~exact")
+    c = as_user(hakv, "app", "pw")
+    assert c.set("app:1", "v") and c.get("exact") is None and c.ping()
+    setuser(r, "app", "resetkeys", "~other:*")
+    assert error_of(c.get, "app:1") == NOPERM_KEY
+    assert error_of(c.set, "exact", "v") == NOPERM_KEY
+    assert c.get("other:1") is None
+    setuser(r, "app", "%R~app:*")
+    assert c.get("app:1") == b"v"
+    assert error_of(c.set, "app:1", "w") == NOPERM_KEY  # read only now
+    setuser(r, "app", "-get", "-ping")
+    assert error_of(c.get, "other:1") == NOPERM_CMD % "get"
+    assert error_of(c.ping) == NOPERM_CMD % "ping"
+    setuser(r, "app", "+get", "allkeys")
+    assert c.get("anything") is None
+    setuser(r, "app", "resetkeys", "~a?c")  # a glob: no shortcut
+    assert c.get("abc") is None
+    assert error_of(c.get, "abd") == NOPERM_KEY
+
+
 def test_selectors_allow_what_any_of_them_allows(hakv, r):
     setuser(r, "sel", "on", ">pw", "+get", "~a:*", "(+set ~b:*)", "(+lpush %W~c:*)")
     c = as_user(hakv, "sel", "pw")
@@ -594,7 +617,7 @@ def test_documented_deployment_replicates_and_fails_over(make_hakv, tmp_path):
         sentinel = sentinels[0]
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=sentinel.port, socket_timeout=2).ping()
-        with pytest.raises(redis.AuthenticationError, match="^WRONGPASS invalid username"):
+        with pytest.raises(redis.AuthenticationError, match="^invalid username-password pair"):
             redis.Redis(port=sentinel.port, password="wrong", socket_timeout=2).ping()
         clients = [x.client(socket_timeout=2) for x in sentinels]
         s = clients[0]
@@ -611,7 +634,7 @@ def test_documented_deployment_replicates_and_fails_over(make_hakv, tmp_path):
         assert app.set("app:greeting", "hello")
         with pytest.raises(redis.exceptions.NoPermissionError):
             app.flushall()
-        with pytest.raises(redis.AuthenticationError, match="^WRONGPASS invalid username"):
+        with pytest.raises(redis.AuthenticationError, match="^invalid username-password pair"):
             admin(primary).execute_command("AUTH", "app", "wrong")
         wait_caught_up(admin_parsed(primary), admin_parsed(replica))
         assert admin(replica).get("app:greeting") == b"hello"
