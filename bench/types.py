@@ -23,7 +23,9 @@ The machine's other load shows in both columns; the ratio is what counts.
 To keep a load that changes during the run from favouring one server, each
 test runs in --rounds slices alternating between the two servers (Redis
 first in odd slices, hakv first in even ones); a server's rate is its
-requests over its total time.
+requests over its total time. The "cpu ratio" column compares requests per
+CPU-second of each server process (from /proc): what each would serve with
+a core to itself, which the machine's other load does not change.
 """
 
 from __future__ import annotations
@@ -132,19 +134,32 @@ def run_benchmark(port: int, args: list, requests: int, pipeline: int, keyspace:
     return float(rows[-1][1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(servers: list, args: list, requests: int, pipeline: int, keyspace: int,
-            rounds: int) -> list:
-    """Requests/s of each server for one test, run in alternating slices."""
+            rounds: int) -> tuple[list, list]:
+    """For one test, run in alternating slices: each server's requests/s,
+    and its requests per CPU-second (what it would serve with a core of its
+    own: on a loaded machine wall-clock rates depend on what else runs)."""
     per_round = max(1, requests // rounds)
     seconds = [0.0] * len(servers)
+    cpu = [0.0] * len(servers)
     for i in range(rounds):
         order = list(range(len(servers)))
         if i % 2:
             order.reverse()
         for k in order:
+            before = cpu_seconds(servers[k].proc.pid)
             rps = run_benchmark(servers[k].port, args, per_round, pipeline, keyspace)
+            cpu[k] += cpu_seconds(servers[k].proc.pid) - before
             seconds[k] += per_round / rps
-    return [per_round * rounds / t for t in seconds]
+    total = per_round * rounds
+    return [total / t for t in seconds], [total / max(c, 0.01) for c in cpu]
 
 
 def load_big(server: Server) -> float:
@@ -169,10 +184,24 @@ def load_big(server: Server) -> float:
     return BIG / elapsed
 
 
-def row(label: str, pipeline: int, redis_rps: float, hakv_rps: float) -> None:
-    ratio = hakv_rps / redis_rps if redis_rps else float("nan")
-    print("%-24s %3s %12.0f %12.0f %7.2f" % (label, "P%d" % pipeline, redis_rps, hakv_rps,
-                                            ratio), flush=True)
+def row(label: str, pipeline: int, rps: list, per_cpu: list) -> tuple[float, float]:
+    """Print a test's line; returns (ratio, CPU-time ratio), hakv / Redis."""
+    ratio = rps[1] / rps[0]
+    cpu_ratio = per_cpu[1] / per_cpu[0]
+    print("%-24s %3s %12.0f %12.0f %7.2f %9.2f" % (label, "P%d" % pipeline, rps[0], rps[1],
+                                                 ratio, cpu_ratio), flush=True)
+    return ratio, cpu_ratio
+
+
+def print_means(title: str, table: dict) -> None:
+    for pipeline, values in table.items():
+        if values:
+            for i, kind in enumerate(("", "CPU-time ")):
+                geo = 1.0
+                for v in values:
+                    geo *= v[i]
+                print("geometric mean %sratio%s P%d: %.2f" % (kind, title, pipeline,
+                                                             geo ** (1 / len(values))))
 
 
 def main() -> int:
@@ -203,7 +232,8 @@ def main() -> int:
                       hakv_port, workdir)
         servers.append(hakv)
         wanted = [w.strip().lower() for w in opts.only.split(",") if w.strip()]
-        print("%-24s %3s %12s %12s %7s" % ("test", "", "redis rps", "hakv rps", "ratio"))
+        print("%-24s %3s %12s %12s %7s %9s" % ("test", "", "redis rps", "hakv rps", "ratio",
+                                              "cpu ratio"))
         depths = [int(p) for p in opts.pipelines.split(",")]
         runs = [(p, opts.requests if p == 1 else opts.pipelined_requests) for p in depths]
         ratios = {p: [] for p in depths}
@@ -214,12 +244,13 @@ def main() -> int:
             for label, args in TESTS:
                 if wanted and not any(w in label.lower() for w in wanted):
                     continue
-                best = [0.0, 0.0]
+                best, best_cpu = [0.0, 0.0], [0.0, 0.0]
                 for _ in range(opts.repeat):
-                    rates = measure(servers, args, requests, pipeline, opts.keyspace, opts.rounds)
+                    rates, per_cpu = measure(servers, args, requests, pipeline, opts.keyspace,
+                                             opts.rounds)
                     best = [max(b, r) for b, r in zip(best, rates)]
-                row(label, pipeline, best[0], best[1])
-                ratios[pipeline].append(best[1] / best[0])
+                    best_cpu = [max(b, r) for b, r in zip(best_cpu, per_cpu)]
+                ratios[pipeline].append(row(label, pipeline, best, best_cpu))
         if not opts.skip_big:
             print()
             rates = []
@@ -230,17 +261,10 @@ def main() -> int:
                 "1M ZADD load, 1000/cmd", "", rates[0], rates[1], rates[1] / rates[0]))
             for label, args in BIG_TESTS:
                 for pipeline, requests in runs:
-                    rps = measure(servers, args, requests, pipeline, BIG, opts.rounds)
-                    row(label, pipeline, rps[0], rps[1])
-                    big_ratios.setdefault(pipeline, []).append(rps[1] / rps[0])
-        for title, table in (("", ratios), (" (1M-member set)", big_ratios)):
-            for pipeline, values in table.items():
-                if values:
-                    geo = 1.0
-                    for v in values:
-                        geo *= v
-                    print("geometric mean ratio%s P%d: %.2f" % (title, pipeline,
-                                                               geo ** (1 / len(values))))
+                    rps, per_cpu = measure(servers, args, requests, pipeline, BIG, opts.rounds)
+                    big_ratios.setdefault(pipeline, []).append(row(label, pipeline, rps, per_cpu))
+        print_means("", ratios)
+        print_means(" (1M-member set)", big_ratios)
     finally:
         for s in servers:
             s.stop()

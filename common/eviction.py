@@ -46,7 +46,9 @@ snapshot list of its keys (or of its keys with a TTL for volatile-*), taken
 again when many of them are gone or the dict grew by a quarter; random
 picks come from it. LRU / LFU / TTL follow Redis: every round samples
 maxmemory-samples keys per database into a pool of the 16 best candidates
-and evicts the best one still present. LRU uses the time of the last access
+and evicts the best one still present -- except allkeys-lru, which keeps
+each database's keys in access order (an OrderedDict) and evicts from its
+front, with no sampling. LRU uses the time of the last access
 (Database.get's touch hook, and every write), LFU Redis's logarithmic counter
 with decay (lfu-log-factor, lfu-decay-time), TTL the nearest deadline.
 """

@@ -29,6 +29,7 @@ FAMILIES = [
     "hakv.common.commands.replication",
     "hakv.common.commands.acl",
     "hakv.common.commands.absent",
+    "hakv.common.commands.sort", "hakv.common.commands.geo",
 ]
 
 # Components: module path -> attach(server) function name. Optional until the

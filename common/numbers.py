@@ -119,28 +119,12 @@ def get_float(b: bytes, message: str = errors.NOT_FLOAT) -> float:
     return v
 
 
-def format_float_incr(v: float) -> bytes:
-    """INCRBYFLOAT / HINCRBYFLOAT output: Redis prints long doubles with %.17Lf
-    and strips trailing zeros; a double gives the same digits for values
-    that round-trip, which %.17g then trims."""
-    if math.isinf(v):
-        return b"inf" if v > 0 else b"-inf"
-    if v == int(v) and abs(v) < 1e17:
-        return b"%d" % int(v)
-    text = b"%.17f" % v
-    # Long doubles would carry more precision; use the shortest repr that
-    # round-trips when it is shorter, which is what clients expect to read.
-    short = repr(v).encode()
-    if b"e" not in short:
-        return short
-    return text.rstrip(b"0").rstrip(b".")
-
-
 # ---------------------------------------------------------------- long double
-# INCRBYFLOAT computes in C long double: on x86-64, the x87 80-bit format
-# (64-bit significand). Python floats would print 0.1 + 0.2 as
-# 0.30000000000000004 where Redis says 0.3, so the operands and the sum are
-# kept exact (Fraction) and rounded the way the x87 format rounds.
+# INCRBYFLOAT and HINCRBYFLOAT compute in C long double, and the blocking
+# pops read their timeouts as one: on x86-64, the x87 80-bit format (64-bit
+# significand). Python floats would print 0.1 + 0.2 as 0.30000000000000004
+# where Redis says 0.3, so the operands and the sum are kept exact
+# (Fraction) and rounded the way the x87 format rounds.
 
 _LD_SIGNIFICAND = 64
 _LD_MIN_EXP = -16382  # exponent of the smallest normal value

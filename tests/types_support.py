@@ -4,8 +4,8 @@ and bookkeeping helpers, a raw connection that can send now and read later
 (blocking pops), and the tagged RESP2/RESP3 reader the differential tests
 (tests/interop/test_types_diff.py, test_zsets_diff.py) compare replies with.
 
-A test module takes the fixtures by importing them:
-    from types_support import conns, raw, r, server  # noqa: F401 (fixtures)
+A test module takes the fixtures by importing them, with those they use:
+    from types_support import parsing_client, r, server  # noqa: F401 (fixtures)
 """
 
 from __future__ import annotations
@@ -33,12 +33,17 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def r(server):
+def parsing_client(server):
     """redis-py's default client (RESP3 in redis-py 8) on an empty server."""
     client = server.client()
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture
+def r(parsing_client):
+    return parsing_client
 
 
 @pytest.fixture

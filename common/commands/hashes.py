@@ -305,8 +305,12 @@ def hrandfield(ctx, argv):
 @command("hscan", -3, "readonly", keys=K1, group=G)
 def hscan(ctx, argv):
     settings = ctx.server.settings
-    return collection_scan(ctx, argv, dict, lambda h: list(h) if _is_listpack(h, settings) else None,
-                           _pairs_reply)
+
+    def whole(h):
+        # A hash Redis holds as a listpack is answered whole.
+        return list(h) if _is_listpack(h, settings) else None
+
+    return collection_scan(ctx, argv, dict, whole, _pairs_reply)
 
 
 def _pairs_reply(h, fields, is_whole):

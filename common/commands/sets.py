@@ -366,8 +366,12 @@ def sintercard(ctx, argv):
 @command("sscan", -3, "readonly", keys=K1, group=G)
 def sscan(ctx, argv):
     settings = ctx.server.settings
-    return collection_scan(ctx, argv, set, lambda s: list(s) if _is_intset(s, settings) else None,
-                           _members_reply)
+
+    def whole(s):
+        # A set Redis holds as an intset is answered whole.
+        return list(s) if _is_intset(s, settings) else None
+
+    return collection_scan(ctx, argv, set, whole, _members_reply)
 
 
 def _members_reply(value, elements, is_whole):

@@ -167,6 +167,8 @@ _CATEGORY_FIXES = {
     "info": "+dangerous",
     "wait": "+connection -keyspace",
     "command|*": "+connection",
+    "sort": "-keyspace +set +sortedset +list +dangerous",
+    "sort_ro": "-keyspace +set +sortedset +list +dangerous",
 }
 
 

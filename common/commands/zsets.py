@@ -46,7 +46,7 @@ from hakv.common.commands.lists import (clamp_range, parse_mpop, parse_timeout, 
 from hakv.common.commands.sets import numkeys_finder
 from hakv.common.commands.table import command
 from hakv.common.numbers import get_count, get_int, parse_rand_count
-from hakv.common.resp import NULL_ARRAY, ErrorReply, Raw, format_double
+from hakv.common.resp import ErrorReply, Raw, format_double
 from hakv.common.scan import collection_scan
 from hakv.common.types.zset import LEX_MAX, LEX_MIN, ZSet
 

@@ -12,8 +12,8 @@ import time
 import pytest
 import redis
 
-from types_support import (conns, r, redis_replica_of, server,  # noqa: F401 (fixtures)
-                           wait_blocked, wait_replicated)
+from types_support import (conns, parsing_client, r, redis_replica_of,  # noqa: F401 (fixtures)
+                           server, wait_blocked, wait_replicated)
 
 
 def test_timeouts(r, conns):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from types_support import (WRONGTYPE, KeyEvents, changes, error_of, raw, r,  # noqa: F401
-                           server)
+from types_support import (WRONGTYPE, KeyEvents, changes, error_of, parsing_client,  # noqa: F401
+                           r, raw, server)
 
 
 def test_hset_hget_hmset_hsetnx(r, raw):

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
-from types_support import (WRONGTYPE, KeyEvents, changes, error_of, raw, r,  # noqa: F401
-                           server)
+from types_support import (WRONGTYPE, KeyEvents, changes, error_of, parsing_client,  # noqa: F401
+                           r, raw, server)
 
 
 def test_push_and_range(r):

@@ -24,8 +24,8 @@ from hakv.common.connection import Client
 from hakv.common.node import load_families
 from hakv.common.server import Server
 
-from types_support import (WRONGTYPE, Conn, conns, raw, redis_replica_of,  # noqa: F401
-                           server, wait_blocked, wait_replicated)
+from types_support import (WRONGTYPE, Conn, conns, parsing_client, raw,  # noqa: F401
+                           redis_replica_of, server, wait_blocked, wait_replicated)
 from types_support import error_of as err
 
 ResponseError = redis.exceptions.ResponseError
@@ -709,12 +709,9 @@ def test_zadd_signals_ready_keys(node):
 
 
 @pytest.fixture
-def rp(server):
+def rp(parsing_client):
     """A parsing redis-py client for the blocking tests."""
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
+    return parsing_client
 
 
 def test_bzpopmin_immediate_and_types(rp, conns):
