@@ -121,12 +121,31 @@ def load_seconds(proc) -> float:
     return float(found[-1])
 
 
-def timed_save(proc) -> tuple[float, int]:
+def load_cpu_seconds(proc) -> float:
+    """hakv's "DB load CPU time: X seconds" log line (CPU spent loading only)."""
+    found = re.findall(r"DB load CPU time: ([0-9.]+) seconds", proc.output())
+    if not found:
+        raise RuntimeError("no load CPU time in the log of %s" % proc.name)
+    return float(found[-1])
+
+
+def timed_save(proc) -> tuple[float, int, float]:
+    """SAVE's round trip (s), the dump's size, and the CPU seconds the server spent."""
     client = proc.client(socket_timeout=600)
+    cpu0 = cpu_seconds(proc.pid)
     t0 = time.perf_counter()
     assert client.save()
     seconds = time.perf_counter() - t0
-    return seconds, os.path.getsize(os.path.join(proc.workdir, "dump.rdb"))
+    cpu = cpu_seconds(proc.pid) - cpu0
+    return seconds, os.path.getsize(os.path.join(proc.workdir, "dump.rdb")), cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: unlike wall time, hardly
+    moved by other processes competing for the cores."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -147,25 +166,28 @@ def snapshot_bench(n: int, root: str) -> dict:
     # Redis: load the dataset, SAVE it, load its own dump again.
     real = start("redis", os.path.join(root, "redis"), source)
     redis_load_source = load_seconds(real)
-    redis_save, redis_size = timed_save(real)
+    redis_save, redis_size, redis_save_cpu = timed_save(real)
     redis_dump = os.path.join(root, "redis-dump.rdb")
     shutil.copy(os.path.join(real.workdir, "dump.rdb"), redis_dump)
     real.stop()
     real.start(wait=False)
     wait_loaded(real)
     redis_load = load_seconds(real)
+    redis_load_cpu = cpu_seconds(real.pid)  # (the process did nothing else yet)
     redis_rss = rss_mb(real.pid)
     real.stop()
 
     # hakv: load Redis's dump, SAVE, load its own dump again.
     hakv = start("hakv", os.path.join(root, "hakv"), redis_dump)
     hakv_load_redis_dump = load_seconds(hakv)
-    hakv_save, hakv_size = timed_save(hakv)
+    hakv_load_redis_dump_cpu = load_cpu_seconds(hakv)
+    hakv_save, hakv_size, hakv_save_cpu = timed_save(hakv)
     hakv.stop()
     hakv.start(wait=False)
     wait_loaded(hakv)
     client = hakv.client(socket_timeout=300)
     hakv_load = load_seconds(hakv)
+    hakv_load_cpu = load_cpu_seconds(hakv)
     hakv_rss = rss_mb(hakv.pid)
     assert client.dbsize() == n
     hakv.stop()
@@ -174,16 +196,21 @@ def snapshot_bench(n: int, root: str) -> dict:
         ("load (Redis's dump)", redis_load, hakv_load_redis_dump, "s"),
         ("load (own dump)", redis_load, hakv_load, "s"),
         ("SAVE", redis_save, hakv_save, "s"),
+        ("CPU: load (Redis's dump)", redis_load_cpu, hakv_load_redis_dump_cpu, "s"),
+        ("CPU: load (own dump)", redis_load_cpu, hakv_load_cpu, "s"),
+        ("CPU: SAVE", redis_save_cpu, hakv_save_cpu, "s"),
         ("dump size", redis_size / 1e6, hakv_size / 1e6, "MB"),
         ("RSS after load", redis_rss, hakv_rss, "MB"),
     ]
-    print("\n%-22s %12s %12s %8s" % ("%d keys" % n, "redis", "hakv", "ratio"))
+    print("\n%-26s %12s %12s %8s" % ("%d keys" % n, "redis", "hakv", "ratio"))
     for name, r, h, unit in rows:
-        print("%-22s %10.3f%-2s %10.3f%-2s %7.2fx" % (name, r, unit, h, unit, h / r if r else 0))
+        print("%-26s %10.3f%-2s %10.3f%-2s %7.2fx" % (name, r, unit, h, unit, h / r if r else 0))
     print("(first load of the generated file: redis %.3fs)" % redis_load_source)
     return {"redis_dump": redis_dump, "save_ratio": hakv_save / redis_save,
             "load_ratio": hakv_load / redis_load,
-            "load_redis_dump_ratio": hakv_load_redis_dump / redis_load}
+            "load_redis_dump_ratio": hakv_load_redis_dump / redis_load,
+            "cpu_ratios": (hakv_save_cpu / redis_save_cpu, hakv_load_cpu / redis_load_cpu,
+                           hakv_load_redis_dump_cpu / redis_load_cpu)}
 
 
 # ------------------------------------------------------------------ BGSAVE latency
@@ -288,6 +315,8 @@ def main() -> int:
             verdict("SAVE, hakv / redis", snapshot["save_ratio"], 3)
             verdict("load own dump, hakv / redis", snapshot["load_ratio"], 3)
             verdict("load Redis's dump, hakv / redis", snapshot["load_redis_dump_ratio"], 3)
+            print("%-34s %s  (CPU seconds: SAVE, load own, load Redis's dump)"
+                  % ("CPU time, hakv / redis", "  ".join("%.2fx" % r for r in snapshot["cpu_ratios"])))
         if bgsave is not None:
             verdict("hakv p99 during BGSAVE / without", bgsave["hakv"], 2)
             print("%-34s %6.2fx  (for comparison)" % ("redis p99 during BGSAVE / without",

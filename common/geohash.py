@@ -141,6 +141,31 @@ def text_hash(score: float) -> bytes:
 
 # ---------------------------------------------------------------- distances
 
+# libm's functions return NaN where Python's math module raises (cos(inf),
+# asin of 1+epsilon for antipodal points ...); Redis goes on with the NaN.
+
+
+def _c(fn):
+    def call(x: float) -> float:
+        try:
+            return fn(x)
+        except ValueError:
+            return math.nan
+    return call
+
+
+_sin, _cos, _asin, _sqrt = _c(math.sin), _c(math.cos), _c(math.asin), _c(math.sqrt)
+
+
+def _cdiv(a: float, b: float) -> float:
+    """a / b with IEEE semantics (x/0 is +-inf or NaN)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
 
 def lat_distance(lat1: float, lat2: float) -> float:
     return EARTH_RADIUS_IN_METERS * abs(lat2 * _D_R - lat1 * _D_R)
@@ -150,14 +175,14 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Haversine distance in meters, as Redis computes it."""
     lon1r = lon1 * _D_R
     lon2r = lon2 * _D_R
-    v = math.sin((lon2r - lon1r) / 2)
+    v = _sin((lon2r - lon1r) / 2)
     if v == 0.0:
         return lat_distance(lat1, lat2)
     lat1r = lat1 * _D_R
     lat2r = lat2 * _D_R
-    u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+    u = _sin((lat2r - lat1r) / 2)
+    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(_sqrt(a))
 
 
 # ---------------------------------------------------------------- search areas
@@ -197,8 +222,8 @@ def _bounding_box(shape: Shape):
         width = shape.conversion * (shape.width / 2)
     lat = shape.lat
     lat_delta = (height / EARTH_RADIUS_IN_METERS) / _D_R
-    delta_top = (width / EARTH_RADIUS_IN_METERS / math.cos((lat + lat_delta) * _D_R)) / _D_R
-    delta_bottom = (width / EARTH_RADIUS_IN_METERS / math.cos((lat - lat_delta) * _D_R)) / _D_R
+    delta_top = _cdiv(width / EARTH_RADIUS_IN_METERS, _cos((lat + lat_delta) * _D_R)) / _D_R
+    delta_bottom = _cdiv(width / EARTH_RADIUS_IN_METERS, _cos((lat - lat_delta) * _D_R)) / _D_R
     delta = delta_bottom if lat < 0 else delta_top
     return shape.lon - delta, lat - lat_delta, shape.lon + delta, lat + lat_delta
 
@@ -249,8 +274,8 @@ def search_cells(shape: Shape) -> list:
     if shape.kind == CIRCLE:
         radius = shape.radius
     else:
-        radius = math.sqrt((shape.width / 2) * (shape.width / 2)
-                           + (shape.height / 2) * (shape.height / 2))
+        radius = _sqrt((shape.width / 2) * (shape.width / 2)
+                       + (shape.height / 2) * (shape.height / 2))
     radius *= shape.conversion
     step = estimate_step(radius, shape.lat)
 
@@ -306,7 +331,9 @@ def fixed4(value: float) -> bytes:
     """A distance with 4 decimals (llrint of value*10^4, ties to even)."""
     if value == 0:
         return b"0.0000"
-    n = round(value * 10000.0)
+    scaled = value * 10000.0
+    # llrint: ties to even; NaN and out-of-range values give LLONG_MIN
+    n = round(scaled) if scaled == scaled and abs(scaled) < _TWO63 else -(1 << 63)
     sign = b"-" if n < 0 else b""
     n = abs(n)
     return b"%s%d.%04d" % (sign, n // 10000, n % 10000)

@@ -681,31 +681,22 @@ class RdbWriter:
         compress = self._compressor
         limits = self._limits
         encode = _encode_string
-        # Inlined _encode_string for the common short string: up to this
-        # length, one that cannot be an integer is its length byte + itself.
-        plain_max = _uncompressed_below(compress)
-        int_lead = _INT_LEAD
-        len6 = _LEN6
         for key, value, expire in items:
-            n = len(key)
-            if n <= plain_max and (not n or key[0] not in int_lead):
-                key = len6[n] + key
-            else:
-                key = encode(key, compress)
             if value.__class__ is bytes:
-                n = len(value)
-                if n <= plain_max and (not n or value[0] not in int_lead):
-                    record = b"\x00" + key + len6[n] + value
-                else:
-                    record = b"\x00" + key + encode(value, compress)
+                if expire is not None:
+                    append(b"\xfc" + _pack_q(expire))
+                append(b"\x00")
+                append(encode(key, compress))
+                append(encode(value, compress))
             else:
                 encoded = _encode_value(value, compress, limits)
                 if encoded is None:
                     continue
-                record = _TYPE_BYTE[encoded[0]] + key + encoded[1]
-            if expire is not None:
-                append(b"\xfc" + _pack_q(expire))
-            append(record)
+                if expire is not None:
+                    append(b"\xfc" + _pack_q(expire))
+                append(_TYPE_BYTE[encoded[0]])
+                append(encode(key, compress))
+                append(encoded[1])
             if len(parts) >= 16384:
                 self._flush_parts()
         self._flush_parts()

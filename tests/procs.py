@@ -28,6 +28,10 @@ def free_port() -> int:
 def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0,
                password: str | None = None) -> None:
     deadline = time.time() + timeout
+    # Two parallel runs can pick the same free port: the loser exits with "address
+    # in use", but its readiness ping may first reach the winner. Trust a reply only
+    # from our own process (a mismatch that outlives 2 s is a wrapper process).
+    foreign_until = time.time() + 2.0
     last = None
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -35,6 +39,10 @@ def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float =
         try:
             r = redis.Redis(port=port, password=password, socket_timeout=1)
             r.ping()
+            if proc is not None and time.time() < foreign_until and _served_by_other(r, proc.pid):
+                r.close()
+                time.sleep(0.05)
+                continue
             r.close()
             return
         except redis.exceptions.BusyLoadingError:
@@ -45,6 +53,14 @@ def wait_ready(port: int, proc: subprocess.Popen | None = None, timeout: float =
             return
         time.sleep(0.05)
     raise TimeoutError("port %d not ready: %r" % (port, last))
+
+
+def _served_by_other(r: "redis.Redis", pid: int) -> bool:
+    try:
+        served = r.info("server").get("process_id")
+    except redis.exceptions.RedisError:
+        return False
+    return served is not None and int(served) != pid
 
 
 class Proc:

@@ -8,8 +8,9 @@ hash field, GET # is the element itself, and a BY pattern without '*'
 
 What follows Redis to the letter because clients and replicas see it:
 * numeric sorting parses each weight with strtod semantics (leading blanks
-  and hex accepted, trailing garbage, NaN and overflow refused with "One or
-  more scores can't be converted into double"); equal weights are ordered by
+  and hex accepted, trailing garbage, NaN, overflow and underflow -- subnormal
+  results included -- refused with "One or more scores can't be converted
+  into double"); equal weights are ordered by
   the elements' bytes, a missing weight key counts as 0;
 * ALPHA compares bytes (Redis uses strcoll, the same in the C locale, up to
   the first NUL byte) and puts elements whose BY key is missing first;
@@ -31,6 +32,7 @@ import math
 from collections import deque
 
 from hakv.common import errors
+from hakv.common.acl import READ
 from hakv.common.commands.table import command, node_table
 from hakv.common.commands.zsets import _mark_skiplist, _strtod
 from hakv.common.numbers import get_int
@@ -44,6 +46,7 @@ BY_DENIED = "ERR BY option of SORT denied due to insufficient ACL permissions."
 GET_DENIED = "ERR GET option of SORT denied due to insufficient ACL permissions."
 
 _BLANKS = b" \t\n\v\f\r"
+_DBL_MIN = 2.2250738585072014e-308
 
 
 # ---------------------------------------------------------------- patterns
@@ -84,7 +87,9 @@ def _weight(text: bytes) -> float | None:
     if parsed is None or parsed[1]:
         return None
     value = parsed[0]
-    return None if math.isnan(value) else value
+    if math.isnan(value) or (value != 0.0 and abs(value) < _DBL_MIN):
+        return None  # glibc's strtod reports ERANGE for subnormal results too
+    return value
 
 
 # ---------------------------------------------------------------- ACL
@@ -103,7 +108,6 @@ def _full_key_access(ctx, argv) -> bool:
     if user is None:
         return True
     cmd = node_table.lookup(argv[0])
-    from hakv.common.acl import READ
     for selector in user.selectors:
         if selector.check(cmd, argv, None)[0]:
             continue

@@ -25,13 +25,12 @@ import random
 
 import pytest
 
-from types_support import Err
 from types_support import RespConn as Conn
 
 pytestmark = pytest.mark.interop
 
 SEED = int(os.environ.get("HAKV_SGDIFF_SEED", "20261125"))
-N = int(os.environ.get("HAKV_SGDIFF_N", "1500"))
+N = int(os.environ.get("HAKV_SGDIFF_N", "2500"))
 
 # ------------------------------------------------------------------ GEO stream
 
@@ -68,7 +67,7 @@ def distance_arg(rng) -> list:
         return [rng.choice([b"-1", b"abc", b"", b"nan"]), rng.choice(UNITS)]
     unit = rng.choice(UNITS) if rng.random() > 0.03 else rng.choice(BAD_UNITS)
     return [rng.choice([b"0", b"1", b"10", b"50", b"120", b"300", b"1000", b"5000",
-                        b"20000", b"150.5", b"1e6"]), unit]
+                        b"20000", b"150.5", b"1e6", b"20037.5", b"inf", b"1e308"]), unit]
 
 
 def search_options(rng, store_ok: bool, search_store: bool = False) -> list:
@@ -129,7 +128,7 @@ def _by(rng) -> list:
     if rng.random() < 0.5:
         return [b"BYRADIUS"] + distance_arg(rng)
     w, unit = distance_arg(rng)
-    h = rng.choice([b"0", b"20", b"100", b"400", b"3000", b"-5"])
+    h = rng.choice([b"0", b"20", b"100", b"400", b"3000", b"-5", b"40000", b"inf"])
     return [b"BYBOX", w, h, unit]
 
 
@@ -182,11 +181,11 @@ GEO_WEIGHTS = [30, 12, 10, 30, 20, 3]
 # ------------------------------------------------------------------ SORT stream
 
 NUMS = [b"1", b"2", b"3", b"10", b"-3", b"2.5", b"0", b"-0", b"100", b"7", b"0x10", b" 5",
-        b"1e3", b"42", b"-1.5", b"8", b"9", b"11"]
+        b"1e3", b"42", b"-1.5", b"8", b"9", b"11", b"0x1p3", b"+4", b"\t6", b"1e308"]
 WORDS = [b"apple", b"b", b"banana", b"cherry", b"a1", b"a10", b"a9", b"zz", b"kiwi", b"x",
          b"fig", b"date"]
 WEIGHTS = NUMS + [b"", b"inf", b"-inf", b"3.25"]
-BAD_WEIGHTS = [b"abc", b"1 ", b"nan", b"1e400"]
+BAD_WEIGHTS = [b"abc", b"1 ", b"nan", b"1e400", b"1e-310", b"1e-400", b"0x"]
 SORT_KEYS = [b"ln", b"lw", b"sn", b"sw", b"zn", b"zw", b"empty", b"str", b"h_1"]
 SORT_DST = [b"out1", b"out2", b"ln2"]
 
@@ -222,6 +221,10 @@ def sort_setup(rng, c_all):
 
 
 def g_sort(rng):
+    if rng.random() < 0.03:  # in a script a set's "nosort" order is made deterministic
+        return [b"EVAL", b"return redis.call('SORT', KEYS[1], 'BY', 'nosort', unpack(ARGV))",
+                b"1", rng.choice(SORT_KEYS[:6])] + rng.choice([[], [b"LIMIT", b"1", b"3"],
+                                                               [b"DESC"], [b"GET", b"w_*"]])
     ro = rng.random() < 0.25
     key = rng.choice(SORT_KEYS) if rng.random() < 0.15 else rng.choice(SORT_KEYS[:6])
     parts = []
@@ -274,6 +277,8 @@ def _ambiguous(cmd) -> str:
 
 # ------------------------------------------------------------------ running
 
+NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
 
 def _dataset(conn, keys) -> dict:
     out = {}
@@ -322,6 +327,13 @@ def run(hk_port: int, rd_port: int, seed: int, n: int, kind: str):
                     ours, theirs = len(ours), len(theirs)
             assert ours == theirs, ("command #%d" % i, cmd, "hakv:", ours, "redis:", theirs,
                                     "recent:", history[-5:])
+            if theirs == NOT_DOUBLE:
+                # Redis 7.0's SORT does not clear errno before strtod: after an
+                # ERANGE weight every later non-integer weight fails too, until
+                # something resets errno (ZADD's float parsing does). hakv does
+                # not copy that bug; reset Redis's errno so the streams agree.
+                for c in (h, r):
+                    c.call(b"ZADD", b"errno-reset", b"0", b"x")
             if how and b"STORE" in cmd:
                 for c in (h, r):  # its content is not defined: keep it out of the comparison
                     c.call(b"DEL", cmd[cmd.index(b"STORE") + 1])
@@ -356,12 +368,19 @@ def test_geo_search_orders_match_exactly(hakv, real_redis):
         for c in (hk, rd):
             c.call(b"FLUSHALL")
         args = []
-        for i in range(400):
-            args += lonlat(rng)[:2] + [b"m%d" % i]
-        args = [a for a in args]
+        for i in range(600):
+            r = rng.random()
+            if r < 0.3:
+                point = [_coord(rng, -180, 180), _coord(rng, -85.05, 85.05)]
+            elif r < 0.5:
+                point = [_coord(rng, 170, 180), _coord(rng, 75, 85.05)]
+            elif r < 0.6:
+                point = [_coord(rng, -180, -170), _coord(rng, -85.05, -75)]
+            else:
+                point = [_coord(rng, 10, 16), _coord(rng, 36, 40)]
+            args += point + [b"m%d" % i]
         for c in (hk, rd):
-            reply = c.call(b"GEOADD", b"dense", *[a for a in args])
-            assert not isinstance(reply, Err) or True
+            assert c.call(b"GEOADD", b"dense", *args) == 600
         assert hk.call(b"ZRANGE", b"dense", b"0", b"-1", b"WITHSCORES") == \
             rd.call(b"ZRANGE", b"dense", b"0", b"-1", b"WITHSCORES")
         centres = [[b"15", b"37"], [b"179.9", b"84.9"], [b"-179.9", b"-84"], [b"0", b"0"],

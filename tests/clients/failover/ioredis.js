@@ -23,16 +23,22 @@ const PROFILES = {
     retryStrategy: '() => 50',
     sentinelRetryStrategy: '() => 50',
     sentinelCommandTimeout: 250,
+    // the application's part: after a kill ioredis sometimes ends in status
+    // 'end' ("Connection is closed." for every call, no more reconnects), so
+    // a new client replaces it on 'end'
+    recreateOnEnd: true,
   },
 };
 // variants tried while choosing `tuned`: the same without failoverDetector
-PROFILES['no-detector'] = Object.assign({}, PROFILES.tuned, { failoverDetector: false });
+PROFILES['no-detector'] = Object.assign({}, PROFILES.tuned, { failoverDetector: false, recreateOnEnd: false });
+PROFILES['no-recreate'] = Object.assign({}, PROFILES.tuned, { recreateOnEnd: false });
 
 function build(cfg, profile) {
   const opts = Object.assign({}, PROFILES[profile]);
   if (opts.reconnectOnError) opts.reconnectOnError = (err) => (err.message.startsWith('READONLY') ? 2 : false);
   if (opts.retryStrategy) opts.retryStrategy = () => 50;
   if (opts.sentinelRetryStrategy) opts.sentinelRetryStrategy = () => 50;
+  delete opts.recreateOnEnd;
   opts.sentinels = cfg.sentinels.map(([host, port]) => ({ host, port }));
   opts.name = cfg.master;
   const client = new Redis(opts);
@@ -51,7 +57,15 @@ async function main() {
   // surfaced and keep writing, so the run still measures the recovery
   process.on('uncaughtException', (err) => emit({ ev: 'uncaught', t: Date.now() / 1000, err: `${err.name}: ${err.message}` }));
   emit({ ev: 'start', client: 'ioredis', version, profile, settings: PROFILES[profile] });
-  const client = build(cfg, profile);
+  let client = build(cfg, profile);
+  if (PROFILES[profile].recreateOnEnd) {
+    const replaceOnEnd = (c) => c.once('end', () => {
+      emit({ ev: 'recreated', t: Date.now() / 1000 });
+      client = build(cfg, profile);
+      replaceOnEnd(client);
+    });
+    replaceOnEnd(client);
+  }
   const end = Date.now() + (cfg.max_seconds || 120) * 1000;
   for (let seq = 1; Date.now() < end; seq++) {
     const line = { ev: 'w', seq };
