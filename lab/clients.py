@@ -33,8 +33,9 @@ Measured per client, fault and system:
   lost              acknowledged writes missing from the new primary at the end,
                     split by whether WAIT 1 confirmed a replica had them
 
-`hakv clients` writes docs/clients.md (the table, the command, the client
-versions, the settings used) and the raw rounds as JSON next to it.
+`hakv clients --out docs/clients.md` writes the page (the table, the command,
+the client versions, the settings used); `--json` keeps the raw rounds, and
+`--merge` re-measures some combinations into an earlier run's page.
 """
 
 from __future__ import annotations
@@ -306,7 +307,8 @@ class Round:
 
 ADDR = re.compile(r"\d+\.\d+\.\d+\.\d+(:\d+)?")
 NUMBER = re.compile(r"\d+(\.\d+)?")
-HEX = re.compile(r"0x[0-9a-fA-F]+")
+# 0x... object ids; "NxN..." is such an id as older runs folded it (digits to N)
+HEX = re.compile(r"0x[0-9a-fA-F]+|\bNx[0-9a-fN]+")
 
 
 def normalize(text: str) -> str:
@@ -561,7 +563,8 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
            "Writing goes on for %d s after the old primary is back." % TAIL, "",
            "Columns:", "",
            "- **promoted**: seconds from the fault until a replica said `role:master`",
-           "  (the servers' part, the same for every client).",
+           "  (the servers' part, the same for every client; polled every 50 ms, so it",
+           "  can trail a first write by that much).",
            "- **first write new**: seconds from the fault to the client's first acknowledged",
            "  write on the new primary (`never` = not within %d s)." % RECOVERY_WINDOW,
            "- **gap**: last acknowledged write before the fault to that first write.",
@@ -715,8 +718,16 @@ def findings(results: list[Round]) -> list[str]:
 
 
 def load_rounds(path: str) -> list[Round]:
+    rounds = []
     with open(path) as f:
-        return [Round(**r) for r in json.load(f)]
+        for data in json.load(f):
+            r = Round(**data)
+            folded: dict[str, int] = {}   # fold again: the rules may have grown since
+            for text, n in r.error_texts.items():
+                folded[normalize(text)] = folded.get(normalize(text), 0) + n
+            r.error_texts = folded
+            rounds.append(r)
+    return rounds
 
 
 def merge(old: list[Round], new: list[Round]) -> list[Round]:
@@ -809,21 +820,23 @@ NOTES: dict[str, str] = {
         " connection to break; `reconnectOnError` returning 2 on READONLY moves it off a"
         " demoted primary and resends the command; `maxRetriesPerRequest: 3` bounds how"
         " long a call may wait for a reconnection. Without `failoverDetector` (profile"
-        " `no-detector`, measured once per system) a pause or partition left it on the"
+        " `no-detector`, one round per system) a pause or partition left it on the"
         " frozen primary until that came back (21-23 s) and 70-87 acknowledged writes"
-        " went to the demoted primary and were lost. With it, though, 3 of 8 kill rounds"
-        " (against both servers) ended with ioredis in status `end`: every call failed"
+        " went to the demoted primary and were lost. With it, though, 3 of 11 kill rounds"
+        " (2 against hakv, 1 against Redis) ended with ioredis in status `end`: every call failed"
         " with `Connection is closed.` and it never reconnected (the symptom reported in"
-        " redis/ioredis#1683); 0 of 6 without it. So the recommended setup keeps"
+        " redis/ioredis#1683); 0 of 6 kill rounds without it. So the recommended setup keeps"
         " `failoverDetector` and the application replaces the client on its `end` event"
-        " (`recreateOnEnd` in the writer, not an ioredis option)."),
+        " (`recreateOnEnd` in the writer, not an ioredis option): in 6 more kill rounds"
+        " with it, ioredis ended twice and the new client wrote to the new primary as"
+        " soon as in the other rounds (1.1 s against hakv, 2.3 s against Redis)."),
     "node-redis": (
         "Tried: the defaults, `scanInterval: 100` (ask the sentinels every 100 ms instead"
         " of 10 s), that plus short `connectTimeout` and `reconnectStrategy: 50`, and the"
         " full set of timeouts (`socketTimeout`, a per-command `timeout`; profile"
         " `timeouts`). node-redis' `createSentinel` follows the topology itself and"
         " surfaced no error at all to the application in any round; the defaults"
-        " recovered in 1-4 s. The timeouts made it worse: the SET sent to a frozen"
+        " recovered in 1-5 s. The timeouts made it worse: the SET sent to a frozen"
         " primary stayed pending until the old primary came back (11-12 s), with no"
         " error. Recommended: the defaults plus `scanInterval: 100` as a safety net;"
         " no socket or command timeouts. Open: in 3 of 15 kill rounds against hakv (0 of"
@@ -857,7 +870,9 @@ NOTES: dict[str, str] = {
         " or partition it acknowledges writes on the demoted primary (lost) and then"
         " dies the same way. Without `$SIG{PIPE} = 'IGNORE'` a write to a connection the"
         " dead primary reset kills the whole process (SIGPIPE), so that is part of the"
-        " recommended setup. `reconnect` re-resolves through the sentinels."),
+        " recommended setup. `reconnect` re-resolves through the sentinels; a call that"
+        " fails during it sometimes dies with Redis.pm's internal"
+        " `Redis::X::Reconnect=SCALAR(...)` object instead of a message."),
 }
 
 

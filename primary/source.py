@@ -28,7 +28,6 @@ from hakv.primary.psync import ReplIds, new_replid
 
 PING = encode_command(b"PING")
 GETACK = encode_command(b"REPLCONF", b"GETACK", b"*")
-FLUSH_DELAY = 0.001  # seconds the stream may wait to go out with more of it
 _SELECTS = [encode_command(b"SELECT", str(i).encode()) for i in range(16)]
 
 
@@ -161,10 +160,8 @@ class ReplicationSource:
             for link in self.replicas:
                 link.stream(data)
             if not self.flush_scheduled:
-                # Coalesced over FLUSH_DELAY: one send per replica for many
-                # writes (a send per loop turn cost a fifth of a busy primary).
                 self.flush_scheduled = True
-                self.server.loop.call_later(FLUSH_DELAY, self._flush_links)
+                self.server.loop.call_soon(self._flush_links)
 
     def _flush_links(self) -> None:
         self.flush_scheduled = False
