@@ -79,6 +79,7 @@ class Client(asyncio.Protocol):
         self.pending: list = []
         self.close_after_reply = False
         self.closed = False
+        self.disconnected = False  # the server has forgotten this client
         self.reply_mode = "on"  # on / off / skip (CLIENT REPLY)
         self.no_evict = False
         self.no_touch = False
@@ -129,9 +130,22 @@ class Client(asyncio.Protocol):
                 self.run(commands)
         self.flush()
 
+    def eof_received(self):
+        # Redis frees a client as soon as a read returns 0. asyncio reports the loss
+        # one loop pass later, and a PUBLISH in that pass would still count (and
+        # write to) this subscriber. What is already written is still flushed.
+        self.closed = True
+        self._forget()
+        return None  # asyncio then closes the transport
+
     def connection_lost(self, exc):
         self.closed = True
-        self.server.client_disconnected(self)
+        self._forget()
+
+    def _forget(self) -> None:
+        if not self.disconnected:
+            self.disconnected = True
+            self.server.client_disconnected(self)
 
     # -- running commands
 

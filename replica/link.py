@@ -77,6 +77,9 @@ class PrimaryLink(Client):
         except Exception as exc:  # a protocol, RDB or stream error: drop and retry
             follower.link_failed(self, str(exc) or exc.__class__.__name__)
 
+    def eof_received(self):
+        return None  # the link's loss is handled once, in connection_lost
+
     def connection_lost(self, exc):
         self.closed = True
         if self.registered:

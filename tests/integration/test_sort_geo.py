@@ -145,6 +145,13 @@ def test_sort_numeric_alpha_limit(r):
     r.rpush("w", "b", "a")
     assert error_of(r, "SORT", "w") == "One or more scores can't be converted into double"
     assert r.execute_command("SORT", "w", "ALPHA") == ["a", "b"]
+    for bad in ("1e400", "1e-400", "1e-310", "nan", "1 ", "0x"):  # ERANGE, subnormal too
+        r.delete("one")
+        r.rpush("one", bad)
+        assert error_of(r, "SORT", "one") == "One or more scores can't be converted into double"
+    r.delete("one")
+    r.rpush("one", " 5", "0x10", "", "-inf", "1e308")  # what strtod reads to the end
+    assert r.execute_command("SORT", "one") == ["-inf", "", " 5", "0x10", "1e308"]
     assert r.execute_command("SORT", "nokey") == []
     r.set("s", "x")
     assert error_of(r, "SORT", "s").startswith("WRONGTYPE")
@@ -247,19 +254,23 @@ def test_propagation_to_aof(make_hakv):
         _sicily(c)
         c.rpush("l", 2, 1)
         c.execute_command("SORT", "l", "STORE", "sorted")
+        c.eval("return redis.call('GEOADD', KEYS[1], 1, 2, 'in-script')", 1, "g2")
+        c.execute_command("GEOADD", "Sicily", "NX", *PALERMO, "Palermo")  # no change: not written
         incr = open(os.path.join(proc.workdir, "appendonlydir", "appendonly.aof.1.incr.aof"),
                     "rb").read()
     finally:
         c.close()
     # GEOADD is written as the ZADD it ran (computed scores), SORT ... STORE as sent.
     assert b"zadd" in incr and b"3479099956230698" in incr and b"GEOADD" not in incr
+    assert incr.count(b"3479099956230698") == 1
+    assert b"$2\r\ng2\r\n$16\r\n3378080408407459\r\n$9\r\nin-script" in incr
     assert b"SORT\r\n$1\r\nl\r\n$5\r\nSTORE" in incr
 
 
 def test_real_redis_replica_gets_the_same_data(r, server, make_redis):
+    _sicily(r)  # before the replica exists: it arrives in hakv's RDB snapshot
     replica, rr = redis_replica_of(make_redis, server)
     try:
-        _sicily(r)
         r.execute_command("GEOADD", "Sicily", "CH", 14, 37.9, "Mid", 13.4, 38.1, "Palermo")
         r.execute_command("GEOSEARCHSTORE", "near", "Sicily", "FROMMEMBER", "Mid", "BYRADIUS",
                           150, "km", "STOREDIST")
