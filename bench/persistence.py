@@ -4,7 +4,9 @@
    lists, hashes, sets, sorted sets, 10% with a TTL):
    - load time of the same dump (written by Redis) at start, and of each
      server's own dump (from the servers' "DB loaded from disk" log line),
-   - SAVE time (the command's round trip) and the dump's size.
+   - SAVE time (the command's round trip) and the dump's size,
+   - the CPU seconds of each load and SAVE (hakv's load from its "DB load
+     CPU time" log line): on a busy machine the wall times swing, these less.
    Target: SAVE and load <= 3x Redis's time.
 2. BGSAVE's effect on request latency: p50/p99 of GET/SET round trips on one
    connection without a BGSAVE, and while the BGSAVE child runs.
