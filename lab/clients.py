@@ -839,10 +839,11 @@ NOTES: dict[str, str] = {
         " recovered in 1-5 s. The timeouts made it worse: the SET sent to a frozen"
         " primary stayed pending until the old primary came back (11-12 s), with no"
         " error. Recommended: the defaults plus `scanInterval: 100` as a safety net;"
-        " no socket or command timeouts. Open: in 3 of 15 kill rounds against hakv (0 of"
-        " 10 against Redis) the SET in flight when the primary died never completed, no"
-        " error and no reply for the rest of the round, and the writer (which awaits each"
-        " write) stopped there; not explained yet."),
+        " no socket or command timeouts. Open: in 3 of 17 kill rounds against hakv (0 of"
+        " 12 against Redis; this page's run and the tuning runs before it) the SET in"
+        " flight when the primary died never completed: no error and no reply for the"
+        " rest of the round, and the writer (which awaits each write) stopped there."
+        " Not explained yet."),
     "ruby-redis": (
         "Tried: the defaults (5 s timeout, 1 reconnect attempt), then 250 ms timeouts with"
         " 3 reconnect attempts 50 ms apart. Note that redis-rb 4.x takes the master name"
