@@ -192,7 +192,20 @@ class Memory:
             if len(argv) <= single:
                 pairs = []
             else:
-                pairs = [(db, argv[single])]
+                # The common case (one key, most often a string): measured inline,
+                # as a 5-tuple that after() recognises by its length.
+                key = argv[single]
+                value = db.data.get(key)
+                if value is None:
+                    old = 0
+                elif value.__class__ is bytes:
+                    old = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+                    if key in db.expires:
+                        old += EXPIRE_ENTRY
+                else:
+                    old = self.size_of(db, key)
+                self.measuring = ((db, key),)
+                return (db, key, old, argv, None)
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
             if name in ("move", "copy"):
@@ -223,6 +236,9 @@ class Memory:
         return (pairs, sizes, "", None)
 
     def after(self, client, measured) -> None:
+        if len(measured) == 5:
+            self._after_one(client, *measured)
+            return
         pairs, sizes, name, argv = measured
         self.measuring = None
         access = self.access
@@ -247,6 +263,36 @@ class Memory:
         if name is not None and name in _WHOLE_DB_WRITES:
             _WHOLE_DB_WRITES[name](self, client, argv)
         if argv is not None and client.block is not None and client.block.argv is None:
+            client.block.argv = argv  # for before_served
+
+    def _after_one(self, client, db, key, old, argv, _) -> None:
+        """after() for a single-key write (before()'s fast path)."""
+        self.measuring = None
+        value = db.data.get(key)
+        if value is None:
+            new = 0
+        elif value.__class__ is bytes:
+            new = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+            if key in db.expires:
+                new += EXPIRE_ENTRY
+        else:
+            new = self.size_of(db, key)
+        if new != old:
+            self._add(db.id, new - old, (new > 0) - (old > 0))
+        if not new:
+            if old:
+                self._forget(db.id, key)
+        elif self.access is not None:
+            if self.mode == "lru":
+                acc = self.access[db.id]
+                acc[key] = _monotonic()
+                if old:
+                    acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
+            elif old:
+                self._touch_lfu(db, key)  # a write to an existing key is an access
+            else:
+                self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
+        if client.block is not None and client.block.argv is None:
             client.block.argv = argv  # for before_served
 
     def _forget(self, dbid: int, key: bytes) -> None:
