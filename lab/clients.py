@@ -298,7 +298,7 @@ class Round:
     lost_wait: int = 0
     acked_nowait: int = 0
     lost_nowait: int = 0
-    lost_keys: list = field(default_factory=list)  # the first few lost, for a look
+    lost_keys: list = field(default_factory=list)  # the first WAIT-confirmed ones lost
     old_ran: int = 0                      # client SETs the old primary's MONITOR saw
     crashed: bool = False                 # the writer exited by itself
     exit_code: int | None = None
@@ -454,7 +454,7 @@ def measure(result: Round, lines: list, prefix: str, executed: dict, old_addr: s
     for x in acked:
         confirmed = isinstance(x.get("wait"), int) and x["wait"] >= 1
         missing = key(x) not in present
-        if missing and len(result.lost_keys) < 10:
+        if missing and confirmed and len(result.lost_keys) < 10:
             result.lost_keys.append(key(x))
         if confirmed:
             result.acked_wait += 1
@@ -575,7 +575,8 @@ def render(results: list[Round], command: str, notes: dict | None = None) -> str
            "  word; a write the frozen old primary ran only after the client had its answer",
            "  from the new one, after a timeout and a resend, is not counted).",
            "- **lost**: acknowledged writes missing on the final primary: `WAIT-confirmed`",
-           "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged.", "",
+           "  (WAIT 1 said a replica had it) / `other`, each as lost/acknowledged. With two",
+           "  replicas, WAIT 1 does not promise the one that gets promoted had the write.", "",
            "Reading it: **promoted** is the servers' part, and it differs. No client can",
            "write to the new primary before a sentinel names it: redis-sentinel does so once",
            "its next INFO to the promoted replica shows `role:master` (`+promoted-slave`,",
@@ -690,8 +691,9 @@ def findings(results: list[Round]) -> list[str]:
         demoted = ["%s/%s/%s: %d (the round lost %d acknowledged writes)" % (
             r.client, r.fault, r.system, r.demoted_writes, r.lost_nowait + r.lost_wait)
             for r in rows if r.demoted_writes]
-        lost_wait = ["%s/%s/%s: %d (%s)" % (r.client, r.fault, r.system, r.lost_wait,
-                                            ", ".join(r.lost_keys[:3]))
+        lost_wait = ["%s/%s/%s: %d%s" % (r.client, r.fault, r.system, r.lost_wait,
+                                         " (%s)" % ", ".join(r.lost_keys[:3])
+                                         if r.lost_keys else "")
                      for r in rows if r.lost_wait]
         crashed = ["%s/%s/%s (exit %s)" % (r.client, r.fault, r.system, r.exit_code)
                    for r in rows if r.crashed]
@@ -843,7 +845,17 @@ NOTES: dict[str, str] = {
         " 12 against Redis; this page's run and the tuning runs before it) the SET in"
         " flight when the primary died never completed: no error and no reply for the"
         " rest of the round, and the writer (which awaits each write) stopped there."
-        " Not explained yet."),
+        " Not explained yet."
+        " A WAIT-confirmed write was lost twice in earlier runs (node-redis, pause "
+        "and partition, hakv), and the logs point to the client: the write's SET was "
+        "answered by the old primary just before the cut, its WAIT was still pending "
+        "on the frozen connection, and the writer's next write went to the new "
+        "primary before the old one was healed, so the WAIT's `1` cannot have come "
+        "from the old primary: after the switch node-redis sent the pending WAIT to "
+        "the new primary, where it counted that primary's replica. A WAIT only speaks"
+        " for the server that runs it; a client that moves it to another server makes"
+        " its answer meaningless. Neither replica had the write (both resynced from "
+        "offset 3644 in that round)."),
     "ruby-redis": (
         "Tried: the defaults (5 s timeout, 1 reconnect attempt), then 250 ms timeouts with"
         " 3 reconnect attempts 50 ms apart. Note that redis-rb 4.x takes the master name"

@@ -57,6 +57,10 @@ its algorithm; they only remove waiting):
     and the leader waits up to 2 s for the answers before giving up: the
     fast election can otherwise finish before the 1 s replica INFO poll
     that starts at SDOWN has answered.
+12. Before choosing, the leader also waits (one ping period at most) for an
+    INFO taken after the master went SDOWN from every usable replica: by then
+    the master has stopped streaming, so each offset is final and the choice
+    by offset cannot skip the replica holding the last WAIT-confirmed write.
 """
 from __future__ import annotations
 
@@ -1200,6 +1204,30 @@ class SentinelState(CommandsMixin):
                                        (s.runid or "").lower()))
         return candidates[0]
 
+    def _await_final_offsets(self, master: Instance, now: int) -> bool:
+        """Whether to wait for fresher replica INFO before choosing.
+
+        An offset read before the master went quiet can be behind a write that
+        WAIT confirmed on that replica, and choosing by it can promote a replica
+        that lacks the write. Once the master is SDOWN it has stopped streaming,
+        so an INFO taken after that shows each replica's final offset: ask every
+        usable replica for one and wait for it (one ping period at most, then
+        choose with what there is, as Redis always does)."""
+        if not master.flags & Flag.S_DOWN:
+            return False  # a forced failover of a live master: offsets keep moving anyway
+        if now - master.failover_state_change_time >= self.timings.ping_period:
+            return False
+        waiting = False
+        for s in master.slaves.values():
+            if s.info_refresh > master.s_down_since_time:
+                continue
+            if self._slave_rejection(master, s, now) not in (None, "stale info"):
+                continue
+            waiting = True
+            if not s.info_sent_time or now - s.info_sent_time >= 250:
+                self._send_info(s, now)
+        return waiting
+
     def _abort_failover(self, master: Instance, now: int) -> None:
         assert master.failover_state <= FailoverState.WAIT_PROMOTION
         master.flags &= ~(Flag.FAILOVER_IN_PROGRESS | Flag.FORCE_FAILOVER)
@@ -1258,6 +1286,8 @@ class SentinelState(CommandsMixin):
         self._event(LogLevel.WARNING, "+failover-state-select-slave", master)
 
     def _failover_select_slave(self, master: Instance, now: int) -> None:
+        if self._await_final_offsets(master, now):
+            return
         slave = self.select_slave(master, now)
         if slave is None:
             # The election can end before the replicas answered the faster INFO

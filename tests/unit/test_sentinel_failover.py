@@ -705,3 +705,18 @@ def test_failover_converges_whatever_the_timing(seed):
     for sim in world.sims.values():
         m = sim.state.masters["mymaster"]
         assert m.addr.port == masters[0].port
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_promotes_the_replica_with_the_write_confirmed_just_before_the_fault(seed):
+    # 6381 received a last write (confirmed by WAIT 1) just before the master
+    # died, after the sentinels' last regular INFO: choosing by the offsets read
+    # before the fault would promote 6380 and lose it.
+    world = three_sentinel_world(replicas=((6380, 2000), (6381, 1990)), seed=seed)
+    settle(world)
+    world.run_for(world.rng.randrange(1000))
+    world.nodes[(HOST, 6381)].offset = 2010
+    world.kill_node(world.nodes[(HOST, 6379)])
+    winner = world.run_until_event("+promoted-slave", timeout=20_000)
+    assert world.nodes[(HOST, 6381)].role == "master", winner.types()
+    assert world.nodes[(HOST, 6380)].role == "slave"
