@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -54,7 +53,7 @@ import redis  # noqa: E402
 from hakv.lab.faults import LocalBackend  # noqa: E402
 from hakv.lab.report import build_report  # noqa: E402
 from hakv.lab.svg import render_svg  # noqa: E402
-from hakv.lab.topology import Topology, private_ip  # noqa: E402
+from hakv.lab.topology import Topology, free_port_run  # noqa: E402
 from hakv.lab.watch import Observer  # noqa: E402
 from sentinel_support import HA, MASTER, kill  # noqa: E402
 
@@ -105,51 +104,6 @@ def one_round(system: str, down_after: int, root: str) -> float:
 # the fault rounds
 
 
-def free_run(count: int) -> int:
-    """A base port with `count` free ports on 127.0.0.1 and the private addresses."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + count):
-                for host in ["127.0.0.1"] + [private_ip(i) for i in range(6)]:
-                    sock = socket.socket()
-                    socks.append(sock)
-                    sock.bind((host, p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no run of free ports")
-
-
-def wait_settled(backend: LocalBackend, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        ok = True
-        for s in backend.sentinels():
-            try:
-                reply = backend.call(s, "SENTINEL", "MASTER", MASTER)
-            except Exception:
-                ok = False
-                break
-            v = {k.decode(): x.decode() for k, x in zip(reply[::2], reply[1::2])}
-            if int(v["num-slaves"]) < 2 or int(v["num-other-sentinels"]) != 2 \
-                    or v["flags"] != "master":
-                ok = False
-                break
-        if ok:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the sentinels did not settle within %ds" % timeout)
-
-
 async def observe_fault(backend: LocalBackend, scenario: str, timeout: float = 40.0):
     obs = Observer(backend, poll_interval=0.1, probe_timeout=PROBE_TIMEOUT)
     await obs.start()
@@ -173,13 +127,13 @@ async def observe_fault(backend: LocalBackend, scenario: str, timeout: float = 4
 
 
 def fault_round(system: str, scenario: str, down_after: int, root: str):
-    port, sport = free_run(3), free_run(3)
+    port, sport = free_port_run(3), free_port_run(3)
     topo = Topology.plan(root, port, sport, down_after_ms=down_after, impl=system)
     os.makedirs(topo.dir, exist_ok=True)
     try:
         topo.start_all()
         backend = LocalBackend(topo.dir, topo)
-        wait_settled(backend)
+        backend.wait_settled()
         report = asyncio.run(observe_fault(backend, scenario))
         if report.first_write_new_at is None:
             raise RuntimeError("%s %s: no write on a new primary (see %s)"

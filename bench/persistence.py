@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from hakv.common import rdb  # noqa: E402
 from hakv.common.types.zset import ZSet  # noqa: E402
 from procs import hakv_server, redis_server  # noqa: E402
+from bench_support import cpu_seconds  # noqa: E402
 
 
 # ------------------------------------------------------------------ dataset
@@ -141,13 +142,6 @@ def timed_save(proc) -> tuple[float, int, float]:
     cpu = cpu_seconds(proc.pid) - cpu0
     return seconds, os.path.getsize(os.path.join(proc.workdir, "dump.rdb")), cpu
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: unlike wall time, hardly
-    moved by other processes competing for the cores."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

@@ -1,5 +1,5 @@
 """Time our RDB writer/loader against redis-server SAVE and startup load, same data."""
-import os, re, sys, time, random, shutil, subprocess, tempfile
+import os, re, sys, time, random, shutil, tempfile
 from collections import deque
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from procs import redis_server

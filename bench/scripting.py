@@ -28,16 +28,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 from procs import hakv_server, redis_server  # noqa: E402
+from bench_support import cpu_seconds  # noqa: E402
 
 BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 SCRIPT = "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])"
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_benchmark(server, args: list, requests: int, clients: int, pipeline: int):

@@ -41,10 +41,10 @@ import sys
 import tempfile
 import time
 
+from bench_support import Server, encode, free_port
+
 BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 # redis-benchmark -t names, in the order they run.
 TESTS = ["set", "get", "incr", "mset", "lpush", "rpush", "lpop", "rpop", "sadd", "hset",
@@ -52,72 +52,6 @@ TESTS = ["set", "get", "incr", "mset", "lpush", "rpush", "lpop", "rpop", "sadd",
 # Where the issue's targets apply.
 TARGETS = {1: ("set", "get"), 16: ("set", "get")}
 TARGET_RATIO = {1: 0.75, 16: 0.40}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, name: str, argv: list, port: int, workdir: str):
-        self.name = name
-        self.argv = argv
-        self.port = port
-        self.workdir = workdir
-        self.proc = None
-        self.log = None
-
-    def start(self) -> "Server":
-        self.log = open(os.path.join(self.workdir, self.name + ".log"), "ab")
-        self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while True:
-            try:
-                if self.call(b"PING") == b"+PONG\r\n":
-                    return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("%s did not start" % self.name)
-            time.sleep(0.05)
-
-    def call(self, *args: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
-            s.sendall(encode(args))
-            return s.recv(65536)
-
-    def cpu_seconds(self) -> float:
-        """utime + stime of the server process so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            # The command name (field 2) may hold spaces: split after its ')'.
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def rss_bytes(self) -> int:
-        with open("/proc/%d/statm" % self.proc.pid) as f:
-            return int(f.read().split()[1]) * PAGE_SIZE
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.log is not None:
-            self.log.close()
-
-
-def encode(args) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def run_benchmark(server: Server, test: str, requests: int, pipeline: int,

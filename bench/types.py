@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
 import shutil
 import socket
@@ -41,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from bench_support import Server, cpu_seconds, encode, free_port
 
 BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -76,54 +77,6 @@ BIG_TESTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, name: str, argv: list, port: int, workdir: str):
-        self.name = name
-        self.port = port
-        self.log = open(os.path.join(workdir, name + ".log"), "wb")
-        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while True:
-            try:
-                if self.call(b"PING") == b"+PONG\r\n":
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("%s did not start" % name)
-            time.sleep(0.05)
-
-    def call(self, *args: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
-            s.sendall(encode(args))
-            return s.recv(65536)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def encode(args) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
 def run_benchmark(port: int, args: list, requests: int, pipeline: int, keyspace: int) -> float:
     argv = [BENCHMARK, "-p", str(port), "-c", "50", "-n", str(requests), "-P", str(pipeline),
             "-r", str(keyspace), "--csv"] + args
@@ -132,13 +85,6 @@ def run_benchmark(port: int, args: list, requests: int, pipeline: int, keyspace:
     if not rows:
         raise RuntimeError("no result from %s" % " ".join(argv))
     return float(rows[-1][1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(servers: list, args: list, requests: int, pipeline: int, keyspace: int,
@@ -225,11 +171,11 @@ def main() -> int:
     try:
         redis = Server("redis", [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1",
                                  "--save", "", "--appendonly", "no", "--dir", workdir],
-                       redis_port, workdir)
+                       redis_port, workdir).start()
         servers.append(redis)
         hakv = Server("hakv", [sys.executable, "-m", "hakv.common.main", "--port",
                                str(hakv_port), "--bind", "127.0.0.1", "--save", ""],
-                      hakv_port, workdir)
+                      hakv_port, workdir).start()
         servers.append(hakv)
         wanted = [w.strip().lower() for w in opts.only.split(",") if w.strip()]
         print("%-24s %3s %12s %12s %7s %9s" % ("test", "", "redis rps", "hakv rps", "ratio",

@@ -192,20 +192,11 @@ class Memory:
             if len(argv) <= single:
                 pairs = []
             else:
-                # The common case (one key, most often a string): measured inline,
-                # as a 5-tuple that after() recognises by its length.
+                # The common case, one key: no lists, a 5-tuple that after()
+                # recognises by its length.
                 key = argv[single]
-                value = db.data.get(key)
-                if value is None:
-                    old = 0
-                elif value.__class__ is bytes:
-                    old = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
-                    if key in db.expires:
-                        old += EXPIRE_ENTRY
-                else:
-                    old = self.size_of(db, key)
                 self.measuring = ((db, key),)
-                return (db, key, old, argv, None)
+                return (db, key, self.size_of(db, key), argv, None)
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
             if name in ("move", "copy"):
@@ -268,15 +259,7 @@ class Memory:
     def _after_one(self, client, db, key, old, argv, _) -> None:
         """after() for a single-key write (before()'s fast path)."""
         self.measuring = None
-        value = db.data.get(key)
-        if value is None:
-            new = 0
-        elif value.__class__ is bytes:
-            new = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
-            if key in db.expires:
-                new += EXPIRE_ENTRY
-        else:
-            new = self.size_of(db, key)
+        new = self.size_of(db, key)
         if new != old:
             self._add(db.id, new - old, (new > 0) - (old > 0))
         if not new:

@@ -58,7 +58,7 @@ import hiredis
 from hakv.common.resp import encode_command
 from hakv.lab.faults import LocalBackend
 from hakv.lab.rpc import Rpc, RpcError, parse_info
-from hakv.lab.topology import Topology, private_ip
+from hakv.lab.topology import Topology, free_port_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITERS_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "clients", "failover"))
@@ -85,52 +85,6 @@ TAIL = 4.0               # seconds to keep writing after the old primary is back
 
 # ---------------------------------------------------------------------------
 # the topology
-
-
-def free_base(count: int) -> int:
-    """A base port with `count` consecutive ports free on 127.0.0.1 and on the
-    private member addresses the proxies use."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65000:
-            continue
-        held = []
-        try:
-            for port in range(base, base + count):
-                for host in ["127.0.0.1"] + [private_ip(i) for i in range(6)]:
-                    sock = socket.socket()
-                    held.append(sock)
-                    sock.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no run of free ports")
-
-
-def wait_settled(backend: LocalBackend, timeout: float = 30.0) -> None:
-    """Until every sentinel sees the master with 2 replicas and 2 other sentinels."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            views = [backend.call(s, "SENTINEL", "MASTER", backend.master_name)
-                     for s in backend.sentinels()]
-        except (OSError, RpcError):
-            views = None
-        if views:
-            ok = True
-            for reply in views:
-                v = {k.decode(): x.decode() for k, x in zip(reply[::2], reply[1::2])}
-                ok &= (int(v["num-slaves"]) >= 2 and int(v["num-other-sentinels"]) == 2
-                       and v["flags"] == "master")
-            if ok:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("the sentinels did not settle within %ds" % timeout)
 
 
 # ---------------------------------------------------------------------------
@@ -323,14 +277,14 @@ def normalize(text: str) -> str:
 def run_round(system: str, client: str, fault: str, profile: str, root: str,
               writers_dir: str = WRITERS_DIR, log=print) -> Round:
     os.makedirs(root, exist_ok=True)
-    topo = Topology.plan(root, free_base(3), free_base(3), down_after_ms=1000, impl=system)
+    topo = Topology.plan(root, free_port_run(3), free_port_run(3), down_after_ms=1000, impl=system)
     result = Round(system, client, fault, profile)
     writer = taps = None
     watches: list[RoleWatch] = []
     try:
         topo.start_all()
         backend = LocalBackend(topo.dir, topo)
-        wait_settled(backend)
+        backend.wait_settled()
         old = "node1"
         old_addr = "%s:%d" % backend.address(old)
         prefix = "fo:%s:%s:" % (client, fault)

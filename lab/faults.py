@@ -92,6 +92,12 @@ class FaultError(Exception):
     """A verb that could not be applied (unknown member, nothing to heal, ...)."""
 
 
+def _settled(reply, replicas: int, others: int) -> bool:
+    v = {k.decode(): x.decode() for k, x in zip(reply[::2], reply[1::2])}
+    return (int(v["num-slaves"]) >= replicas and int(v["num-other-sentinels"]) == others
+            and v["flags"] == "master")
+
+
 class FaultBackend(abc.ABC):
     """A topology the lab can observe and hurt.
 
@@ -141,6 +147,21 @@ class FaultBackend(abc.ABC):
     def partitioned(self) -> set[str]:
         """Members cut off right now (for display)."""
         return set()
+
+    def wait_settled(self, replicas: int = 2, timeout: float = 30.0) -> None:
+        """Until every sentinel sees the master up with `replicas` replicas and
+        every other sentinel."""
+        sentinels = self.sentinels()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                views = [self.call(s, "SENTINEL", "MASTER", self.master_name) for s in sentinels]
+            except (OSError, RpcError):
+                views = None
+            if views and all(_settled(reply, replicas, len(sentinels) - 1) for reply in views):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the sentinels did not settle within %ds" % timeout)
 
     def close(self) -> None:
         """Release what the backend holds (sockets, SDK clients)."""

@@ -331,6 +331,32 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
+def free_port_run(count: int, members: int = 8) -> int:
+    """A base port with `count` consecutive ports free on 127.0.0.1 and on the
+    private addresses of the first `members` members (where the proxies put them)."""
+    hosts = [PUBLIC_HOST] + [private_ip(i) for i in range(members)]
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind((PUBLIC_HOST, 0))
+            base = s.getsockname()[1]
+        if base + count > 65000:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                for host in hosts:
+                    sock = socket.socket()
+                    held.append(sock)
+                    sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
 def port_free(port: int, host: str = PUBLIC_HOST) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,32 +24,8 @@ from redis.sentinel import Sentinel
 
 from hakv.lab.faults import LocalBackend
 from hakv.lab.topology import Topology
+from hakv.lab.topology import free_port_run as free_run
 from sentinel_support import MASTER, Writer, wait_until
-
-
-def free_run(count: int) -> int:
-    """A base port with `count` free consecutive ports, on 127.0.0.1 and on the
-    private addresses the members will use."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + count):
-                for host in ("127.0.0.1",) + tuple("127.0.0.%d" % (11 + i) for i in range(8)):
-                    sock = socket.socket()
-                    socks.append(sock)
-                    sock.bind((host, p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no run of free ports")
 
 
 def hakv_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:

@@ -9,31 +9,8 @@ import sys
 
 import pytest
 
-from hakv.lab.topology import Topology
+from hakv.lab.topology import Topology, free_port_run
 from sentinel_support import wait_until
-
-
-def _free_run(count: int) -> int:
-    """A base port with `count` free consecutive ports after it."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65535:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no run of free ports")
 
 
 def _hakv(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -55,7 +32,7 @@ def _rows(table: str, prefix: str) -> list[list[str]]:
 
 
 def test_hakv_up_once_prints_the_table_and_stops_everything(topo_dir):
-    port, sport = _free_run(3), _free_run(3)
+    port, sport = free_port_run(3), free_port_run(3)
     run = _hakv("up", "--once", "--dir", topo_dir, "--port", str(port), "--sentinel-port", str(sport))
     assert run.returncode == 0, run.stdout + run.stderr
     nodes, sentinels = _rows(run.stdout, "node"), _rows(run.stdout, "sentinel")
@@ -71,7 +48,7 @@ def test_hakv_up_once_prints_the_table_and_stops_everything(topo_dir):
 
 
 def test_hakv_up_keep_then_status_shows_the_sentinels_agreeing(topo_dir):
-    port, sport = _free_run(3), _free_run(3)
+    port, sport = free_port_run(3), free_port_run(3)
     run = _hakv("up", "--once", "--keep", "--dir", topo_dir, "--port", str(port),
                 "--sentinel-port", str(sport))
     assert run.returncode == 0, run.stdout + run.stderr
