@@ -20,6 +20,7 @@ import redis
 
 from hakv.common import rdb
 from hakv.common.types.zset import ZSet
+from persistence_support import norm
 
 
 def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
@@ -87,18 +88,6 @@ def has_commands(client, *names) -> bool:
 
 
 # ------------------------------------------------------------ comparing servers
-
-
-def norm(value):
-    if isinstance(value, bytes):
-        return ("string", value)
-    if isinstance(value, deque):
-        return ("list", list(value))
-    if isinstance(value, dict):
-        return ("hash", dict(value))
-    if isinstance(value, set):
-        return ("set", set(value))
-    return ("zset", list(value.items()))
 
 
 def contents(client: redis.Redis, dbs=range(16)) -> dict:

@@ -18,13 +18,7 @@ from hakv.common.crc64 import crc64
 from hakv.common.rdb import (Aux, EncodingLimits, Function, Key, ModuleAux, RdbError,
                              RdbParser, RdbWriter, ResizeDb)
 from hakv.common.types.zset import ZSet
-
-
-def zset(pairs) -> ZSet:
-    z = ZSet()
-    for member, score in pairs:
-        z.add(member, score)
-    return z
+from persistence_support import zset
 
 
 def plain(value):
