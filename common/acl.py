@@ -1361,5 +1361,7 @@ def attach(server) -> ACL:
             _fatal(server, "Aborting Redis startup because of ACL errors: %s" % problems)
     apply_renames(server)
     settings.listeners.append(acl.on_config_set)
+    # CONFIG REWRITE writes the live users unless an aclfile holds them (ACL SAVE).
+    settings.rewrite_user_lines = lambda: [] if settings["aclfile"] else acl.list_lines()
     server.acl = acl
     return acl

@@ -190,6 +190,20 @@ def _format_percentile(v: float) -> str:
     return ("%f" % v).rstrip("0").rstrip(".")
 
 
+_SHUTDOWN_FLAGS = ("default", "save", "nosave", "now", "force")
+
+
+def _shutdown_flags(args: list[str], choices: tuple) -> str:
+    """shutdown-on-sigint/-sigterm: any of the flags, several at once; kept as
+    Redis shows them (table order, "default" alone when no flag is set)."""
+    words = {w.lower() for a in args for w in a.split(" ") if w}
+    if not words or not words <= set(choices):
+        raise ConfigError("argument(s) must be one of the following: " + ", ".join(choices))
+    if "save" in words and "nosave" in words:
+        raise ConfigError("shutdown options SAVE and NOSAVE can't be used simultaneously")
+    return " ".join(c for c in choices[1:] if c in words) or "default"
+
+
 def _memory_or_percent(text: str) -> int:
     """maxmemory-clients: bytes, or 'N%' of maxmemory (kept as -N, like Redis)."""
     if text.endswith("%"):
@@ -242,7 +256,7 @@ _CLAMPS = {
 }
 
 # Directives whose value is all the words after the name (none is fine).
-MULTI_ARG_KINDS = ("save", "list", "cobl", "oom", "percentiles")
+MULTI_ARG_KINDS = ("save", "list", "cobl", "oom", "percentiles", "shutdownflags")
 
 
 @dataclass
@@ -269,6 +283,8 @@ class Directive:
             return _oom_values(args)
         if kind == "percentiles":
             return _percentiles(args)
+        if kind == "shutdownflags":
+            return _shutdown_flags(args, self.choices)
         if kind == "replicaof":
             if len(args) != 2:
                 raise ConfigError("wrong number of arguments")
@@ -395,8 +411,8 @@ DIRECTIVES = [
     _E("enable-protected-configs", "no", _YNL, mutable=False),
     _E("enable-debug-command", "no", _YNL, mutable=False),
     _E("enable-module-command", "no", _YNL, mutable=False),
-    _E("shutdown-on-sigint", "default", "default, save, nosave, now, force"),
-    _E("shutdown-on-sigterm", "default", "default, save, nosave, now, force"),
+    _D("shutdown-on-sigint", "shutdownflags", "default", choices=_SHUTDOWN_FLAGS),
+    _D("shutdown-on-sigterm", "shutdownflags", "default", choices=_SHUTDOWN_FLAGS),
     _I("shutdown-timeout", 10, 0, INT_MAX),
     _S("server_cpulist", mutable=False),
     _S("bio_cpulist", mutable=False),
@@ -580,6 +596,9 @@ class Settings:
         self.model = NodeConfig()
         self.config_file: str | None = None
         self.listeners: list = []  # callables(name, value) run after CONFIG SET
+        # callable() -> the live `user` lines CONFIG REWRITE writes (None: leave the
+        # file's own `user` lines, [] with an aclfile: users belong to ACL SAVE); set by acl
+        self.rewrite_user_lines = None
         self._loaded_save = False  # several `save` lines in a file add up
 
     def __getitem__(self, name: str):
@@ -822,6 +841,7 @@ def rewrite(settings: Settings) -> None:
         if d is not None and not d.multi:
             by_directive.setdefault(d.name, []).append(idx)
     replace: dict[int, list[str]] = {}
+    user_tail = _rewrite_users(settings, old, replace)
     for name, idxs in by_directive.items():
         if _file_value(settings, name, [old[i] for i in idxs]) == settings[name]:
             continue  # unchanged: keep the lines as the user wrote them
@@ -829,10 +849,17 @@ def rewrite(settings: Settings) -> None:
         for i in idxs[1:]:
             replace[i] = []
     out: list[str] = []
+    blanked = False
     for idx, raw in enumerate(old):
-        out.extend(replace.get(idx, [raw]))
+        lines = replace.get(idx, [raw])
+        is_blank = len(lines) == 1 and not lines[0].strip()
+        if is_blank and out and not out[-1].strip() and (blanked or lines == [""]):
+            continue  # a blanked line next to a blank one: one empty line, as Redis
+        blanked = lines == [""] and idx in replace
+        out.extend(lines)
     added = [line for d in DIRECTIVES if d.name not in by_directive and not d.multi
              and settings[d.name] != d.default for line in _lines_for(settings, d)]
+    added += user_tail
     while out and not out[-1].strip():
         out.pop()
     if added:
@@ -846,6 +873,22 @@ def rewrite(settings: Settings) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _rewrite_users(settings: Settings, old: list[str], replace: dict) -> list[str]:
+    """Redis writes the live users (ACL LIST lines, by name) over the file's
+    `user` lines in order, blanks the `user` lines left over and returns the
+    users that did not fit, to append. With an aclfile the list is empty:
+    the file's `user` lines (there can be none at startup) are blanked."""
+    if settings.rewrite_user_lines is None:
+        return []
+    users = list(settings.rewrite_user_lines())
+    for idx, raw in enumerate(old):
+        argv = split_args(raw.strip().encode("utf-8", "surrogateescape"))
+        if not argv or raw.strip().startswith("#") or argv[0].lower() != b"user":
+            continue
+        replace[idx] = [users.pop(0)] if users else [""]
+    return users
 
 
 def _file_value(settings: Settings, name: str, lines: list[str]):

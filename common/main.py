@@ -50,19 +50,50 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_run(node))
 
 
+def signal_shutdown_flags(text: str) -> tuple:
+    """shutdown-on-sigterm / -sigint value -> server.shutdown's (save, now, force);
+    save None is "default": save only when save points are configured."""
+    words = text.split()
+    save = True if "save" in words else False if "nosave" in words else None
+    return save, "now" in words, "force" in words
+
+
 async def _run(node) -> int:
     loop = asyncio.get_running_loop()
     server = node.server
+    by_signal = {"deadline": None}  # the wait a signal's shutdown started, if any
 
-    def on_term(signame):
+    def shutdown_under_way() -> bool:
+        # Still waiting for replicas, or already exiting (not cancelled / failed).
+        event = server.shutdown_event
+        return bool(server.shutdown_deadline) or (event is not None and event.is_set())
+
+    def signal_shutdown_under_way() -> bool:
+        # Redis's shutdown_asap: set by a signal, cleared when that shutdown is
+        # aborted or fails (a later SHUTDOWN command's wait does not count).
+        event = server.shutdown_event
+        return (event is not None and event.is_set()) or (
+            bool(server.shutdown_deadline) and server.shutdown_deadline == by_signal["deadline"])
+
+    def on_signal(signame):
+        # A second SIGINT while a signal's shutdown is still under way (Ctrl+C
+        # twice): exit at once, unclean, without saving or waiting for replicas.
+        if signame == "SIGINT" and signal_shutdown_under_way():
+            server.log("warning", "You insist... exiting now.")
+            os._exit(1)
         server.log("warning", "Received %s scheduling shutdown..." % signame)
-        err = server.shutdown(None)
+        if shutdown_under_way():
+            return  # the shutdown already started (SHUTDOWN or a signal) goes on
+        directive = "shutdown-on-sigint" if signame == "SIGINT" else "shutdown-on-sigterm"
+        save, now, force = signal_shutdown_flags(server.settings[directive])
+        err = server.shutdown(save, now=now, force=force)
+        by_signal["deadline"] = server.shutdown_deadline or None
         if err is not None:
-            server.log("warning", "SIGTERM received but errors trying to shut down the "
-                       "server, check the logs for more information")
+            server.log("warning", "Errors trying to shut down the server. Check the logs "
+                       "for more information.")
 
-    loop.add_signal_handler(signal.SIGTERM, on_term, "SIGTERM")
-    loop.add_signal_handler(signal.SIGINT, on_term, "SIGINT")
+    loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
     return await node.run()
 
 

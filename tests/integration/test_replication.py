@@ -504,6 +504,9 @@ def test_failover_timeout_abort_and_force(make_hakv):
     primary, (target,), p, (t,) = _topology(make_hakv, 1)
     target.pause()
     try:
+        # A write the paused target cannot ack: without it, an ACK it sent just
+        # before the pause could show it in sync, and the hand-over would start.
+        p.set("after-pause", "1")
         # Without FORCE the timeout gives up: still a primary, writes resume.
         p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port, "TIMEOUT", 300)
         wait_for(lambda: failover_state(p) == "no-failover", what="the timeout")
