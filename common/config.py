@@ -854,6 +854,7 @@ def rewrite(settings: Settings) -> None:
         lines = replace.get(idx, [raw])
         is_blank = len(lines) == 1 and not lines[0].strip()
         if is_blank and out and not out[-1].strip() and (blanked or lines == [""]):
+            blanked = True
             continue  # a blanked line next to a blank one: one empty line, as Redis
         blanked = lines == [""] and idx in replace
         out.extend(lines)
