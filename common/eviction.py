@@ -106,6 +106,33 @@ def _copy_target(server, argv):
     return None
 
 
+class _TimeBox:
+    """One eviction round's time limit (maxmemory-eviction-tenacity). Most
+    rounds evict one key, so the clock is read only every 16 evictions."""
+
+    __slots__ = ("memory", "n", "deadline")
+
+    def __init__(self, memory):
+        self.memory = memory
+        self.n = 0
+        self.deadline = None
+
+    def spent(self) -> bool:
+        """Count one eviction; whether the round must stop now."""
+        self.n += 1
+        if self.n & 15:
+            return False
+        if self.deadline is None:
+            limit = self.memory._time_limit()
+            if limit is not None:
+                self.deadline = time.perf_counter() + limit
+            return False
+        if time.perf_counter() > self.deadline:
+            self.memory.evicting_late = True
+            return True
+        return False
+
+
 class Memory:
     """server.memory / server.memory_tracker: accounting and eviction."""
 
@@ -477,8 +504,7 @@ class Memory:
         server = self.server
         flush = not server.pending_propagation
         pick, evict_key, used_memory = self._picker(policy), self._evict_key, self.used_memory
-        n = 0
-        deadline = None
+        budget = _TimeBox(self)
         while used_memory() > maxmemory:
             picked = pick()
             if picked is None:
@@ -486,16 +512,8 @@ class Memory:
             evict_key(*picked)
             if flush and server.pending_propagation:
                 server.flush_propagation()  # each DEL on its own, before the write
-            n += 1
-            if n & 15 == 0:  # most rounds evict one key: look at the clock rarely
-                if deadline is None:
-                    limit = self._time_limit()
-                    if limit is None:
-                        continue
-                    deadline = time.perf_counter() + limit
-                elif time.perf_counter() > deadline:
-                    self.evicting_late = True
-                    break
+            if budget.spent():
+                break
         return True
 
     def _evict_lru_front(self, maxmemory: int):
@@ -511,8 +529,7 @@ class Memory:
         flush = not server.pending_propagation
         pop_front = acc.popitem
         evict_key = self._evict_key
-        n = 0
-        deadline = None
+        budget = _TimeBox(self)
         while self.startup + self.total + self.nkeys * self.access_entry > maxmemory:
             if not acc:
                 return None
@@ -522,16 +539,8 @@ class Memory:
             evict_key(db, key, False)
             if flush and server.pending_propagation:
                 server.flush_propagation()  # each DEL on its own, before the write
-            n += 1
-            if n & 15 == 0:
-                if deadline is None:
-                    limit = self._time_limit()
-                    if limit is None:
-                        continue
-                    deadline = time.perf_counter() + limit
-                elif time.perf_counter() > deadline:
-                    self.evicting_late = True
-                    break
+            if budget.spent():
+                break
         return True
 
     def _evict_key(self, db, key: bytes, forget_access: bool = True) -> None:
