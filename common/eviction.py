@@ -127,10 +127,7 @@ class _TimeBox:
             if limit is not None:
                 self.deadline = time.perf_counter() + limit
             return False
-        if time.perf_counter() > self.deadline:
-            self.memory.evicting_late = True
-            return True
-        return False
+        return time.perf_counter() > self.deadline
 
 
 class Memory:
@@ -162,7 +159,10 @@ class Memory:
         self.pool: list = []  # (score, dbid, key), sorted: the best candidate last
         self.pool_members: set = set()  # (dbid, key) in the pool
         self.next_db = 0
-        self.evicting_late = False
+        # When an eviction round last ended with memory still over the
+        # limit (INFO current/total_eviction_exceeded_time).
+        self.exceeded_since: float | None = None
+        self.exceeded_total = 0.0
         self.stat_evicted = 0
         server.stat_evicted_keys = 0
         self._read_settings()
@@ -493,6 +493,27 @@ class Memory:
         """Evict until used memory is within maxmemory. False when it could
         not (nothing evictable); True when done, or when the time ran out
         (the cron goes on, as Redis's eviction timer does)."""
+        done = self._evict_round()
+        self._note_exceeded(self.used_memory() > self.maxmemory)
+        return done
+
+    def _note_exceeded(self, over: bool) -> None:
+        if over:
+            if self.exceeded_since is None:
+                self.exceeded_since = _monotonic()
+        elif self.exceeded_since is not None:
+            self.exceeded_total += _monotonic() - self.exceeded_since
+            self.exceeded_since = None
+
+    def exceeded_ms(self) -> tuple[int, int]:
+        """(current, total) milliseconds spent over maxmemory after an
+        eviction round could not get under it."""
+        current = 0.0
+        if self.exceeded_since is not None:
+            current = _monotonic() - self.exceeded_since
+        return int(current * 1000), int((self.exceeded_total + current) * 1000)
+
+    def _evict_round(self) -> bool:
         maxmemory = self.maxmemory
         policy = self.policy
         if policy == "noeviction":
@@ -724,10 +745,11 @@ class Memory:
             self.peak = used
         maxmemory = self.maxmemory
         if maxmemory and used > maxmemory and not (self.ks.replica_mode and self.replica_ignores):
-            self.evicting_late = False
             self.evict()
             if server.pending_propagation:
                 server.flush_propagation()
+        elif self.exceeded_since is not None:
+            self._note_exceeded(False)  # the limit was raised or memory freed
 
     def _read_settings(self) -> None:
         """The settings the write path reads, kept as attributes (a settings

@@ -766,6 +766,8 @@ class Server:
     def _info_stats(self):
         ops = self.ops_samples[-1] if self.ops_samples else 0
         ks = self.keyspace
+        memory = getattr(self, "memory", None)
+        exceeded = memory.exceeded_ms() if memory is not None else (0, 0)
         return [
             ("total_connections_received", str(self.stat_connections)),
             ("total_commands_processed", str(self.stat_commands)),
@@ -788,8 +790,8 @@ class Server:
             ("expire_cycle_cpu_milliseconds", str(int(ks.stat_expire_cpu * 1000))),
             ("evicted_keys", str(getattr(self, "stat_evicted_keys", 0))),
             ("evicted_clients", "0"),
-            ("total_eviction_exceeded_time", "0"),
-            ("current_eviction_exceeded_time", "0"),
+            ("total_eviction_exceeded_time", str(exceeded[1])),
+            ("current_eviction_exceeded_time", str(exceeded[0])),
             ("keyspace_hits", str(ks.stat_hits)),
             ("keyspace_misses", str(ks.stat_misses)),
             ("pubsub_channels", str(len(self.channels))),

@@ -37,6 +37,13 @@ def fill(r, prefix: str, n: int, ttl: int | None = None, start: int = 0, check=N
     p.execute()
 
 
+def wait_eviction_settled(r) -> None:
+    """Until no eviction round is left over the limit: a round that runs out
+    of time (a slow machine) goes on in the cron, evicting more keys."""
+    wait_for(lambda: r.info("stats")["current_eviction_exceeded_time"] == 0, 10,
+             what="eviction to get under maxmemory")
+
+
 def rss(pid: int) -> int:
     with open("/proc/%d/statm" % pid) as f:
         return int(f.read().split()[1]) * 4096
@@ -196,6 +203,7 @@ def test_replica_keeps_the_primarys_keys_and_never_evicts(make_hakv, lazy, comma
     p, rc = primary.client(), replica.client()
     wait_link_up(rc)
     fill(p, "k", 20000)
+    wait_eviction_settled(p)
     wait_caught_up(p, rc)
     assert evicted(p) > 5000
     assert evicted(rc) == 0
@@ -208,3 +216,19 @@ def test_replica_keeps_the_primarys_keys_and_never_evicts(make_hakv, lazy, comma
     # from the replica's own clients get READONLY, not OOM.
     with pytest.raises(redis.exceptions.ReadOnlyError):
         rc.set("x", "y")
+
+
+def test_eviction_exceeded_time_counts_while_over_the_limit(make_hakv):
+    # noeviction cannot get under the limit: the clock runs until the limit
+    # is raised, then the time moves into the total.
+    r = make_hakv("--maxmemory-policy", "noeviction").client()
+    fill(r, "k", 2000)
+    r.config_set("maxmemory", used(r) // 2)
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        r.set("x", VALUE)
+    wait_for(lambda: r.info("stats")["current_eviction_exceeded_time"] >= 200, 5,
+             what="the exceeded clock to run")
+    r.config_set("maxmemory", 0)
+    wait_for(lambda: r.info("stats")["current_eviction_exceeded_time"] == 0, 5,
+             what="the exceeded clock to stop")
+    assert r.info("stats")["total_eviction_exceeded_time"] >= 200
