@@ -238,6 +238,10 @@ def test_primary_drops_a_stopped_replica_which_then_resumes(make_hakv):
         p.config_set("repl-timeout", 60)
     finally:
         replica.resume()
+    # Resumed, the replica first applies what was already in its socket
+    # buffer (it can look caught up then), and only then reads the EOF and
+    # asks for a partial resync: wait for that.
+    wait_for(lambda: stats(p)["sync_partial_ok"] >= 1, timeout=20, what="the partial resync")
     wait_link_up(r)
     wait_caught_up(p, r)
     assert r.get("while-stopped") == b"1"
