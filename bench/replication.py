@@ -8,7 +8,9 @@
    pipelining): bytes behind (primary offset - replica offset) sampled every
    100 ms, and the time a probe write takes to show up on the replica.
 3. Write throughput with 2 replicas attached vs none (redis-benchmark, 50
-   clients). Target: hakv's ratio >= 0.8.
+   clients). Target: hakv's ratio >= 0.8. Also the CPU microseconds per SET
+   of the primary and of each replica (from /proc), steadier than SET/s on
+   a shared machine.
 
 Not part of the test suite. Usage:
     python bench/replication.py [--keys N] [--requests N] [--only sync,lag,throughput]
@@ -32,6 +34,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import redis  # noqa: E402
 
+from bench_support import cpu_seconds  # noqa: E402
 from hakv.common import rdb  # noqa: E402
 from procs import hakv_server, redis_server  # noqa: E402
 
@@ -157,18 +160,29 @@ def bench_lag(kind: str, root: str, requests: int) -> dict:
 # ------------------------------------------------------------ 3. throughput
 
 
-def bench_throughput(kind: str, root: str, requests: int) -> tuple[float, float]:
+def bench_throughput(kind: str, root: str, requests: int) -> dict:
+    """SET/s alone and with 2 replicas, and the CPU microseconds per request
+    of the primary (alone, with replicas) and of each replica (from /proc:
+    less moved than SET/s by other work on the machine)."""
     primary = start(kind, os.path.join(root, kind + "-tp-p"))
     replicas = []
     try:
+        cpu0 = cpu_seconds(primary.pid)
         alone = run_benchmark(primary.port, requests)
+        cpu_alone = cpu_seconds(primary.pid) - cpu0
         for i in range(2):
             replicas.append(start(kind, os.path.join(root, "%s-tp-r%d" % (kind, i)),
                                   "--replicaof", "127.0.0.1", str(primary.port)))
         for rep in replicas:
             wait_synced(primary, rep)
+        procs = [primary] + replicas
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
         with_replicas = run_benchmark(primary.port, requests)
-        return alone, with_replicas
+        used = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
+        per_req = 1e6 / requests
+        return {"alone": alone, "with": with_replicas, "cpu_alone": cpu_alone * per_req,
+                "cpu_primary": used[0] * per_req,
+                "cpu_replica": sum(used[1:]) / len(replicas) * per_req}
     finally:
         for rep in replicas:
             rep.stop()
@@ -224,12 +238,14 @@ def run(args, root: str) -> None:
         print("\n3. write throughput, 2 replicas attached vs none (50 clients, %d SETs)"
               % args.requests)
         for kind in ("redis", "hakv"):
-            alone = with_two = 0.0
-            for _ in range(args.repeat):
-                a, w = bench_throughput(kind, root, args.requests)
-                alone, with_two = max(alone, a), max(with_two, w)
-            print("   %-5s  alone %8.0f SET/s   with 2 replicas %8.0f SET/s   ratio %.2f"
-                  % (kind, alone, with_two, with_two / alone))
+            runs = [bench_throughput(kind, root, args.requests) for _ in range(args.repeat)]
+            alone = max(r["alone"] for r in runs)
+            with_two = max(r["with"] for r in runs)
+            cpu = {k: min(r[k] for r in runs) for k in ("cpu_alone", "cpu_primary", "cpu_replica")}
+            print("   %-5s  alone %8.0f SET/s   with 2 replicas %8.0f SET/s   ratio %.2f   "
+                  "CPU us/SET: primary %.1f alone, %.1f with replicas; each replica %.1f"
+                  % (kind, alone, with_two, with_two / alone, cpu["cpu_alone"],
+                     cpu["cpu_primary"], cpu["cpu_replica"]))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def main() -> None:
         ]
         print("redis-benchmark: %d requests, %d clients, pipeline %d, best of %d rounds"
               % (opts.requests, opts.clients, opts.pipeline, opts.rounds))
+        # The machine may be shared: its load goes with the figures.
+        print("load average before: %.2f %.2f %.2f" % os.getloadavg())
         print("%-18s %10s %10s %6s   %15s %6s" % ("test", "redis rps", "hakv rps", "ratio",
                                                  "CPU us/req r/h", "ratio"))
         for label, args in tests:
@@ -85,6 +87,7 @@ def main() -> None:
             print("%-18s %10.0f %10.0f %6.2f   %7.1f/%-7.1f %6.2f" % (
                 label, best[0], best[1], ratio, cpu[0], cpu[1], cpu_ratio))
             sys.stdout.flush()
+        print("load average after:  %.2f %.2f %.2f" % os.getloadavg())
     finally:
         for s in servers:
             s.stop()

@@ -14,7 +14,7 @@ incrementally rather than by walking the keyspace:
   are handled by name.
 * A key's size is memsize's: the dict slot, the key, the value object, its
   elements, plus the expiry record when it has a TTL. A string is measured
-  exactly (three getsizeof calls). A collection is its container (exact)
+  exactly (STRING_ENTRY + two len() calls). A collection is its container (exact)
   plus `len * average element size`, the average sampled from 16 elements
   and cached per key until the length halves or doubles or 32 writes went by
   -- so HSET on a million-field hash costs O(1), not a walk.
@@ -32,8 +32,9 @@ used_memory_rss, and maxmemory bounds the data, as it does in Redis.
 Eviction
 --------
 Before a write (a write check, first in server.write_checks), if used memory
-is above maxmemory, keys are evicted by the policy until it is not (each
-round bounded in time by maxmemory-eviction-tenacity; the cron carries on).
+is above maxmemory, keys are evicted by the policy until it is a little
+below (1/1024 of maxmemory: see SLACK_SHIFT; each round bounded in time by
+maxmemory-eviction-tenacity; the cron carries on).
 If nothing can be evicted (noeviction, or a volatile-* policy without keys
 with a TTL), commands flagged denyoom get the OOM error. Each eviction is
 propagated as DEL (UNLINK with lazyfree-lazy-eviction), notified as
@@ -68,14 +69,29 @@ from hakv.common.resp import ErrorReply
 
 _getsizeof = sys.getsizeof
 _monotonic = time.monotonic
+_perf_counter = time.perf_counter
+_INF = float("inf")
 
+# A string key: its dict slot, the key and the value, both bytes. A bytes
+# object takes its length plus a fixed header (sys.getsizeof(b"") + len):
+# len() is ten times cheaper than getsizeof, and strings are sized per write.
+STRING_ENTRY = DICT_SLOT + 2 * _getsizeof(b"")
 POOL_SIZE = 16
+# A round evicts until used memory is this far below maxmemory (1/1024 of
+# it), not merely under it: under a steady write load the next few dozen
+# writes then find room without starting a round of their own. Redis stops
+# right under the limit; its rounds cost less than ours to start.
+SLACK_SHIFT = 10
 SMALL_COLLECTION = 8  # measured exactly; bigger ones from a cached average
 AVERAGE_SAMPLES = 16
 RESAMPLE_AFTER = 32
 LFU_INIT_VAL = 5
 LRU_POLICIES = ("allkeys-lru", "volatile-lru")
 LFU_POLICIES = ("allkeys-lfu", "volatile-lfu")
+
+
+def _slack(maxmemory: int) -> int:
+    return maxmemory >> SLACK_SHIFT
 
 
 def _cross_db_target(server, argv, at: int):
@@ -146,7 +162,9 @@ class Memory:
         self.averages: dict = {}  # (dbid, key) -> [average element bytes, len, uses]
         self.startup = sum(_getsizeof(db.data) + _getsizeof(db.expires) for db in ks.dbs)
         self.peak = self.startup
-        self.measuring = None  # (db, keys) of the write being measured
+        # The write being measured: a list of (db, key), or before()'s
+        # single-key tuple (db, key, size, argv, None).
+        self.measuring = None
         self._plans: dict = {}  # Command -> _measure_plan(cmd)
         # LRU / LFU access records, per database: key -> monotonic seconds
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
@@ -174,7 +192,7 @@ class Memory:
         if value is None:
             return 0
         if value.__class__ is bytes:
-            size = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+            size = STRING_ENTRY + len(key) + len(value)
         else:
             size = self._collection_size(db.id, key, value)
         expires = db.expires
@@ -220,10 +238,20 @@ class Memory:
                 pairs = []
             else:
                 # The common case, one key: no lists, a 5-tuple that after()
-                # recognises by its length.
+                # recognises by its length (and on_expired as `measuring`). A
+                # string is sized here, size_of inlined: this runs per write.
                 key = argv[single]
-                self.measuring = ((db, key),)
-                return (db, key, self.size_of(db, key), argv, None)
+                value = db.data.get(key)
+                if value is None:
+                    size = 0
+                elif value.__class__ is bytes:
+                    size = STRING_ENTRY + len(key) + len(value)
+                    if db.expires and key in db.expires:
+                        size += EXPIRE_ENTRY
+                else:
+                    size = self.size_of(db, key)
+                measured = self.measuring = (db, key, size, argv, None)
+                return measured
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
             if name in ("move", "copy"):
@@ -254,9 +282,47 @@ class Memory:
         return (pairs, sizes, "", None)
 
     def after(self, client, measured) -> None:
-        if len(measured) == 5:
-            self._after_one(client, *measured)
+        """Account for the write before() measured: the common single-key
+        case here, inlined (it runs per write), the others in _after_many."""
+        if len(measured) != 5:
+            self._after_many(client, measured)
             return
+        db, key, old, argv, _ = measured
+        self.measuring = None
+        value = db.data.get(key)
+        if value is None:
+            new = 0
+        elif value.__class__ is bytes:
+            new = STRING_ENTRY + len(key) + len(value)
+            if db.expires and key in db.expires:
+                new += EXPIRE_ENTRY
+        else:
+            new = self.size_of(db, key)
+        if new != old:
+            dbid = db.id
+            delta = new - old
+            self.db_bytes[dbid] += delta
+            self.total += delta
+            if not old or not new:
+                self.db_keys[dbid] += 1 if new else -1
+                self.nkeys += 1 if new else -1
+        if not new:
+            if old:
+                self._forget(db.id, key)
+        elif self.access is not None:
+            if self.mode == "lru":
+                acc = self.access[db.id]
+                acc[key] = _monotonic()
+                if old:
+                    acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
+            elif old:
+                self._touch_lfu(db, key)  # a write to an existing key is an access
+            else:
+                self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
+        if client.block is not None and client.block.argv is None:
+            client.block.argv = argv  # for before_served
+
+    def _after_many(self, client, measured) -> None:
         pairs, sizes, name, argv = measured
         self.measuring = None
         access = self.access
@@ -283,28 +349,6 @@ class Memory:
         if argv is not None and client.block is not None and client.block.argv is None:
             client.block.argv = argv  # for before_served
 
-    def _after_one(self, client, db, key, old, argv, _) -> None:
-        """after() for a single-key write (before()'s fast path)."""
-        self.measuring = None
-        new = self.size_of(db, key)
-        if new != old:
-            self._add(db.id, new - old, (new > 0) - (old > 0))
-        if not new:
-            if old:
-                self._forget(db.id, key)
-        elif self.access is not None:
-            if self.mode == "lru":
-                acc = self.access[db.id]
-                acc[key] = _monotonic()
-                if old:
-                    acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
-            elif old:
-                self._touch_lfu(db, key)  # a write to an existing key is an access
-            else:
-                self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
-        if client.block is not None and client.block.argv is None:
-            client.block.argv = argv  # for before_served
-
     def _forget(self, dbid: int, key: bytes) -> None:
         if self.averages:
             self.averages.pop((dbid, key), None)
@@ -314,12 +358,16 @@ class Memory:
     def on_expired(self, db, key: bytes, value) -> None:
         """A key expired (lazily or by the active cycle)."""
         pairs = self.measuring
-        if pairs is not None and (db, key) in pairs:
-            return  # the write being measured accounts for it
+        if pairs is not None:
+            if pairs.__class__ is tuple:  # before()'s single-key 5-tuple (else a list of pairs)
+                if pairs[0] is db and pairs[1] == key:
+                    return  # the write being measured accounts for it
+            elif (db, key) in pairs:
+                return
         if value is None:
             return
         if value.__class__ is bytes:
-            size = DICT_SLOT + _getsizeof(key) + _getsizeof(value)
+            size = STRING_ENTRY + len(key) + len(value)
         else:
             size = self._collection_size(db.id, key, value)
         self._add(db.id, -(size + EXPIRE_ENTRY), -1)
@@ -467,11 +515,9 @@ class Memory:
     def write_check(self, client, cmd):
         """First of the write checks: make room, or refuse denyoom commands."""
         maxmemory = self.maxmemory
-        if not maxmemory or client.is_primary:
+        if not maxmemory or self.startup + self.total + self.nkeys * self.access_entry <= maxmemory:
             return None
-        if self.ks.replica_mode and self.replica_ignores:
-            return None
-        if self.startup + self.total + self.nkeys * self.access_entry <= maxmemory:
+        if client.is_primary or (self.ks.replica_mode and self.replica_ignores):
             return None
         if self.server.loading:
             return None
@@ -494,7 +540,9 @@ class Memory:
         not (nothing evictable); True when done, or when the time ran out
         (the cron goes on, as Redis's eviction timer does)."""
         done = self._evict_round()
-        self._note_exceeded(self.used_memory() > self.maxmemory)
+        over = self.startup + self.total + self.nkeys * self.access_entry > self.maxmemory
+        if over or self.exceeded_since is not None:
+            self._note_exceeded(over)
         return done
 
     def _note_exceeded(self, over: bool) -> None:
@@ -526,10 +574,11 @@ class Memory:
         flush = not server.pending_propagation
         pick, evict_key, used_memory = self._picker(policy), self._evict_key, self.used_memory
         budget = _TimeBox(self)
-        while used_memory() > maxmemory:
+        target = maxmemory - _slack(maxmemory)
+        while used_memory() > target:
             picked = pick()
             if picked is None:
-                return False
+                return used_memory() <= maxmemory
             evict_key(*picked)
             if flush and server.pending_propagation:
                 server.flush_propagation()  # each DEL on its own, before the write
@@ -541,28 +590,73 @@ class Memory:
         """allkeys-lru while every key is in one database (the usual case):
         evict from the front of its access order, popping each record on the
         way (the cheapest path: no scan of the other databases). None when
-        the order ran out first: evict()'s general loop takes over."""
-        i = self.lru_db
-        acc = self.access[i]
-        db = self.ks.dbs[i]
+        the order ran out first: evict()'s general loop takes over.
+
+        Under a steady write load every write evicts a key or two, so this
+        is the hot path of eviction: the common key (a string without a TTL
+        that nobody WATCHes) is evicted inline, what _evict_key does for
+        any key; the time box is _TimeBox's, inlined."""
+        dbid = self.lru_db
+        acc = self.access[dbid]
+        ks = self.ks
+        db = ks.dbs[dbid]
         data = db.data
         server = self.server
-        flush = not server.pending_propagation
+        propagating = server.propagating
+        flush = propagating and not server.pending_propagation
         pop_front = acc.popitem
-        evict_key = self._evict_key
-        budget = _TimeBox(self)
-        while self.startup + self.total + self.nkeys * self.access_entry > maxmemory:
-            if not acc:
-                return None
-            key = pop_front(last=False)[0]
-            if key not in data:
-                continue  # a record left behind
-            evict_key(db, key, False)
-            if flush and server.pending_propagation:
-                server.flush_propagation()  # each DEL on its own, before the write
-            if budget.spent():
-                break
-        return True
+        notify = ks.notify
+        expires, watched, averages = db.expires, db.watched, self.averages
+        entry = self.access_entry
+        # Evict while used_memory() is above the target: `over` bytes above.
+        # The keys evicted inline are counted in locals, written back at the end.
+        room = maxmemory - _slack(maxmemory) - self.startup
+        over = self.total + self.nkeys * entry - room
+        freed = inlined = 0
+        n = 0
+        deadline = None
+        done = True
+        try:
+            while over > 0:
+                if not acc:
+                    done = None
+                    break
+                key = pop_front(last=False)[0]
+                value = data.get(key)
+                if value is None:
+                    continue  # a record left behind
+                if value.__class__ is not bytes or watched or (expires and key in expires):
+                    self._evict_key(db, key, False)
+                    over = self.total - freed + (self.nkeys - inlined) * entry - room
+                else:
+                    size = STRING_ENTRY + len(key) + len(value)
+                    if propagating:
+                        ks.propagate(dbid, [b"UNLINK" if self.lazy else b"DEL", key])
+                    del data[key]
+                    freed += size
+                    inlined += 1
+                    over -= size + entry
+                    if averages:
+                        averages.pop((dbid, key), None)
+                    notify(db, "e", b"evicted", key)
+                if flush and server.pending_propagation:
+                    server.flush_propagation()  # each DEL on its own, before the write
+                n += 1
+                if not n & 15:  # the clock is read every 16 evictions (see _TimeBox)
+                    if deadline is None:
+                        limit = self._time_limit()
+                        deadline = _perf_counter() + limit if limit is not None else _INF
+                    elif _perf_counter() > deadline:
+                        break
+        finally:
+            if inlined:
+                self.db_bytes[dbid] -= freed
+                self.db_keys[dbid] -= inlined
+                self.total -= freed
+                self.nkeys -= inlined
+                self.stat_evicted += inlined
+                server.stat_evicted_keys = self.stat_evicted
+        return done
 
     def _evict_key(self, db, key: bytes, forget_access: bool = True) -> None:
         size = self.size_of(db, key)

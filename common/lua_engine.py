@@ -288,7 +288,11 @@ local function hook()
 end
 dbg.sethook(hook, '', hook_count)
 
+-- KEYS and ARGV from the arguments after nkeys: the usual counts (no keys,
+-- one key) straight from the varargs, without an intermediate table.
 local function split(nkeys, ...)
+  if nkeys == 1 then return {(...)}, {select(2, ...)} end
+  if nkeys == 0 then return {}, {...} end
   local all = {...}
   local keys, args = {}, {}
   for i = 1, nkeys do keys[i] = all[i] end
@@ -315,14 +319,25 @@ end
 
 function internals.run_eval(f, nkeys, ...)
   local keys, args = split(nkeys, ...)
-  raw_rawset(backing, 'KEYS', keys)
-  raw_rawset(backing, 'ARGV', args)
-  return finish(xpcall(f, handler))
+  -- `backing` has no __newindex: plain stores are raw ones.
+  backing.KEYS = keys
+  backing.ARGV = args
+  local ok, r = xpcall(f, handler)
+  if every_instruction then return finish(ok, r) end
+  return ok, r
 end
 
+-- The function being called and its tables, for `call_function` (no
+-- closure per call); cleared after the run.
+local fcall_f, fcall_keys, fcall_args
+local function call_function() return fcall_f(fcall_keys, fcall_args) end
+
 function internals.run_function(f, nkeys, ...)
-  local keys, args = split(nkeys, ...)
-  return finish(xpcall(function() return f(keys, args) end, handler))
+  fcall_f = f
+  fcall_keys, fcall_args = split(nkeys, ...)
+  local ok, r = xpcall(call_function, handler)
+  fcall_f, fcall_keys, fcall_args = nil, nil, nil
+  return finish(ok, r)
 end
 
 -- Loading a function library: its code sees a `redis` with only the

@@ -11,7 +11,7 @@ Writing
 ::
 
     w = RdbWriter(sink, compress=True, checksum=True, limits=EncodingLimits(),
-                  lzf_try_ratio=DEFAULT_LZF_TRY_RATIO)
+                  lzf_try_ratio=DEFAULT_LZF_TRY_RATIO, crc_helper=False)
     w.write_header({"redis-ver": "7.0.15", "redis-bits": 64, "ctime": 1700000000,
                     "used-mem": 1234, "aof-base": 0})  # AUX fields in order; str|bytes|int
     w.write_aux(name, value)                   # one more AUX field, if needed
@@ -22,7 +22,12 @@ Writing
 
 `sink` is anything with ``write(bytes)`` (a file, a socket wrapper, a list's
 append); the writer hands it chunks of about 1 MiB.  ``w.bytes_written``
-counts what was written so far.  Encodings are the ones Redis 7.0 itself
+counts what was written so far.  ``binary_zsets=True`` writes every sorted
+set as ZSET_2 (binary doubles), also the small ones Redis writes as listpacks
+(DUMP payloads keep Redis's encodings).  With ``crc_helper=True``, once
+CRC_HELPER_AFTER (4 MiB) were written the checksum of the rest is computed by
+a helper process (crc64.CrcHelper) on another core; call ``w.close()`` after
+an error to stop it (finish() waits for it).  Encodings are the ones Redis 7.0 itself
 writes: integer strings as INT8/16/32, lists as QUICKLIST_2 of listpack nodes
 (8 KiB each with the default list-max-listpack-size -2), small hashes and
 sorted sets as listpacks, small all-integer sets as intsets, big ones as
@@ -34,10 +39,11 @@ them, and it drops them when loading.  Expired keys are written as given
 (Redis does the same; the loader's caller decides what to drop).
 
 Compression: Redis LZF-compresses every string over 20 bytes when that saves
-4 bytes.  LZF in pure Python runs at 5-10 MB/s, so by default a string is only
-tried when it is at least 64 bytes long and a fast deflate estimate says it
-shrinks to half or less (``lzf_try_ratio=0.5``); ``lzf_try_ratio=1.0`` follows
-Redis's rule exactly.  Either way the output is what Redis reads.
+4 bytes.  LZF in pure Python runs at 5-10 MB/s (~25 us for a 70-byte list
+node, to save ~25 bytes), so by default a string is only tried when it is at
+least 256 bytes long and a fast deflate estimate says it shrinks to half or
+less (``lzf_try_ratio=0.5``); ``lzf_try_ratio=1.0`` follows Redis's rule
+exactly.  Either way the output is what Redis reads.
 
 ``dump_to_file(path, dbs, aux=None, functions=(), *, compress=True,
 checksum=True, limits=None, lzf_try_ratio=0.5) -> int`` writes a whole
@@ -73,9 +79,16 @@ For bytes that arrive in pieces (a replica reading its primary's snapshot off
 a socket) ``RdbParser(**options)`` is the same loader as a push state machine:
 ``parser.feed(data) -> list[event]`` as bytes arrive, then, when the input
 ended, ``parser.close() -> list[event]`` (the last events; raises if the file
-was cut short).  ``parser.done`` turns true once EOF and checksum were read,
+was cut short).  ``parser.done`` turns true once EOF and checksum were read
+(``parser.eof_offset``: how many bytes the checksum covers),
 ``parser.unused`` holds bytes fed after the end, ``parser.version`` is the RDB
 version and ``parser.keys_loaded`` / ``parser.keys_expired`` count keys.
+
+Files of CRC_HELPER_MIN_FILE (8 MiB) or more get their checksum computed by
+a helper process while they are parsed: ``helper =
+file_checksum_helper(path)`` (None for a small file), a parser with
+``verify_checksum=helper is None``, then ``verify_file_checksum(parser, path,
+helper)`` and ``helper[0].close()`` in any case.  load_file does so.
 
 Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
 checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
@@ -99,6 +112,7 @@ reason behind "Bad data format" is in ``error.detail``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import struct
@@ -112,11 +126,12 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from hakv.common import lzf
-from hakv.common.crc64 import crc64
+from hakv.common.crc64 import CrcHelper, crc64
 
 __all__ = [
     "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
+    "file_checksum_helper", "verify_file_checksum",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
 ]
@@ -224,6 +239,7 @@ class EncodingLimits:
 
 _DEFAULT_LIMITS = EncodingLimits()
 DEFAULT_LZF_TRY_RATIO = 0.5
+CRC_HELPER_AFTER = 4 << 20  # RdbWriter(crc_helper=True) starts its helper after this many bytes
 _LIST_PLAIN_THRESHOLD = 1 << 30      # Redis 7.0 stores list elements this big as plain nodes
 _NODE_SIZE_SAFETY = 8192             # a count-limited quicklist node stays below this
 
@@ -233,6 +249,9 @@ _INT_LEAD = frozenset(b"-0123456789")
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _pack_q = struct.Struct("<q").pack
+_pack_int16 = struct.Struct("<Bh").pack
+_pack_int32 = struct.Struct("<Bi").pack
+_INT8 = {v: bytes((0xC0, v & 0xFF)) for v in range(-128, 128)}
 _unpack_d_from = struct.Struct("<d").unpack_from
 _pack_lp_header = struct.Struct("<IH").pack
 
@@ -259,16 +278,18 @@ def _as_int64(s: bytes) -> int | None:
 
 
 def _int_string_encoding(s: bytes) -> bytes | None:
-    v = _as_int64(s)
-    if v is None:
+    """INT8/16/32 encoding of s if it is a canonical integer in that range."""
+    try:
+        v = int(s)
+    except ValueError:
+        return None
+    if not -2147483648 <= v <= 2147483647 or b"%d" % v != s:
         return None
     if -128 <= v <= 127:
-        return b"\xc0" + (v & 0xFF).to_bytes(1, "little")
+        return _INT8[v]
     if -32768 <= v <= 32767:
-        return b"\xc1" + v.to_bytes(2, "little", signed=True)
-    if -2147483648 <= v <= 2147483647:
-        return b"\xc2" + v.to_bytes(4, "little", signed=True)
-    return None
+        return _pack_int16(0xC1, v)
+    return _pack_int32(0xC2, v)
 
 
 class _Lzf:
@@ -276,8 +297,11 @@ class _Lzf:
 
     LZF in pure Python runs at 5-10 MB/s, so trying it on every string would
     dominate a save.  A deflate pass with fixed Huffman codes (C, ~300 MB/s)
-    estimates what an LZ77 coder can gain; LZF is tried only on strings of 64
-    bytes or more whose estimate is at most `ratio` of their size.  A kind of
+    estimates what an LZ77 coder can gain; LZF is tried only on strings of
+    _MIN_TRY bytes or more whose estimate is at most `ratio` of their size
+    (shorter ones would save a few dozen bytes each for ~0.3 us of Python per
+    input byte: in a dataset of small collections that was a third of a SAVE
+    for 2% of the file).  A kind of
     blob (plain strings, hash listpacks, list nodes, ...) whose last 64
     estimates all failed is only sampled (1 in 16) until one succeeds, so data
     that never compresses stops paying for the estimate.  ratio >= 1 tries
@@ -290,10 +314,11 @@ class _Lzf:
     _FLUSH_BYTES = len(_ESTIMATOR.flush(zlib.Z_FULL_FLUSH))
     _GIVE_UP_AFTER = 64
     _SAMPLE_EVERY = 16
+    _MIN_TRY = 256
 
     def __init__(self, ratio: float):
         self.ratio = ratio
-        self.min_len = 21 if ratio >= 1.0 else 64
+        self.min_len = 21 if ratio >= 1.0 else self._MIN_TRY
         self._misses = [0] * 256  # per kind (an RDB type): consecutive failed estimates
 
     def encode(self, s: bytes, kind: int) -> bytes | None:
@@ -341,7 +366,7 @@ def _encode_string(s: bytes, compressor: _Lzf | None, kind: int = 0) -> bytes:
 
 def _uncompressed_below(compressor: _Lzf | None) -> int:
     """Strings up to this length are never LZF-compressed (and fit a 6-bit length)."""
-    return 63 if compressor is None else compressor.min_len - 1
+    return 63 if compressor is None else min(63, compressor.min_len - 1)
 
 
 _FIRST_BYTE = itemgetter(slice(0, 1))
@@ -450,6 +475,9 @@ def _score_entry(score: float) -> bytes:
     return _LP_STR6_HEAD[len(text)] + text + _LP_STR6_TAIL[len(text)]
 
 
+_ONLY_BYTES = {bytes}
+
+
 def _encode_list(items, compressor: _Lzf | None, limits: EncodingLimits) -> bytes:
     fill = limits.list_max_listpack_size
     if fill < 0:
@@ -458,7 +486,16 @@ def _encode_list(items, compressor: _Lzf | None, limits: EncodingLimits) -> byte
     else:
         max_bytes = _NODE_SIZE_SAFETY
         max_count = max(1, min(fill, 32768))
-    elements = [e if e.__class__ is bytes else bytes(e) for e in items]
+    elements = list(items)
+    lens = list(map(len, elements))
+    if (len(elements) <= max_count and sum(lens) + 2 * len(elements) <= max_bytes - 7
+            and _plain_short(elements, lens, 63) and _ONLY_BYTES == set(map(type, elements))):
+        # Common case: one node of short strings (entries of len + 2 bytes).
+        body = b"".join(chain.from_iterable(zip(map(_LP_STR6_HEAD.__getitem__, lens), elements,
+                                                map(_LP_STR6_TAIL.__getitem__, lens))))
+        node = _listpack_bytes(body, len(elements))
+        return b"\x01\x02" + _encode_string(node, compressor, T_LIST_QUICKLIST_2)
+    elements = [e if e.__class__ is bytes else bytes(e) for e in elements]
     nodes: list[bytes] = []
     # Elements of 1 GiB or more get a plain node of their own (Redis 7.0 does so).
     runs = [elements]
@@ -508,6 +545,8 @@ def _encode_value(value, compressor: _Lzf | None,
         return _encode_hash(value, compressor, limits)
     if cls is set or cls is frozenset:
         return _encode_set(value, compressor, limits)
+    if cls is _ZSET_CLASS:
+        return _encode_zset(value, compressor, limits)
     if isinstance(value, (bytearray, memoryview, bytes)):
         return T_STRING, _encode_string(bytes(value), compressor)
     if isinstance(value, dict):
@@ -616,11 +655,22 @@ class RdbWriter:
     def __init__(self, sink, *, compress: bool = True, checksum: bool = True,
                  limits: EncodingLimits | None = None,
                  lzf_try_ratio: float = DEFAULT_LZF_TRY_RATIO,
-                 version: int = RDB_VERSION, buffer_size: int = 1 << 20):
+                 version: int = RDB_VERSION, buffer_size: int = 1 << 20,
+                 crc_helper: bool = False, binary_zsets: bool = False):
         self._sink = sink
+        # With crc_helper, once the output is big enough the checksum of the
+        # rest is computed by a helper process (crc64.CrcHelper) on another core.
+        self._helper_after = CRC_HELPER_AFTER if crc_helper and checksum else None
+        self._helper: CrcHelper | None = None
         self._compressor = _lzf_policy(compress, lzf_try_ratio)
         self._checksum = checksum
         self._limits = limits or _DEFAULT_LIMITS
+        _default_zset_factory()  # (caches the ZSet class: _encode_value's fast test)
+        if binary_zsets:
+            # Every sorted set as ZSET_2 (binary scores): Redis writes small ones
+            # as listpacks of "%.17g" texts, which cost twice as much to write and
+            # to read in Python; Redis converts small ZSET_2 sets when loading.
+            self._limits = dataclasses.replace(self._limits, zset_max_listpack_entries=0)
         self._version = version
         self._buffer_size = buffer_size
         self._parts: list[bytes] = []
@@ -646,10 +696,30 @@ class RdbWriter:
             return
         data = bytes(self._buffer)
         self._buffer = bytearray()
-        if self._checksum:
-            self._crc = crc64(data, self._crc)
+        self._checksum_update(data)
         self._sink.write(data)
         self._written += len(data)
+
+    def _checksum_update(self, data: bytes) -> None:
+        if not self._checksum:
+            return
+        if self._helper is None and self._helper_after is not None \
+                and self._written >= self._helper_after:
+            self._helper_after = None
+            try:
+                self._helper = CrcHelper(self._crc)
+            except OSError:
+                pass  # no helper: go on in this process
+        if self._helper is not None:
+            self._helper.update(data)
+        else:
+            self._crc = crc64(data, self._crc)
+
+    def close(self) -> None:
+        """Stop the checksum helper, if any: for a write abandoned after an error."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
     # -- records ---------------------------------------------------------
     def write_header(self, aux: Mapping[str, Any] | None = None) -> None:
@@ -678,25 +748,42 @@ class RdbWriter:
         self._select(dbid, size, expires_size)
         parts = self._parts
         append = parts.append
+        extend = parts.extend
         compress = self._compressor
         limits = self._limits
         encode = _encode_string
+        # Strings this short that cannot be integers are written as they are
+        # (_encode_string's first two tests, inlined for the common keys and values).
+        plain_max = _uncompressed_below(compress)
+        int_lead = _INT_LEAD
+        len6 = _LEN6
         for key, value, expire in items:
             if value.__class__ is bytes:
                 if expire is not None:
                     append(b"\xfc" + _pack_q(expire))
-                append(b"\x00")
-                append(encode(key, compress))
-                append(encode(value, compress))
+                n = len(key)
+                if n <= plain_max and n and key[0] not in int_lead:
+                    extend((b"\x00", len6[n], key))
+                else:
+                    extend((b"\x00", encode(key, compress)))
+                n = len(value)
+                if n <= plain_max and n and value[0] not in int_lead:
+                    extend((len6[n], value))
+                elif n < 12 and n and value[0] in int_lead:
+                    append(_int_string_encoding(value) or encode(value, compress))
+                else:
+                    append(encode(value, compress))
             else:
                 encoded = _encode_value(value, compress, limits)
                 if encoded is None:
                     continue
                 if expire is not None:
                     append(b"\xfc" + _pack_q(expire))
-                append(_TYPE_BYTE[encoded[0]])
-                append(encode(key, compress))
-                append(encoded[1])
+                n = len(key)
+                if n <= plain_max and n and key[0] not in int_lead:
+                    extend((_TYPE_BYTE[encoded[0]], len6[n], key, encoded[1]))
+                else:
+                    extend((_TYPE_BYTE[encoded[0]], encode(key, compress), encoded[1]))
             if len(parts) >= 16384:
                 self._flush_parts()
         self._flush_parts()
@@ -720,7 +807,10 @@ class RdbWriter:
         self._buffer += b"".join(self._parts)
         self._parts.clear()
         if self._checksum:
-            self._crc = crc64(self._buffer, self._crc)
+            self._checksum_update(bytes(self._buffer))
+            if self._helper is not None:
+                helper, self._helper = self._helper, None
+                self._crc = helper.result()
             trailer = self._crc.to_bytes(8, "little")
         else:
             trailer = bytes(8)
@@ -747,13 +837,16 @@ def dump_to_file(path: str | os.PathLike, dbs: Iterable[tuple[int, Mapping, Mapp
     try:
         with os.fdopen(fd, "wb") as f:
             writer = RdbWriter(f, compress=compress, checksum=checksum, limits=limits,
-                               lzf_try_ratio=lzf_try_ratio)
-            writer.write_header(aux)
-            writer.write_functions(functions)
-            for dbid, data, expires in dbs:
-                if data:
-                    writer.write_db_dicts(dbid, data, expires)
-            writer.finish()
+                               lzf_try_ratio=lzf_try_ratio, crc_helper=True)
+            try:
+                writer.write_header(aux)
+                writer.write_functions(functions)
+                for dbid, data, expires in dbs:
+                    if data:
+                        writer.write_db_dicts(dbid, data, expires)
+                writer.finish()
+            finally:
+                writer.close()
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp_path, path)
@@ -801,6 +894,7 @@ class _Short(Exception):
 
 
 _EMPTY = object()  # an empty collection: Redis skips such keys
+_INT_WIDTHS = (1, 2, 4)  # string encodings 0xC0..0xC2: INT8, INT16, INT32
 
 
 def _read_len(buf: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -1355,6 +1449,7 @@ class RdbParser:
         self.done = False
         self.unused = b""
         self.checksum: int | None = None
+        self.eof_offset: int | None = None  # once done: the bytes the checksum covers
         self.keys_loaded = 0
         self.keys_expired = 0
 
@@ -1434,6 +1529,7 @@ class RdbParser:
         expire = self._expire
         zset_factory = self._zset_factory
         read_string = _read_string
+        from_bytes = int.from_bytes
         new_key = tuple.__new__
         into = self._into
         data = expires = None
@@ -1465,11 +1561,18 @@ class RdbParser:
                         key = buf[p + 1:q]
                     else:
                         key, q = read_string(buf, p, end)
-                    if q < end and buf[q] < 64:
-                        pos = q + 1 + buf[q]
+                    b = buf[q] if q < end else 0xFF
+                    if b < 64:
+                        pos = q + 1 + b
                         if pos > end:
                             raise _Short(pos)
                         value = buf[q + 1:pos]
+                    elif 0xC0 <= b <= 0xC2:
+                        # An integer (INT8/16/32): 1, 2 or 4 bytes.
+                        pos = q + 1 + _INT_WIDTHS[b - 0xC0]
+                        if pos > end:
+                            raise _Short(pos)
+                        value = b"%d" % from_bytes(buf[q + 1:pos], "little", signed=True)
                     else:
                         value, pos = read_string(buf, q, end)
                     if expire is None:
@@ -1482,7 +1585,15 @@ class RdbParser:
                         loaded += 1
                         continue
                 elif t < 0xF4:
-                    key, p = read_string(buf, pos + 1, end)
+                    p = pos + 1
+                    if p < end and buf[p] < 64:  # a short key, read inline
+                        q = p + 1 + buf[p]
+                        if q > end:
+                            raise _Short(q)
+                        key = buf[p + 1:q]
+                        p = q
+                    else:
+                        key, p = read_string(buf, p, end)
                     if t not in _VALUE_TYPES or t in _STREAM_TYPES or t in _MODULE_TYPES:
                         if t not in _VALUE_TYPES:
                             raise RdbError(f"Unknown RDB encoding type {t} (key {key!r})")
@@ -1671,6 +1782,7 @@ class RdbParser:
                                    f"but got ({stored:x})")
         self.unused = buf[after:]
         self.done = True
+        self.eof_offset = self._consumed + pos + 1
         self._consumed += after
         self._buf = b""  # _parse leaves _pos at 0
 
@@ -1697,16 +1809,66 @@ def load(fileobj, *, chunk_size: int = 1 << 20, **options) -> Iterator:
 
 def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) -> Iterator:
     """load() on the file at `path`."""
-    parser = RdbParser(**options)
-    with open(path, "rb", buffering=0) as f:
-        read = f.read
-        feed = parser.feed
-        while not parser.done:
-            chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
-            if not chunk:
-                break
-            yield from feed(chunk)
-    yield from parser.close()
+    helper = file_checksum_helper(path) if options.get("verify_checksum", True) else None
+    if helper is not None:
+        options["verify_checksum"] = False
+    try:
+        parser = RdbParser(**options)
+        with open(path, "rb", buffering=0) as f:
+            read = f.read
+            feed = parser.feed
+            while not parser.done:
+                chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
+                if not chunk:
+                    break
+                yield from feed(chunk)
+        yield from parser.close()
+        if helper is not None:
+            verify_file_checksum(parser, path, helper)
+    finally:
+        if helper is not None:
+            helper[0].close()
+
+
+CRC_HELPER_MIN_FILE = 8 << 20  # smaller files are checksummed in the loading process
+
+
+def file_checksum_helper(path) -> tuple[CrcHelper, int] | None:
+    """For a big file: (a helper process computing the CRC64 of all but its
+    last 8 bytes -- where a dump that ends with its checksum keeps it --, that
+    length), else None.  Load with verify_checksum=False, then call
+    verify_file_checksum(); close() the helper in any case."""
+    try:
+        size = os.path.getsize(path)
+        if size < CRC_HELPER_MIN_FILE:
+            return None
+        return CrcHelper(path=os.fspath(path), stop=size - 8), size - 8
+    except OSError:
+        return None  # no helper: the parser checks as it goes
+
+
+def verify_file_checksum(parser: RdbParser, path, helper: tuple[CrcHelper, int]) -> None:
+    """The check a parser made with verify_checksum=False skipped, with the
+    CRC from file_checksum_helper (or computed here when the dump does not end
+    the file).  Raises RdbError as the parser would."""
+    stored = parser.checksum
+    if not stored:
+        return  # RDB < 5, or saved with rdbchecksum no
+    crc_helper, covered = helper
+    if parser.eof_offset == covered:
+        computed = crc_helper.result()
+    else:
+        computed = 0
+        left = parser.eof_offset
+        with open(path, "rb", buffering=0) as f:
+            while left > 0:
+                data = f.read(min(left, 4 << 20))
+                if not data:
+                    raise RdbError("Unexpected EOF reading RDB file")
+                computed = crc64(data, computed)
+                left -= len(data)
+    if computed != stored:
+        raise RdbError(f"Wrong RDB checksum expected: ({computed:x}) but got ({stored:x})")
 
 
 def load_payload(data: bytes, *, zset_factory=None, max_version: int = RDB_VERSION,

@@ -83,6 +83,7 @@ _lookup = dispatch.lookup
 _call = dispatch.call
 _NO_REPLY = dispatch.NO_REPLY
 _SMALL_NUMKEYS = {b"%d" % n: n for n in range(32)}
+_STATUS_BYTES = {"OK": b"OK", "PONG": b"PONG", "QUEUED": b"QUEUED"}
 
 
 def _command_arg(a):
@@ -247,7 +248,9 @@ class Scripting:
                 script = self.scripts.get(argv[1].lower())
                 if script is None:
                     raise ErrorReply(NOSCRIPT)
-            nkeys = self._numkeys(argv, errors.NOT_INTEGER)
+            nkeys = _SMALL_NUMKEYS.get(argv[2])
+            if nkeys is None or nkeys > len(argv) - 3:
+                nkeys = self._numkeys(argv, errors.NOT_INTEGER)
         else:
             nkeys = self._numkeys(argv, errors.NOT_INTEGER)
             script = self.load_script(argv[1])
@@ -366,75 +369,59 @@ class Scripting:
     # Called from Lua.
 
     def script_call(self, *args):
-        """redis.call: the reply as a Lua value; an error reply is raised."""
-        reply = self._execute(args)
-        cls = reply.__class__
-        if cls is bytes or cls is int:
-            return reply
-        if cls is ErrorReply:
-            raise ScriptError(error_text(reply.message))
-        return self._lua_reply(reply, cls)
-
-    def script_pcall(self, *args):
-        """redis.pcall: the same, an error reply returned as {err=...}."""
-        reply = self._execute(args)
-        cls = reply.__class__
-        if cls is bytes or cls is int:
-            return reply
-        if cls is ErrorReply:
-            return self.engine.table_from({b"err": error_text(reply.message),
-                                           b"ignore_error_stats_update": True})
-        return self._lua_reply(reply, cls)
-
-    def _lua_reply(self, reply, cls):
-        if cls is str:
-            return self.engine.table_from({b"ok": reply.encode("utf-8", "surrogateescape")})
-        if reply is None:
-            return None if self.client.resp3 else False
-        return self.engine.to_lua(reply, self.client.resp3)[1]
-
-    def _execute(self, args):
-        """Check and run one command for the script: its reply (an ErrorReply
-        for every error: Redis's script-specific ones or the command's).
-        The hot path of every redis.call: one frame, no per-call setup."""
+        """redis.call: check and run one command for the script; its reply as
+        a Lua value, an error reply (Redis's script-specific ones or the
+        command's) raised as a ScriptError. The hot path of every redis.call:
+        one frame, no per-call setup."""
         try:
-            if not args:
-                return ErrorReply("ERR Please specify at least one argument for this redis lib "
-                                  "call")
-            # Lua strings arrive as bytes; numbers become arguments as Redis formats them.
-            argv = [a if a.__class__ is bytes else _command_arg(a) for a in args]
-            if None in argv:
-                return ErrorReply("ERR Lua redis lib command arguments must be strings or "
-                                  "integers")
+            # Lua strings arrive as bytes (the usual case, checked without
+            # converting); numbers become arguments as Redis formats them.
+            argv = [*args]
+            for a in argv:
+                if a.__class__ is not bytes:
+                    argv = [a if a.__class__ is bytes else _command_arg(a) for a in args]
+                    if None in argv:
+                        raise ScriptError(b"ERR Lua redis lib command arguments must be strings "
+                                          b"or integers")
+                    break
+            if not argv:
+                raise ScriptError(b"ERR Please specify at least one argument for this redis lib "
+                                  b"call")
             server = self.server
-            cmd = _lookup(server, argv)
-            if cmd.__class__ is ErrorReply:
-                if getattr(cmd, "command", None) is None:
-                    return ErrorReply("ERR Unknown Redis command called from script")
-                return ErrorReply("ERR Wrong number of args calling Redis command from script")
+            # dispatch.lookup's common case inline: a top-level command, its arity right.
+            cmd = server.table.commands.get(argv[0])
+            if (cmd is None or cmd.subcommands
+                    or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
+                cmd = _lookup(server, argv)
+                if cmd.__class__ is ErrorReply:
+                    if getattr(cmd, "command", None) is None:
+                        raise ScriptError(b"ERR Unknown Redis command called from script")
+                    raise ScriptError(b"ERR Wrong number of args calling Redis command from "
+                                      b"script")
             if cmd.no_script:
-                return ErrorReply("ERR This Redis command is not allowed from script")
+                raise ScriptError(b"ERR This Redis command is not allowed from script")
             client = self.client
             if server.acl is not None:
                 denied = server.acl.check(client, cmd, argv)
                 if denied is not None:
-                    return denied
+                    raise ScriptError(error_text(denied.message))
             run = self.current
             if cmd.is_write or cmd.denyoom:
                 if cmd.is_write and run.read_only:
-                    return ErrorReply("ERR Write commands are not allowed from read-only "
-                                      "scripts.")
+                    raise ScriptError(b"ERR Write commands are not allowed from read-only "
+                                      b"scripts.")
                 # As in Redis, the node's state (READONLY, MISCONF, NOREPLICAS,
                 # OOM) can only stop a script before its first write: after
                 # that it must run to its end.
                 if not run.write_dirty:
-                    denied = server.write_gate(client, cmd)
-                    if denied is not None:
-                        return denied
+                    for check in server.write_checks:  # server.write_gate, inlined
+                        denied = check(client, cmd)
+                        if denied is not None:
+                            raise ScriptError(error_text(denied.message))
             if server.stale_gate is not None and not cmd.allow_stale and not client.is_primary:
                 denied = server.stale_gate(client, cmd)
                 if denied is not None:
-                    return denied
+                    raise ScriptError(error_text(denied.message))
             if cmd.is_write:
                 run.write_dirty = True
             if run.repl == 0:
@@ -448,10 +435,36 @@ class Scripting:
                 reply = _call(client, cmd, argv)
             if reply is _NO_REPLY or reply.__class__ is Block:
                 reply = self._collected_reply(client, reply)
-            return reply
+        except ScriptError:
+            raise
         except Exception as exc:  # a bug must not escape into the interpreter
             self.server.log("warning", "Error in script call %r: %r" % (args[:1], exc))
-            return ErrorReply("ERR internal error: %s" % exc)
+            raise ScriptError(error_text("ERR internal error: %s" % exc)) from None
+        cls = reply.__class__
+        if cls is bytes or cls is int:
+            return reply
+        if cls is str:  # a status reply (SET's OK): {ok=...}, inline as it is common
+            status = _STATUS_BYTES.get(reply)
+            if status is not None:
+                return self.engine.table_from({b"ok": status})
+        elif cls is ErrorReply:
+            raise ScriptError(error_text(reply.message))
+        return self._lua_reply(reply, cls)
+
+    def script_pcall(self, *args):
+        """redis.pcall: the same, an error reply returned as {err=...}."""
+        try:
+            return self.script_call(*args)
+        except ScriptError as exc:
+            return self.engine.table_from({b"err": exc.message,
+                                           b"ignore_error_stats_update": True})
+
+    def _lua_reply(self, reply, cls):
+        if cls is str:
+            return self.engine.table_from({b"ok": reply.encode("utf-8", "surrogateescape")})
+        if reply is None:
+            return None if self.client.resp3 else False
+        return self.engine.to_lua(reply, self.client.resp3)[1]
 
     def _collected_reply(self, client, reply):
         if client.block is not None:

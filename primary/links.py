@@ -28,7 +28,6 @@ class ReplicaLink:
         self.pending_len = 0
         self.wait_first_ack = False  # diskless: the stream starts with the replica's first ACK
         self.fullsync_offset = -1
-        self.outbuf: list = []  # stream bytes of this loop turn, written by flush()
         self.soft_since = 0.0  # since when the output is over the soft limit
         self.tail = None  # the FileSender sending a disk snapshot while it is written
         self.tailed = False  # that one sends it, not one started after the save
@@ -74,28 +73,17 @@ class ReplicaLink:
             if self.source is not None:
                 self.source.stat_repl_out += len(data)
 
-    def stream(self, data: bytes) -> None:
-        """Replication stream bytes: sent now, or held while the replica syncs."""
+    def deliver(self, data: bytes) -> None:
+        """Replication stream bytes (a loop turn's worth, the same bytes
+        object for every replica): sent now, or held while the replica syncs."""
         state = self.state
         if state == self.WAIT_START or state == self.HANDSHAKE:
-            return  # its snapshot will contain this write
+            return  # its snapshot will contain these writes
         if self.pending is not None:
             self.pending.append(data)
             self.pending_len += len(data)
             return
-        self.outbuf.append(data)
-
-    def flush(self) -> None:
-        """One socket write per loop turn for everything streamed in it."""
-        out = self.outbuf
-        if out:
-            self.outbuf = []
-            client = self.client
-            if client.transport is not None and not client.closed:
-                data = out[0] if len(out) == 1 else b"".join(out)
-                client.transport.write(data)
-                if self.source is not None:
-                    self.source.stat_repl_out += len(data)
+        self.write_raw(data)
 
     def start_stream(self) -> None:
         """Deliver what was held back during the snapshot; stream from now on."""

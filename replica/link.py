@@ -16,7 +16,7 @@ from hakv.common import dispatch, rdb, snapshot
 from hakv.common.connection import Client, _fmt_addr
 from hakv.common.resp import ErrorReply, encode_command
 from hakv.replica.payload import PayloadReader
-from hakv.replica.stream import CommandStream
+from hakv.replica.stream import CommandStream, batch_length
 
 HANDSHAKE = "handshake"
 PAYLOAD = "payload"
@@ -26,7 +26,7 @@ STREAM = "stream"
 _MAX_LINE = 64 * 1024
 
 
-# Commands run at once even inside a MULTI block.
+# Commands run at once even inside a MULTI block (subcommands are queued).
 _NOT_QUEUED = frozenset(("exec", "discard", "multi", "watch"))
 
 
@@ -49,9 +49,12 @@ class PrimaryLink(Client):
         self.full = None  # the PsyncResult of a full sync
         self.held = bytearray()  # stream bytes that arrived while the snapshot loaded
         self.stream = CommandStream()
-        self.unapplied = bytearray()  # stream bytes read but not yet applied
-        self.uncommitted = 0  # bytes of an open MULTI block
-        self.committed = 0  # bytes applied in this batch, not yet passed on
+        self.unapplied = bytearray()  # stream bytes read but not yet passed on
+        self.open_block: list = []  # commands of a MULTI block still waiting for its EXEC
+        # While a batch is applied: its commands (an open block's first) and
+        # how many of them count as applied (a MULTI block counts at its EXEC).
+        self.batch: list | None = None
+        self.batch_done = 0
         self.registered = False
         self.errors_logged = 0
 
@@ -187,55 +190,78 @@ class PrimaryLink(Client):
         commands = self.stream.feed(data)
         if not commands:
             return
-        ks = self.server.keyspace
-        apply = self._apply
+        carried = self.open_block
+        batch = carried + commands if carried else commands
+        self.batch = batch
+        self.batch_done = 0
+        done = len(carried)
+        server = self.server
+        table = server.table.commands
+        lookup = dispatch.lookup
+        call = dispatch.call
+        ks = server.keyspace
         ks.applying_primary_stream = True
         try:
-            for argv, nbytes in commands:
+            for argv in commands:
                 if self.closed:
                     return
-                self.uncommitted += nbytes
-                reply = apply(argv)
+                done += 1
+                # No gate: the primary's writes are trusted, as Redis does for
+                # its master client. The lookup's common case inline.
+                cmd = table.get(argv[0])
+                if cmd is None:
+                    cmd = table.get(argv[0].lower())
+                if (cmd is None or cmd.subcommands
+                        or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
+                    cmd = lookup(server, argv)
+                    if cmd.__class__ is ErrorReply:
+                        self._log_error(argv, cmd)
+                        if self.multi is None:
+                            self.batch_done = done
+                        continue
+                if self.multi is not None and (cmd.parent is not None
+                                               or cmd.name not in _NOT_QUEUED):
+                    self.multi.append((cmd, argv))
+                    continue
+                try:
+                    reply = call(self, cmd, argv)
+                except Exception as exc:  # a bug in a command must not stop replication
+                    self.in_exec = False
+                    reply = ErrorReply("ERR internal error applying the command: %r" % (exc,))
                 if reply.__class__ is ErrorReply:
                     self._log_error(argv, reply)
                 if self.multi is None:
-                    # Applied (a MULTI block counts once its EXEC ran).
-                    self.committed += self.uncommitted
-                    self.uncommitted = 0
+                    self.batch_done = done  # applied (a MULTI block once its EXEC ran)
         finally:
             ks.applying_primary_stream = False
             self._pass_on()
 
-    def _apply(self, argv):
-        """Run one command of the stream: no gate (the primary's writes are
-        trusted, as Redis does for its master client), MULTI blocks queued."""
-        server = self.server
-        cmd = dispatch.lookup(server, argv)
-        if cmd.__class__ is ErrorReply:
-            return cmd
-        if self.multi is not None and cmd.parent is None and cmd.name not in _NOT_QUEUED:
-            self.multi.append((cmd, argv))
-            return "QUEUED"
-        try:
-            return dispatch.call(self, cmd, argv)
-        except Exception as exc:  # a bug in a command must not stop replication
-            self.in_exec = False
-            return ErrorReply("ERR internal error applying the command: %r" % (exc,))
-
     def _pass_on(self) -> None:
-        """Advance the offset by what was applied and hand those exact bytes
-        to our backlog and replicas."""
-        n = self.committed
-        if n:
-            self.committed = 0
-            applied = bytes(self.unapplied[:n])
-            del self.unapplied[:n]
+        """Advance the offset by what the batch applied and hand those exact
+        bytes to our backlog and replicas; an open MULTI block waits."""
+        batch, done = self.batch, self.batch_done
+        self.batch = None
+        self.batch_done = 0
+        self.open_block = batch[done:]
+        if done:
+            n = batch_length(batch if done == len(batch) else batch[:done])
+            unapplied = self.unapplied
+            if n == len(unapplied):  # the usual case: the read ended with a command
+                applied = bytes(unapplied)
+                unapplied.clear()
+            else:
+                applied = bytes(unapplied[:n])
+                del unapplied[:n]
             self.follower.source.proxy(applied)
+
+    def _applied_in_batch(self) -> int:
+        batch = self.batch
+        return batch_length(batch[:self.batch_done]) if batch else 0
 
     def applied_offset(self) -> int:
         """The replication offset including the commands applied in the batch
         being processed (REPLCONF GETACK answers from inside a batch)."""
-        return self.follower.source.ids.offset + self.committed
+        return self.follower.source.ids.offset + self._applied_in_batch()
 
     def _log_error(self, argv, reply) -> None:
         if self.errors_logged >= 100:
@@ -255,4 +281,4 @@ class PrimaryLink(Client):
         self.write(encode_command(b"REPLCONF", b"ACK", str(offset).encode()))
 
     def unapplied_bytes(self) -> int:
-        return len(self.unapplied) - self.committed
+        return len(self.unapplied) - self._applied_in_batch()

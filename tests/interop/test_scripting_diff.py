@@ -270,6 +270,48 @@ def test_eval_arguments_and_cache(pair):
     ])
 
 
+# Every KEYS/ARGV split (no key, one key: the varargs fast paths; more keys)
+# with and without arguments, in EVAL and FCALL; redis.call arguments that are
+# numbers or not strings; replies of each kind through call and pcall.
+SPLIT = ("return {#KEYS, #ARGV, KEYS[1] or 'nil', KEYS[#KEYS] or 'nil', ARGV[1] or 'nil', "
+         "ARGV[#ARGV] or 'nil'}")
+SPLIT_LIB = ("#!lua name=splitlib\nredis.register_function('split', function(keys, args) "
+             "return {#keys, #args, keys[1] or 'nil', args[#args] or 'nil'} end)")
+
+
+def test_keys_argv_split_and_call_arguments(pair):
+    same(pair, [
+        ("EVAL", SPLIT, "0"), ("EVAL", SPLIT, "0", "a"), ("EVAL", SPLIT, "0", "a", "b", "c"),
+        ("EVAL", SPLIT, "1", "k"), ("EVAL", SPLIT, "1", "k", "a"),
+        ("EVAL", SPLIT, "1", "k", "a", "b", "c"), ("EVAL", SPLIT, "2", "k1", "k2"),
+        ("EVAL", SPLIT, "3", "k1", "k2", "k3", "a"), ("EVAL", SPLIT, "01", "k", "a"),
+        ("EVAL", SPLIT, "2", "k"), ("EVAL", SPLIT, "31", "k"),
+        ("EVAL", "return KEYS[1]", "1", ""), ("EVAL", "return ARGV[2]", "1", "k", "", "x"),
+        ("FUNCTION", "LOAD", "REPLACE", SPLIT_LIB),
+        ("FCALL", "split", "0"), ("FCALL", "split", "0", "a", "b"), ("FCALL", "split", "1", "k"),
+        ("FCALL", "split", "1", "k", "a", "b"), ("FCALL", "split", "2", "k1", "k2", "a"),
+        ("FUNCTION", "DELETE", "splitlib"),
+        ev("redis.call('set', KEYS[1], 42) return redis.call('get', KEYS[1])", "sk", numkeys=1),
+        ev("redis.call('set', KEYS[1], 1.5) return redis.call('get', KEYS[1])", "sk", numkeys=1),
+        ev("redis.call('set', KEYS[1], -0.25e10) return redis.call('get', KEYS[1])", "sk",
+           numkeys=1),
+        ev("return redis.call('incrby', KEYS[1], 3)", "ik", numkeys=1),
+        ev("return redis.call('SET', KEYS[1], 'v')", "sk", numkeys=1),
+        ev("return redis.call('Get', KEYS[1])", "sk", numkeys=1),
+        ev("return redis.call('set', KEYS[1], true)", "sk", numkeys=1),
+        ev("return redis.pcall('set', KEYS[1], {})", "sk", numkeys=1),
+        ev("return redis.pcall('set', KEYS[1], 'v')", "sk", numkeys=1),
+        ev("return redis.pcall('ping')"), ev("return redis.pcall('get', 'nokey')"),
+        ev("return redis.pcall('incr', KEYS[1])", "sk", numkeys=1),
+        ev("return redis.pcall()"), ev("return redis.pcall('nosuch', 1)"),
+        ev("return redis.pcall('get')"), ev("return redis.pcall('object', 'nosuch')"),
+        ev("return redis.call('object', 'encoding', KEYS[1])", "sk", numkeys=1),
+        ev("return redis.call('config', 'get', 'maxmemory')"),
+        ev("return {redis.call('set', 'a', 'b'), redis.call('ping'), redis.call('lpush', 'l', 1)}"),
+        ev("return redis.pcall('eval', 'return 1', 0)"), ev("return redis.call('del', 'l', 'a')"),
+    ])
+
+
 def test_transactions_with_scripts(pair):
     same(pair, [
         ("MULTI",), ev("return redis.call('incr', 'mc')"), ev("return 1 + nil"),

@@ -203,11 +203,13 @@ def test_string_encodings():
 def test_default_compression_policy():
     policy = rdb._Lzf(rdb.DEFAULT_LZF_TRY_RATIO)
     assert rdb._encode_string(b"a" * 63, policy)[0] == 63       # short: not tried
-    assert rdb._encode_string(b"ab" * 40, policy)[0] == 0xC3    # very compressible
+    assert rdb._encode_string(b"ab" * 127, policy)[:2] == b"\x40\xfe"  # 254 bytes: not tried
+    assert rdb._encode_string(b"ab" * 127, rdb._Lzf(1.0))[0] == 0xC3    # (Redis's rule would)
+    assert rdb._encode_string(b"ab" * 128, policy)[0] == 0xC3   # 256, very compressible
     rng = random.Random(4)
-    text = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(200))
-    assert rdb._encode_string(text, policy)[:2] == b"\x40\xc8"  # estimate says no
-    assert rdb._encode_string(text, rdb._Lzf(1.0))[:2] == b"\x40\xc8"  # LZF agrees
+    text = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(300))
+    assert rdb._encode_string(text, policy)[:2] == b"\x41\x2c"  # estimate says no
+    assert rdb._encode_string(text, rdb._Lzf(1.0))[:2] == b"\x41\x2c"  # LZF agrees
 
 
 def test_compression_of_a_kind_that_never_compresses_is_sampled(monkeypatch):
@@ -216,7 +218,7 @@ def test_compression_of_a_kind_that_never_compresses_is_sampled(monkeypatch):
     real = rdb.lzf.compress
     monkeypatch.setattr(rdb.lzf, "compress", lambda s, limit: tried.append(s) or real(s, limit))
     rng = random.Random(9)
-    noise = [rng.randbytes(100) for _ in range(64 + 160)]
+    noise = [rng.randbytes(300) for _ in range(64 + 160)]
     estimates = []
     estimator = rdb._Lzf._ESTIMATOR
 
@@ -234,12 +236,12 @@ def test_compression_of_a_kind_that_never_compresses_is_sampled(monkeypatch):
     assert len(estimates) == 64 + 160 // 16          # after 64 misses, 1 in 16
     assert not tried
     # another kind is still fully estimated, and a success resets the sampling
-    assert rdb._encode_string(b"xy" * 50, policy, rdb.T_ZSET_LISTPACK)[0] == 0xC3
+    assert rdb._encode_string(b"xy" * 150, policy, rdb.T_ZSET_LISTPACK)[0] == 0xC3
     for blob in noise[:16]:                          # misses 224..239: one sample
         rdb._encode_string(blob, policy, rdb.T_HASH_LISTPACK)
     before = len(estimates)
     assert before == 64 + 160 // 16 + 1 + 1
-    assert rdb._encode_string(b"xy" * 50, policy, rdb.T_HASH_LISTPACK)[0] == 0xC3  # sampled
+    assert rdb._encode_string(b"xy" * 150, policy, rdb.T_HASH_LISTPACK)[0] == 0xC3  # sampled
     rdb._encode_string(noise[0], policy, rdb.T_HASH_LISTPACK)
     assert len(estimates) == before + 2             # estimating every blob again
 
@@ -309,7 +311,9 @@ def test_into_duplicate_key_replaces_the_earlier_one():
 
 
 def test_parser_fed_one_byte_at_a_time():
-    data = write({0: {b"k": (b"v", 77), b"l": SAMPLE[b"list-big"], b"h": SAMPLE[b"hash-many"]}})
+    data = write({0: {b"k": (b"v", 77), b"l": SAMPLE[b"list-big"], b"h": SAMPLE[b"hash-many"],
+                      b"i8": b"-5", b"i16": b"3000", b"i32": (b"-70000", 5), b"i64": b"1" * 15}})
+    assert b"\xc0\xfb" in data and b"\xc1\xb8\x0b" in data  # integer encodings, split too
     parser = RdbParser()
     events = []
     for i in range(len(data)):
@@ -696,3 +700,85 @@ def test_payload_errors():
             rdb.load_payload(sealed(body))
         assert str(info.value) == "Bad data format"
         assert detail in info.value.detail
+
+
+# -- the checksum helper process ------------------------------------------------
+
+def test_crc_helper_process_streams_pieces():
+    from hakv.common.crc64 import CrcHelper
+    rng = random.Random(11)
+    data = rng.randbytes(3 << 20)
+    helper = CrcHelper(12345)
+    pos = 0
+    while pos < len(data):  # uneven pieces, small and bigger than a lane block
+        step = rng.choice([1, 7, 4096, 600_000, 1 << 20])
+        helper.update(data[pos:pos + step])
+        pos += step
+    assert helper.result() == crc64(data, 12345)
+    abandoned = CrcHelper()
+    abandoned.update(data[:1000])
+    abandoned.close()  # stops it without waiting for the end of its input
+
+
+def _mixed_keyspace(n):
+    return {b"k%d" % i: (b"v%d" % i * 7 if i % 3 else deque([b"a%d" % i, b"b"]))
+            for i in range(n)}
+
+
+def test_writer_hands_the_checksum_to_a_helper(tmp_path, monkeypatch):
+    monkeypatch.setattr(rdb, "CRC_HELPER_AFTER", 2000)
+    data = _mixed_keyspace(20_000)
+    path = tmp_path / "dump.rdb"
+    rdb.dump_to_file(path, [(0, data, {b"k1": 1_900_000_000_000})], {"redis-ver": "7.0.15"})
+    raw = path.read_bytes()
+    assert len(raw) > 2000
+    assert int.from_bytes(raw[-8:], "little") == crc64(raw[:-8])
+    # and in a writer with small buffers: many updates go through the pipe
+    out = io.BytesIO()
+    w = rdb.RdbWriter(out, buffer_size=512, crc_helper=True)
+    w.write_header({"redis-ver": "7.0.15"})
+    w.write_db_dicts(0, data, {})
+    crc = w.finish()
+    assert crc == crc64(out.getvalue()[:-8]) == int.from_bytes(out.getvalue()[-8:], "little")
+
+
+def test_load_file_checks_the_helper_checksum(tmp_path, monkeypatch):
+    monkeypatch.setattr(rdb, "CRC_HELPER_MIN_FILE", 0)
+    data = _mixed_keyspace(5000)
+    path = tmp_path / "dump.rdb"
+    rdb.dump_to_file(path, [(0, data, {})])
+    got = {e.key: e.value for e in rdb.load_file(path) if isinstance(e, Key)}
+    assert got == data
+    good = path.read_bytes()
+    # a flipped byte inside a value: the records still parse, the checksum does not match
+    at = good.index(b"v4999v4999") + 3
+    path.write_bytes(good[:at] + b"X" + good[at + 1:])
+    with pytest.raises(RdbError, match=r"Wrong RDB checksum expected: \(\w+\) but got"):
+        for _ in rdb.load_file(path):
+            pass
+    # bytes after the dump: the checksum does not end the file, checked in-process
+    path.write_bytes(good + b"trailing")
+    assert sum(isinstance(e, Key) for e in rdb.load_file(path)) == len(data)
+    path.write_bytes(good[:at] + b"X" + good[at + 1:] + b"trailing")
+    with pytest.raises(RdbError, match="Wrong RDB checksum"):
+        for _ in rdb.load_file(path):
+            pass
+    # a dump saved without a checksum (zero) is not checked, as Redis does
+    rdb.dump_to_file(path, [(0, data, {})], checksum=False)
+    assert sum(isinstance(e, Key) for e in rdb.load_file(path)) == len(data)
+
+
+def test_binary_zsets_writes_small_sorted_sets_as_zset_2():
+    small = zset([(b"a", 1.5), (b"b", -0.0), (b"c", float("inf")), (b"10", 2.0)])
+    out = io.BytesIO()
+    w = RdbWriter(out, binary_zsets=True)
+    w.write_header({})
+    w.write_db(0, 1, 0, [(b"z", small, None)])
+    w.finish()
+    data = out.getvalue()
+    assert data.index(b"\xfb\x01\x00") + 3 == data.index(bytes([rdb.T_ZSET_2, 1]) + b"z")
+    (event,) = [e for e in read(data) if isinstance(e, Key)]
+    assert list(event.value.items()) == list(small.items())
+    assert math.copysign(1, event.value.score(b"b")) == -1  # binary scores keep -0.0
+    # DUMP keeps Redis's listpack, whatever the writer does
+    assert rdb.dump_payload(small, compress=False)[0] == rdb.T_ZSET_LISTPACK

@@ -10,7 +10,7 @@ from hakv.primary.backlog import Backlog
 from hakv.primary.psync import NO_ID, ReplIds, try_partial
 from hakv.replica.handshake import Handshake
 from hakv.replica.payload import PayloadError, PayloadReader
-from hakv.replica.stream import CommandStream, StreamError, command_length
+from hakv.replica.stream import CommandStream, StreamError, batch_length, command_length
 
 # ---------------------------------------------------------------- backlog
 
@@ -196,12 +196,32 @@ def test_stream_byte_accounting_matches_encoding():
     out = []
     for i in range(0, len(wire), 5):
         out += s.feed(wire[i:i + 5])
-    assert [a for a, _ in out] == cmds
-    assert [n for _, n in out] == [len(encode_command(*c)) for c in cmds]
-    assert sum(n for _, n in out) == len(wire)
+    assert out == cmds
+    assert [command_length(c) for c in out] == [len(encode_command(*c)) for c in cmds]
+    assert batch_length(out) == len(wire)
+    assert batch_length(out[1:3]) == len(encode_command(*cmds[1])) + len(encode_command(*cmds[2]))
+    assert batch_length([]) == 0
     assert command_length([b""]) == len(encode_command(b""))
+
+
+def test_batch_length_of_large_arguments():
+    # 64 KiB and more: past the digit table, counted the slow way.
+    cmds = [[b"SET", b"k", b"v" * 70000], [b"SET", b"k", b"v" * 9]]
+    many = [[b"SADD", b"s"] + [b"m"] * 70000]
+    assert batch_length(cmds) == sum(len(encode_command(*c)) for c in cmds)
+    assert batch_length(many) == len(encode_command(*many[0]))
 
 
 def test_stream_rejects_non_commands():
     with pytest.raises(StreamError):
         CommandStream().feed(b"+OK\r\n")
+
+
+def test_propagated_commands_encode_as_encode_command():
+    from hakv.common.server import encode_propagated
+    shapes = [[b"PING"], [b"DEL", b"k"], [b"SET", b"k", b"v" * 70000], (b"SET", b"k", b""),
+              [b"HSET", b"h", b"f", b"v"], [b"PEXPIREAT", b"k", 1700000000000],
+              [b"SET", "k", b"v"], [b"SET", bytearray(b"k"), b"v"], [b"MSET"] + [b"x"] * 9,
+              [b"INCRBYFLOAT", b"k", 1.5]]
+    for argv in shapes:
+        assert encode_propagated(argv) == encode_command(*argv)

@@ -1,0 +1,109 @@
+"""The primary's stream to its replicas, in-process (no sockets): what a
+loop turn propagates is written once per replica, as one write of the same
+bytes; a replica whose snapshot starts gets only what follows the snapshot,
+held until the snapshot is delivered; a partial resync gets the backlog and
+nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hakv.common.connection import Client
+from hakv.common.main import build_server
+from hakv.common.resp import encode_command
+from hakv.primary.links import ReplicaLink
+from hakv.primary.source import select_command
+
+
+class RecordingTransport:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def primary(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    server = build_server(["--save", ""]).server
+    server.loop = asyncio.new_event_loop()
+    yield server
+    server.loop.close()
+
+
+def add_replica(source, state=ReplicaLink.ONLINE) -> ReplicaLink:
+    client = Client(source.server)
+    client.transport = RecordingTransport()
+    client.is_replica = True
+    link = source.link_for(client)
+    link.state = state
+    source.replicas.append(link)
+    return link
+
+
+def propagate(server, *argv) -> bytes:
+    server.keyspace.propagate(0, list(argv))
+    server.flush_propagation()
+    return encode_command(*argv)
+
+
+def test_one_write_per_replica_per_turn_with_the_same_bytes(primary):
+    source = primary.replication
+    source.create_backlog()
+    a, b = add_replica(source), add_replica(source)
+    sent = [propagate(primary, b"SET", b"k%d" % i, b"v") for i in range(3)]
+    assert a.client.transport.written == b.client.transport.written == []
+    source._flush_links()
+    expected = source.backlog.since(source.backlog.first)
+    assert expected.endswith(b"".join(sent))
+    assert a.client.transport.written == b.client.transport.written == [expected]
+    assert a.client.transport.written[0] is b.client.transport.written[0]
+    assert source.ids.offset == len(expected)
+
+
+def test_a_snapshot_start_keeps_earlier_bytes_out_of_the_held_stream(primary):
+    source = primary.replication
+    source.create_backlog()
+    online = add_replica(source)
+    syncing = add_replica(source, ReplicaLink.WAIT_START)
+    before = propagate(primary, b"SET", b"before", b"1")
+    # The fork happens in this loop turn: its snapshot holds `before`.
+    source.setup_full_resync(syncing, source.ids.offset)
+    after = propagate(primary, b"SET", b"after", b"2")
+    source._flush_links()
+    # (The stream after a snapshot starts by naming its database.)
+    assert syncing.pending == [select_command(0) + after]
+    assert b"".join(online.client.transport.written).endswith(before + select_command(0) + after)
+    syncing.client.transport.written.clear()
+    source.snapshot_sent(syncing, wait_ack=False)
+    later = propagate(primary, b"SET", b"later", b"3")
+    source._flush_links()
+    assert syncing.client.transport.written == [select_command(0) + after, later]
+
+
+def test_partial_resync_gets_the_backlog_and_no_byte_twice(primary):
+    source = primary.replication
+    source.create_backlog()
+    add_replica(source)
+    first = propagate(primary, b"SET", b"a", b"1")
+    resumed_from = source.ids.offset + 1
+    second = propagate(primary, b"SET", b"b", b"2")  # not flushed yet
+    client = Client(primary)
+    client.transport = RecordingTransport()
+    link = source.link_for(client)
+    link.capa.add("psync2")
+    source._continue(link, resumed_from)
+    third = propagate(primary, b"SET", b"c", b"3")
+    source._flush_links()
+    written = b"".join(client.transport.written)
+    assert written == b"+CONTINUE %s\r\n" % source.ids.replid.encode() + second + third
+    assert first not in written
