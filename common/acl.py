@@ -160,6 +160,10 @@ def key_permissions(cmd, argv: list) -> list:
     if kind == _SAME:
         return [(i, a) for i in cmd.key_indexes(argv)]
     if kind == _MIXED:
+        if len(argv) < 3 and cmd.fullname == "pfmerge":
+            # Redis's second key spec (the sources) starts past the end of
+            # a bare PFMERGE dest, which voids the whole key list there.
+            return []
         return [(i, a if n == 0 else b) for n, i in enumerate(cmd.key_indexes(argv))]
     if kind == _BY_ARGS:  # SET and BITFIELD: one key, argv[1]
         if len(argv) < 2:

@@ -648,9 +648,11 @@ class AppendOnlyFile:
         if self.fd < 0:
             self.buf.clear()
             return True
+        monitor = self.server.latency_monitor
         if self.buf:
             data = b"".join(self.buf) if len(self.buf) > 1 else self.buf[0]
             self.buf.clear()
+            start = time.perf_counter() if monitor.threshold else 0.0
             view = memoryview(data)
             try:
                 while view:
@@ -661,16 +663,24 @@ class AppendOnlyFile:
                 self.buf.append(bytes(view))  # retry the rest later
                 self._write_failed(exc)
                 return False
+            if start:
+                ms = (time.perf_counter() - start) * 1000
+                monitor.add("aof-write", ms)
+                child = getattr(self.server, "child", None)
+                monitor.add("aof-write-alone" if child is None else "aof-write-active-child", ms)
             self.unsynced = True
             if self.last_write_status != "ok":
                 self.server.log("warning", "AOF write error looks solved, Redis can write again.")
                 self.last_write_status = "ok"
         if fsync and self.unsynced:
+            start = time.perf_counter() if monitor.threshold else 0.0
             try:
                 os.fdatasync(self.fd)
             except OSError as exc:
                 self._write_failed(exc)
                 return False
+            if start and self.settings["appendfsync"] == "always":
+                monitor.add("aof-fsync-always", (time.perf_counter() - start) * 1000)
             self.unsynced = False
             self.last_fsync = time.monotonic()
         return True

@@ -259,4 +259,6 @@ def call(client, cmd, argv):
             server.handle_ready_keys()
     if nanos > server.slowlog_threshold * 1000 >= 0:
         server.slowlog_add(client, argv, nanos / 1e9)
+    if nanos >= server.latency_event_ns:  # huge while the latency monitor is off
+        server.latency_monitor.command_event(cmd, nanos)
     return reply

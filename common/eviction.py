@@ -539,7 +539,11 @@ class Memory:
         """Evict until used memory is within maxmemory. False when it could
         not (nothing evictable); True when done, or when the time ran out
         (the cron goes on, as Redis's eviction timer does)."""
+        monitor = self.server.latency_monitor
+        start = time.perf_counter() if monitor.threshold else 0.0
         done = self._evict_round()
+        if start:
+            monitor.add("eviction-cycle", (time.perf_counter() - start) * 1000)
         over = self.startup + self.total + self.nkeys * self.access_entry > self.maxmemory
         if over or self.exceeded_since is not None:
             self._note_exceeded(over)
@@ -663,7 +667,12 @@ class Memory:
         ks = self.ks
         if self.server.propagating:
             ks.propagate(db.id, [b"UNLINK" if self.lazy else b"DEL", key])
-        if db.delete(key):
+        monitor = self.server.latency_monitor
+        start = time.perf_counter() if monitor.threshold else 0.0
+        deleted = db.delete(key)
+        if start:  # freeing a big value is what makes an eviction slow
+            monitor.add("eviction-del", (time.perf_counter() - start) * 1000)
+        if deleted:
             dbid = db.id
             self.db_bytes[dbid] -= size
             self.db_keys[dbid] -= 1

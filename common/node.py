@@ -30,6 +30,8 @@ FAMILIES = [
     "hakv.common.commands.acl",
     "hakv.common.commands.absent",
     "hakv.common.commands.sort", "hakv.common.commands.geo",
+    "hakv.common.commands.latency",
+    "hakv.common.commands.hyperloglog",
 ]
 
 # Components: module path -> attach(server) function name. Optional until the

@@ -22,6 +22,7 @@ from hakv.common.commands.table import node_table
 from hakv.common.config import REDIS_VERSION, Settings
 from hakv.common.connection import Client
 from hakv.common.keyspace import Keyspace
+from hakv.common.latency import LatencyMonitor
 from hakv.common.resp import ErrorReply, Push, encode, encode_command
 
 LOG_LEVELS = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}
@@ -116,6 +117,8 @@ class Server:
         self.slowlog: deque = deque(maxlen=max(settings["slowlog-max-len"], 1))
         self.slowlog_id = 0
         self.slowlog_threshold = settings["slowlog-log-slower-than"]
+        # LATENCY events; sets latency_event_ns, the duration dispatch.call checks.
+        self.latency_monitor = LatencyMonitor(self)
         self.log_level = LOG_LEVELS[settings["loglevel"]]
         self.logfile = None
         self.ops_samples: deque = deque(maxlen=16)
@@ -591,7 +594,10 @@ class Server:
         """Active expiry: keys are freed within ~50 ms of their deadline; each
         run is time-boxed (3 ms) so the loop keeps serving."""
         ks = self.keyspace
+        spent = ks.stat_expire_cpu
         ks.active_expire_cycle(0.003)
+        if self.latency_monitor.threshold:
+            self.latency_monitor.add("expire-cycle", (ks.stat_expire_cpu - spent) * 1000)
         if self.pending_propagation:
             self.flush_propagation()
         if ks.lazyfree:

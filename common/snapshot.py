@@ -381,6 +381,7 @@ def fork_child(server, kind: str, target, on_done, keep_fds=()) -> ChildProcess:
             os._exit(code)
     # ---------------------------------------------------------------- parent
     server.stat_latest_fork_usec = int((time.perf_counter() - start) * 1e6)
+    server.latency_monitor.add("fork", server.stat_latest_fork_usec / 1000)
     server.stat_total_forks += 1
     child = ChildProcess(pid, kind, on_done)
     server.child = child

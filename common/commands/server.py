@@ -455,20 +455,9 @@ def slowlog_reset(ctx, argv):
     return "OK"
 
 
-# ------------------------------------------------------------------ LATENCY / MEMORY / LOLWUT
+# ------------------------------------------------------------------ MEMORY / LOLWUT
 
-container("latency", -2, "admin noscript loading stale", group=G)
-
-
-@command("latency|latest", 2, "admin noscript loading stale", group=G)
-def latency_latest(ctx, argv):
-    return []
-
-
-@command("latency|reset", -2, "admin noscript loading stale", group=G)
-def latency_reset(ctx, argv):
-    return 0
-
+# LATENCY: common/commands/latency.py
 
 container("memory", -2, group=G)
 
