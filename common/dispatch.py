@@ -61,17 +61,23 @@ def lookup(server, argv: list):
     return cmd
 
 
-def execute(client, argv: list):
-    """Run one command from a client; returns the reply (or NO_REPLY)."""
-    server = client.server
-    # The common case inline: a top-level command with its arity.
+def find_command(server, argv: list):
+    """lookup() with its common case first (a top-level command, its arity
+    right): the per-request path of clients, scripts and the replica link."""
     commands = server.table.commands
     cmd = commands.get(argv[0])
     if cmd is None:
         cmd = commands.get(argv[0].lower())
     if (cmd is None or cmd.subcommands
             or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
-        cmd = lookup(server, argv)
+        return lookup(server, argv)
+    return cmd
+
+
+def execute(client, argv: list):
+    """Run one command from a client; returns the reply (or NO_REPLY)."""
+    server = client.server
+    cmd = find_command(server, argv)
     if cmd.__class__ is ErrorReply:
         if client.multi is not None:
             client.multi_error = True

@@ -1796,8 +1796,11 @@ def load(fileobj, *, chunk_size: int = 1 << 20, **options) -> Iterator:
     `options` are RdbParser's: zset_factory, verify_checksum, max_version,
     into, skip_expired_before.
     """
-    parser = RdbParser(**options)
-    read = fileobj.read
+    yield from _parse_from(RdbParser(**options), fileobj.read, chunk_size)
+
+
+def _parse_from(parser, read, chunk_size: int) -> Iterator:
+    """Feed parser from read(n) until the dump ends; yields its events."""
     feed = parser.feed
     while not parser.done:
         chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
@@ -1815,14 +1818,7 @@ def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) 
     try:
         parser = RdbParser(**options)
         with open(path, "rb", buffering=0) as f:
-            read = f.read
-            feed = parser.feed
-            while not parser.done:
-                chunk = read(min(max(chunk_size, parser.bytes_needed), _MAX_READ))
-                if not chunk:
-                    break
-                yield from feed(chunk)
-        yield from parser.close()
+            yield from _parse_from(parser, f.read, chunk_size)
         if helper is not None:
             verify_file_checksum(parser, path, helper)
     finally:

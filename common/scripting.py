@@ -79,7 +79,7 @@ RDB_VERSION = 10
 
 # redis.call runs once or more per script: the dispatcher's entry points
 # bound once, and numkeys values as clients send them, parsed once.
-_lookup = dispatch.lookup
+_find_command = dispatch.find_command
 _call = dispatch.call
 _NO_REPLY = dispatch.NO_REPLY
 _SMALL_NUMKEYS = {b"%d" % n: n for n in range(32)}
@@ -388,16 +388,12 @@ class Scripting:
                 raise ScriptError(b"ERR Please specify at least one argument for this redis lib "
                                   b"call")
             server = self.server
-            # dispatch.lookup's common case inline: a top-level command, its arity right.
-            cmd = server.table.commands.get(argv[0])
-            if (cmd is None or cmd.subcommands
-                    or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
-                cmd = _lookup(server, argv)
-                if cmd.__class__ is ErrorReply:
-                    if getattr(cmd, "command", None) is None:
-                        raise ScriptError(b"ERR Unknown Redis command called from script")
-                    raise ScriptError(b"ERR Wrong number of args calling Redis command from "
-                                      b"script")
+            cmd = _find_command(server, argv)
+            if cmd.__class__ is ErrorReply:
+                if getattr(cmd, "command", None) is None:
+                    raise ScriptError(b"ERR Unknown Redis command called from script")
+                raise ScriptError(b"ERR Wrong number of args calling Redis command from "
+                                  b"script")
             if cmd.no_script:
                 raise ScriptError(b"ERR This Redis command is not allowed from script")
             client = self.client

@@ -196,8 +196,7 @@ class PrimaryLink(Client):
         self.batch_done = 0
         done = len(carried)
         server = self.server
-        table = server.table.commands
-        lookup = dispatch.lookup
+        find_command = dispatch.find_command
         call = dispatch.call
         ks = server.keyspace
         ks.applying_primary_stream = True
@@ -207,18 +206,13 @@ class PrimaryLink(Client):
                     return
                 done += 1
                 # No gate: the primary's writes are trusted, as Redis does for
-                # its master client. The lookup's common case inline.
-                cmd = table.get(argv[0])
-                if cmd is None:
-                    cmd = table.get(argv[0].lower())
-                if (cmd is None or cmd.subcommands
-                        or (cmd.arity != len(argv) if cmd.arity > 0 else len(argv) < -cmd.arity)):
-                    cmd = lookup(server, argv)
-                    if cmd.__class__ is ErrorReply:
-                        self._log_error(argv, cmd)
-                        if self.multi is None:
-                            self.batch_done = done
-                        continue
+                # its master client.
+                cmd = find_command(server, argv)
+                if cmd.__class__ is ErrorReply:
+                    self._log_error(argv, cmd)
+                    if self.multi is None:
+                        self.batch_done = done
+                    continue
                 if self.multi is not None and (cmd.parent is not None
                                                or cmd.name not in _NOT_QUEUED):
                     self.multi.append((cmd, argv))
