@@ -13,6 +13,15 @@ from procs import hakv_server, redis_server  # noqa: E402
 
 
 @pytest.fixture
+def procs():
+    """A list for the Procs a test starts by hand; each is stopped at the end."""
+    started = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
 def hakv(tmp_path):
     """A started hakv-server; its redis-py client is hakv.client()."""
     proc = hakv_server(str(tmp_path / "hakv")).start()

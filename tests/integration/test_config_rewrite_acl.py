@@ -31,14 +31,6 @@ def server(kind: str, conf, workdir, password=None) -> Proc:
                 port, str(workdir), "redis", password=password)
 
 
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in started:
-        p.stop()
-
-
 def canonical(line: str) -> str:
     """An ACL LIST / `user` line with its single-command rules sorted: Redis
     lists them in its command dict's order, which its random hash seed

@@ -24,12 +24,22 @@ def start(kind: str, workdir, *args: str):
     return make(workdir, None, *args).start()
 
 
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in started:
-        p.stop()
+def with_lagging_replica(tmp_path, procs, kind: str, *primary_args):
+    """A primary (started with primary_args) whose online replica is then
+    paused, so it stops acking, and a write the replica has not acked."""
+    primary = start(kind, tmp_path / kind / "p", *primary_args)
+    procs.append(primary)
+    replica = start(kind, tmp_path / kind / "r", "--replicaof", "127.0.0.1",
+                    str(primary.port))
+    procs.append(replica)
+    r = primary.client()
+    deadline = time.time() + 15
+    while r.info("replication").get("slave0", {}).get("state") != "online":
+        assert time.time() < deadline, primary.output()
+        time.sleep(0.05)
+    replica.pause()
+    r.set("k", "v")
+    return primary, replica
 
 
 def save_points(kind: str) -> list:
@@ -112,19 +122,8 @@ def test_save_error_keeps_running_unless_force(tmp_path, procs, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_second_sigint_while_waiting_for_replicas_exits_now(tmp_path, procs, kind):
-    primary = start(kind, tmp_path / kind / "p", "--shutdown-on-sigint", "save",
-                    "--shutdown-timeout", "60")
-    procs.append(primary)
-    replica = start(kind, tmp_path / kind / "r", "--replicaof", "127.0.0.1",
-                    str(primary.port))
-    procs.append(replica)
-    r = primary.client()
-    deadline = time.time() + 15
-    while r.info("replication").get("slave0", {}).get("state") != "online":
-        assert time.time() < deadline, primary.output()
-        time.sleep(0.05)
-    replica.pause()  # it stops acking: the primary has a lagging replica
-    r.set("k", "v")
+    primary, replica = with_lagging_replica(tmp_path, procs, kind, "--shutdown-on-sigint", "save",
+                                            "--shutdown-timeout", "60")
     primary.proc.send_signal(signal.SIGINT)
     wait_log(primary, "Waiting for replicas before shutting down.")
     assert primary.alive()
@@ -146,18 +145,8 @@ def test_second_sigint_while_waiting_for_replicas_exits_now(tmp_path, procs, kin
 def test_shutdown_abort_then_sigint_is_a_fresh_shutdown(tmp_path, procs, kind):
     # SHUTDOWN ABORT cancels the signal's shutdown: the next SIGINT starts a new
     # one (it waits again) instead of exiting at once.
-    primary = start(kind, tmp_path / kind / "p", "--shutdown-timeout", "60")
-    procs.append(primary)
-    replica = start(kind, tmp_path / kind / "r", "--replicaof", "127.0.0.1",
-                    str(primary.port))
-    procs.append(replica)
+    primary, replica = with_lagging_replica(tmp_path, procs, kind, "--shutdown-timeout", "60")
     r = primary.client()
-    deadline = time.time() + 15
-    while r.info("replication").get("slave0", {}).get("state") != "online":
-        assert time.time() < deadline, primary.output()
-        time.sleep(0.05)
-    replica.pause()
-    r.set("k", "v")
     primary.proc.send_signal(signal.SIGINT)
     wait_log(primary, "Waiting for replicas before shutting down.")
     assert r.execute_command("SHUTDOWN", "ABORT") in (b"OK", True)
