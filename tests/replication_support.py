@@ -108,8 +108,10 @@ def contents(client: redis.Redis, dbs=range(16)) -> dict:
                 replies = pipe.execute()
                 for j, key in enumerate(batch):
                     payload, when = replies[2 * j], replies[2 * j + 1]
-                    if payload is None:
-                        continue  # expired between KEYS and DUMP
+                    if payload is None or when == -2:
+                        # Expired between KEYS and DUMP, or between DUMP and
+                        # PEXPIRETIME (then the deadline is lost: -2).
+                        continue
                     out[(db, key)] = (norm(rdb.load_payload(payload)), when)
         finally:
             c.close()
