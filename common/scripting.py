@@ -442,7 +442,7 @@ class Scripting:
         if cls is str:  # a status reply (SET's OK): {ok=...}, inline as it is common
             status = _STATUS_BYTES.get(reply)
             if status is not None:
-                return self.engine.table_from({b"ok": status})
+                return self.engine.status_table(status)
         elif cls is ErrorReply:
             raise ScriptError(error_text(reply.message))
         return self._lua_reply(reply, cls)

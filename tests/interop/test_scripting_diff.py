@@ -187,9 +187,24 @@ CALL_REPLIES = [
     "redis.call('set', 'n', 123456789012) return redis.call('get', 'n')",
     "return redis.call('GET', 'k')",
     "local r = redis.call('set', 'k', 'v') return type(r) .. ':' .. r.ok",
+    # Every status reply is a table of its own (hakv hands them out of a pool).
+    "local a = redis.call('set', 'k', 'v') a.ok = 'changed' local b = redis.call('set', 'k', 'v') "
+    "return {a.ok, b.ok, tostring(rawequal(a, b))}",
+    "local t = {} for i = 1, 100 do t[i] = redis.call('set', 'k', i) end t[50].ok = 'x' "
+    "t[51].extra = 1 return {t[1].ok, t[50].ok, t[51].ok, t[52].extra, t[100].ok, #t}",
+    "local t = {} for i = 1, 40 do t[i] = redis.call('ping') end t[1].ok = 'y' "
+    "return {t[1].ok, t[2].ok, t[40].ok}",
     "return redis.pcall('incr', 'k')",
     "local r = redis.pcall('incr', 'k') return r.err",
     "return redis.call('select', 1)",
+    # Arrays and maps with and without non-string items (strings-only ones
+    # take a shortcut), nested arrays.
+    "return redis.call('hmget', 'h', 'f', 'nofield')",
+    "redis.call('del', 'h2') redis.call('hset', 'h2', 'a', '1', 'b', '2') "
+    "return redis.call('hgetall', 'h2')",
+    "return redis.call('config', 'get', 'maxmemory')",
+    "redis.call('select', 9) redis.call('flushdb') redis.call('set', 'a', '1') "
+    "return redis.call('scan', 0)",
     "redis.call('select', 2) redis.call('set', 'indb2', 'x') return redis.call('dbsize')",
 ]
 
@@ -387,6 +402,9 @@ redis.register_function('callerr', function(keys, args) return redis.call('incr'
 redis.register_function('nokeys', function(keys, args) return KEYS end)
 redis.register_function{function_name='ro', callback=function(keys, args)
   return redis.call('set', 'a', 'b') end, flags={'no-writes'}}
+redis.register_function('statuses', function(keys, args)
+  local a = redis.call('set', 'fs', '1') a.ok = 'x' local b = redis.call('set', 'fs', '2')
+  return {a.ok, b.ok, redis.call('mget', 'fs', 'nofs')} end)
 """
 
 OTHER = """#!lua name=other
@@ -407,6 +425,7 @@ def test_functions(pair, resp3):
         ("FCALL", "boom", "0"), ("FCALL", "callerr", "0"), ("FCALL", "nokeys", "0"),
         ("FCALL", "ro", "0"), ("FCALL", "nosuch", "0"), ("FCALL", "f1", "2", "a"),
         ("FCALL", "f1", "-1"), ("FCALL", "f1", "x"), ("FCALL", "o1", "0"),
+        ("FCALL", "statuses", "0"),
         ("FUNCTION", "LOAD", "REPLACE", LIB), ("FUNCTION", "LOAD", "BADOPT", LIB),
         ("FUNCTION", "DELETE", "nosuch"), ("FUNCTION", "DELETE", "other"),
         ("FUNCTION", "LIST", "LIBRARYNAME"), ("FUNCTION", "LIST", "bad"),
