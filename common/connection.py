@@ -15,6 +15,8 @@ from hakv.common import dispatch
 from hakv.common.resp import ErrorReply, ProtocolError, RequestParser, encode
 
 NO_REPLY = dispatch.NO_REPLY
+_time = time.time
+_OK = b"+OK\r\n"
 
 
 class Block:
@@ -55,6 +57,7 @@ class Client(asyncio.Protocol):
         self.user = "default"
         self.authenticated = not server.auth_required()
         self.parser.unauthenticated = not self.authenticated
+        self.command_names: dict = {}  # name as typed -> Command (dispatch.execute)
         self.addr = "?"
         self.laddr = "?"
         self.created = time.time()
@@ -104,18 +107,19 @@ class Client(asyncio.Protocol):
         self.server.client_connected(self)
 
     def data_received(self, data: bytes):
-        self.last_interaction = time.time()
+        self.last_interaction = _time()
         server = self.server
         server.stat_net_in += len(data)
         server.stat_reads += 1
         error = None
+        parser = self.parser
         try:
-            commands = self.parser.feed(data)
+            commands = parser.feed(data)
         except ProtocolError as exc:
             commands = exc.commands
             error = exc
-        if (self.parser.buf  # the fast path leaves it empty: no limit to look up
-                and self.parser.pending_bytes() > server.settings["client-query-buffer-limit"]):
+        if (parser.buf  # the fast path leaves it empty: no limit to look up
+                and parser.pending_bytes() > server.settings["client-query-buffer-limit"]):
             server.log("warning", "Closing client that reached max query buffer length")
             self.close()
             return
@@ -168,7 +172,14 @@ class Client(asyncio.Protocol):
             reply = execute(self, argv)
             if reply is not NO_REPLY:
                 if direct and self.reply_mode == "on":
-                    out.append(encode(reply, self.resp3))
+                    # encode(), its commonest cases inlined: this runs per request.
+                    cls = reply.__class__
+                    if cls is bytes:
+                        out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                    elif cls is str and reply == "OK":
+                        out.append(_OK)
+                    else:
+                        out.append(encode(reply, self.resp3))
                 else:
                     self.reply(reply)
             i += 1
@@ -212,7 +223,7 @@ class Client(asyncio.Protocol):
                 server = self.server
                 if server.fsync_before_reply is not None:
                     server.fsync_before_reply()  # appendfsync always: durable, then acked
-                data = b"".join(out) if len(out) > 1 else out[0]
+                data = b"".join(out)  # one element: that element, no copy
                 self.transport.write(data)
                 server.stat_net_out += len(data)
                 server.stat_writes += 1

@@ -50,8 +50,9 @@ maxmemory-samples keys per database into a pool of the 16 best candidates
 and evicts the best one still present -- except allkeys-lru, which keeps
 each database's keys in access order (an OrderedDict) and evicts from its
 front, with no sampling. LRU uses the time of the last access
-(Database.get's touch hook, and every write), LFU Redis's logarithmic counter
-with decay (lfu-log-factor, lfu-decay-time), TTL the nearest deadline.
+(Database.get's touch hook, and every write) from a clock the cron and each
+eviction round read (as Redis caches its LRU clock), LFU Redis's logarithmic
+counter with decay (lfu-log-factor, lfu-decay-time), TTL the nearest deadline.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ SMALL_COLLECTION = 8  # measured exactly; bigger ones from a cached average
 AVERAGE_SAMPLES = 16
 RESAMPLE_AFTER = 32
 LFU_INIT_VAL = 5
+_ONLY_BYTES = {bytes}  # the value types of a database of strings only (_walk)
 LRU_POLICIES = ("allkeys-lru", "volatile-lru")
 LFU_POLICIES = ("allkeys-lfu", "volatile-lfu")
 
@@ -169,6 +171,11 @@ class Memory:
         # LRU / LFU access records, per database: key -> monotonic seconds
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
         self.access: list | None = None
+        self.lru: list | None = None  # `access` in LRU mode (the write path's test)
+        # The LRU clock: monotonic seconds, read by the cron and at each
+        # eviction round rather than per access (a clock read and a float
+        # per write). Redis's LRU clock is likewise cached, at 1 s resolution.
+        self.clock = _monotonic()
         self.mode = None
         self.access_entry = 0  # bytes of one key's access record (0: not tracked)
         self.lru_db = 0  # where _pick_least_recent found the last key
@@ -309,13 +316,13 @@ class Memory:
         if not new:
             if old:
                 self._forget(db.id, key)
-        elif self.access is not None:
-            if self.mode == "lru":
-                acc = self.access[db.id]
-                acc[key] = _monotonic()
-                if old:
-                    acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
-            elif old:
+        elif self.lru is not None:
+            acc = self.lru[db.id]
+            acc[key] = self.clock
+            if old:
+                acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
+        elif self.access is not None:  # LFU
+            if old:
                 self._touch_lfu(db, key)  # a write to an existing key is an access
             else:
                 self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
@@ -326,7 +333,7 @@ class Memory:
         pairs, sizes, name, argv = measured
         self.measuring = None
         access = self.access
-        now = _monotonic() if self.mode == "lru" else None
+        now = self.clock if self.mode == "lru" else None
         for (db, key), old in zip(pairs, sizes):
             new = self.size_of(db, key)
             if new != old:
@@ -413,13 +420,16 @@ class Memory:
         for i in (range(len(self.ks)) if dbids is None else dbids):
             db = self.ks[i]
             self.averages = {k: v for k, v in self.averages.items() if k[0] != i}
-            size_of = self.size_of
-            total = sum(size_of(db, key) for key in list(db.data))
+            total = self._walk(db)
             self._add(i, total - self.db_bytes[i], len(db.data) - self.db_keys[i])
             self.seen[i] = db.data
             if self.access is not None:
                 acc = self.access[i]
                 data = db.data
+                if not acc:  # a load into an empty database: every key is new here
+                    if self.mode == "lru" and data:
+                        self.access[i] = OrderedDict.fromkeys(data, self.epoch)
+                    continue
                 for key in [k for k in acc if k not in data]:
                     del acc[key]
                 if self.mode == "lru" and len(acc) < len(data):
@@ -427,6 +437,30 @@ class Memory:
                     fresh = OrderedDict.fromkeys((k for k in data if k not in acc), self.epoch)
                     fresh.update(acc)
                     self.access[i] = fresh
+
+    def _walk(self, db) -> int:
+        """The sum of size_of over db's keys, with C-level passes for what
+        is common to all keys and for strings (a million keys after a load
+        or a full resync: a call per key would take most of a second); only
+        collections are sized one by one."""
+        data = db.data
+        values = data.values()
+        # Every key as if a string: the entry and the key; then the values.
+        total = len(data) * STRING_ENTRY + sum(map(len, data))
+        if set(map(type, values)) == _ONLY_BYTES:
+            total += sum(map(len, values))
+        else:
+            collection_size = self._collection_size
+            dbid = db.id
+            for key, value in data.items():
+                if value.__class__ is bytes:
+                    total += len(value)
+                else:
+                    total += collection_size(dbid, key, value) - STRING_ENTRY - len(key)
+        expires = db.expires
+        if expires:
+            total += EXPIRE_ENTRY * sum(map(data.__contains__, expires))
+        return total
 
     def _drifted(self) -> list:
         return [i for i, db in enumerate(self.ks.dbs)
@@ -443,6 +477,8 @@ class Memory:
         self.mode = mode
         self.epoch = _monotonic()
         self.access_entry = {None: 0, "lru": ACCESS_ENTRY_LRU, "lfu": ACCESS_ENTRY_LFU}[mode]
+        self.clock = self.epoch
+        self.lru = None
         if mode is None:
             self.access = None
             self.ks.touch = None
@@ -450,6 +486,7 @@ class Memory:
             # An OrderedDict in access order: the front is the least recently
             # used key (exact LRU for allkeys-lru; timestamps for the rest).
             self.access = [OrderedDict.fromkeys(db.data, self.epoch) for db in self.ks.dbs]
+            self.lru = self.access  # the same list: its items are replaced in place
             self.ks.touch = self._touch_lru
         else:
             self.access = [{} for _ in self.ks.dbs]
@@ -459,8 +496,8 @@ class Memory:
         return OrderedDict() if self.mode == "lru" else {}
 
     def _touch_lru(self, db, key: bytes) -> None:
-        acc = self.access[db.id]
-        acc[key] = _monotonic()
+        acc = self.lru[db.id]
+        acc[key] = self.clock
         acc.move_to_end(key)
 
     def _touch_lfu(self, db, key: bytes) -> None:
@@ -539,6 +576,7 @@ class Memory:
         """Evict until used memory is within maxmemory. False when it could
         not (nothing evictable); True when done, or when the time ran out
         (the cron goes on, as Redis's eviction timer does)."""
+        self.clock = _monotonic()  # keeps the LRU clock fresh under a write load
         monitor = self.server.latency_monitor
         start = time.perf_counter() if monitor.threshold else 0.0
         done = self._evict_round()
@@ -599,7 +637,9 @@ class Memory:
         Under a steady write load every write evicts a key or two, so this
         is the hot path of eviction: the common key (a string without a TTL
         that nobody WATCHes) is evicted inline, what _evict_key does for
-        any key; the time box is _TimeBox's, inlined."""
+        any key; the time box is _TimeBox's, inlined. In a database with no
+        TTLs and no WATCH (checked once per round) a key is removed with a
+        single dict operation (pop), its value's class checked after."""
         dbid = self.lru_db
         acc = self.access[dbid]
         ks = self.ks
@@ -609,8 +649,12 @@ class Memory:
         propagating = server.propagating
         flush = propagating and not server.pending_propagation
         pop_front = acc.popitem
+        data_pop = data.pop
         notify = ks.notify
         expires, watched, averages = db.expires, db.watched, self.averages
+        # Keys that may need more than removing from `data` (a TTL, a WATCH)
+        # exist only when these are non-empty; eviction does not add any.
+        plain = not expires and not watched
         entry = self.access_entry
         # Evict while used_memory() is above the target: `over` bytes above.
         # The keys evicted inline are counted in locals, written back at the end.
@@ -625,24 +669,37 @@ class Memory:
                 if not acc:
                     done = None
                     break
-                key = pop_front(last=False)[0]
-                value = data.get(key)
-                if value is None:
-                    continue  # a record left behind
-                if value.__class__ is not bytes or watched or (expires and key in expires):
-                    self._evict_key(db, key, False)
-                    over = self.total - freed + (self.nkeys - inlined) * entry - room
+                key = pop_front(False)[0]
+                if plain:
+                    value = data_pop(key, None)
+                    if value is None:
+                        continue  # a record left behind
+                    if value.__class__ is not bytes:
+                        # A collection: put back for _evict_key, which sizes
+                        # it and times freeing it (the latency monitor).
+                        data[key] = value
+                        value = None
                 else:
+                    value = data.get(key)
+                    if value is None:
+                        continue  # a record left behind
+                    if value.__class__ is not bytes or watched or (expires and key in expires):
+                        value = None  # _evict_key's general path
+                    else:
+                        del data[key]
+                if value is not None:  # a string, removed above: accounted here
                     size = STRING_ENTRY + len(key) + len(value)
-                    if propagating:
-                        ks.propagate(dbid, [b"UNLINK" if self.lazy else b"DEL", key])
-                    del data[key]
                     freed += size
                     inlined += 1
                     over -= size + entry
+                    if propagating:
+                        ks.propagate(dbid, [b"UNLINK" if self.lazy else b"DEL", key])
                     if averages:
                         averages.pop((dbid, key), None)
                     notify(db, "e", b"evicted", key)
+                else:
+                    self._evict_key(db, key, False)
+                    over = self.total - freed + (self.nkeys - inlined) * entry - room
                 if flush and server.pending_propagation:
                     server.flush_propagation()  # each DEL on its own, before the write
                 n += 1
@@ -837,6 +894,7 @@ class Memory:
     # ------------------------------------------------------------ periodic work
 
     def cron(self) -> None:
+        self.clock = _monotonic()
         server = self.server
         if server.loading:
             return

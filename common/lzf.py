@@ -138,47 +138,57 @@ def compress(data: bytes, max_len: int | None = None) -> bytes | None:
     return bytes(out)
 
 
+# A back reference's control byte gives its length (short form) and the high
+# bits of its distance; looking both up beats recomputing them per token.
+_REF_LENGTH = [(ctrl >> 5) + 2 for ctrl in range(256)]
+_REF_DISTANCE_HIGH = [((ctrl & 0x1F) << 8) + 1 for ctrl in range(256)]
+
+
 def decompress(data, expected_len: int) -> bytes:
     """Decompress an LZF stream that must expand to exactly `expected_len` bytes."""
     if data.__class__ is not bytes:
         data = bytes(data)
     n = len(data)
     out = bytearray()
-    size = 0  # len(out), kept in a local because it is read on every token
+    ref_length, ref_high = _REF_LENGTH, _REF_DISTANCE_HIGH
     pos = 0
+    # Pure Python pays per token, and Redis's values are mostly short tokens
+    # (a listpack compresses to runs of a few bytes), so the loop does the
+    # least per token: a literal is one slice; a reference reads len(out)
+    # rather than keeping a running size up to date on every literal.
     try:
         while pos < n:
             ctrl = data[pos]
             if ctrl < 32:
-                start = pos + 1
-                pos = start + ctrl + 1
-                out += data[start:pos]
-                size += ctrl + 1
+                stop = pos + ctrl + 2
+                out += data[pos + 1:stop]   # truncated input: caught after the loop
+                pos = stop
                 continue
-            # A back reference; a truncated one raises IndexError below.
-            if ctrl >= 0xE0:
-                length = data[pos + 1] + 9
-                ref = size - ((ctrl & 0x1F) << 8) - data[pos + 2] - 1
-                pos += 3
-            else:
-                length = (ctrl >> 5) + 2
-                ref = size - ((ctrl & 0x1F) << 8) - data[pos + 1] - 1
+            size = len(out)
+            if ctrl < 0xE0:
+                length = ref_length[ctrl]
+                ref = size - ref_high[ctrl] - data[pos + 1]
                 pos += 2
+            else:
+                length = data[pos + 1] + 9
+                ref = size - ref_high[ctrl] - data[pos + 2]
+                pos += 3
+                # Only long references expand the input much (88x at most):
+                # stop a corrupt stream before it allocates gigabytes.
+                if size > expected_len:
+                    break
             if ref < 0:
                 raise LzfError("LZF back reference points before the start of the output")
-            if ref + length <= size:
-                out += out[ref:ref + length]
+            stop = ref + length
+            if stop <= size:
+                out += out[ref:stop]
             else:
                 # Overlapping copy: the source repeats with period size - ref.
-                pattern = out[ref:]
-                out += (pattern * (length // len(pattern) + 1))[:length]
-            size += length
-            if size > expected_len:
-                break
+                out += (out[ref:] * (length // (size - ref) + 1))[:length]
     except IndexError:
         raise LzfError("LZF back reference is truncated") from None
     if pos > n:
         raise LzfError("LZF literal run goes past the end of the input")
-    if size != expected_len or len(out) != expected_len:
+    if len(out) != expected_len:
         raise LzfError(f"LZF data expands to {len(out)} bytes, expected {expected_len}")
     return bytes(out)

@@ -90,6 +90,16 @@ file_checksum_helper(path)`` (None for a small file), a parser with
 ``verify_checksum=helper is None``, then ``verify_file_checksum(parser, path,
 helper)`` and ``helper[0].close()`` in any case.  load_file does so.
 
+A big file can be loaded in two parts by two processes (see "loading a file
+in two parts" below): ``split_point(path, offset) -> (start, db, version) |
+None`` finds the first record boundary at or after `offset` by skipping
+records; ``parse_tail(path, start, db, version, **options) -> TailResult``
+loads from there to the end into fresh dicts; the head's parser is made with
+``stop_at=offset`` (``parser.stopped`` / ``parser.stop_offset`` once it
+reached that same boundary) and then takes the tail with
+``parser.adopt_tail(tail) -> events`` -- or parses on by itself with
+``parser.resume() -> events``.
+
 Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
 checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
 "Can't handle RDB format version N", "Wrong signature trying to load DB from
@@ -131,7 +141,7 @@ from hakv.common.crc64 import CrcHelper, crc64
 __all__ = [
     "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
-    "file_checksum_helper", "verify_file_checksum",
+    "file_checksum_helper", "verify_file_checksum", "split_point", "parse_tail", "TailResult",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
 ]
@@ -947,16 +957,42 @@ def _read_string(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
             raise _Short(pos + 5)
         return b"%d" % int.from_bytes(buf[pos + 1:pos + 5], "little", signed=True), pos + 5
     if kind == 3:
-        clen, p = _read_len(buf, pos + 1, end)
-        ulen, p = _read_len(buf, p, end)
-        stop = p + clen
-        if stop > end:
-            raise _Short(stop)
-        try:
-            return lzf.decompress(buf[p:stop], ulen), stop
-        except lzf.LzfError as e:
-            raise RdbError(f"Invalid LZF compressed string ({e})") from None
+        return _read_lzf(buf, pos + 1, end)
     raise RdbError(f"Unknown RDB string encoding type {kind}")
+
+
+def _read_lzf(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """An LZF-compressed string, after its 0xC3 byte: compressed length,
+    uncompressed length, data.  Redis compresses every string over 20 bytes
+    that shrinks, so this runs for most listpacks: the two lengths (6 or 14
+    bits each in practice) are read inline."""
+    if pos + 4 <= end and buf[pos] < 0x80:
+        b = buf[pos]
+        if b < 0x40:
+            clen = b
+            pos += 1
+        else:
+            clen = ((b & 0x3F) << 8) | buf[pos + 1]
+            pos += 2
+        b = buf[pos]  # (both lengths in 14 bits fit in the 4 bytes checked)
+        if b < 0x40:
+            ulen = b
+            pos += 1
+        elif b < 0x80:
+            ulen = ((b & 0x3F) << 8) | buf[pos + 1]
+            pos += 2
+        else:
+            ulen, pos = _read_len(buf, pos, end)
+    else:
+        clen, pos = _read_len(buf, pos, end)
+        ulen, pos = _read_len(buf, pos, end)
+    stop = pos + clen
+    if stop > end:
+        raise _Short(stop)
+    try:
+        return lzf.decompress(buf[pos:stop], ulen), stop
+    except lzf.LzfError as e:
+        raise RdbError(f"Invalid LZF compressed string ({e})") from None
 
 
 # -- collections stored element by element ----------------------------------
@@ -1054,7 +1090,7 @@ def _collection_value(rdb_type: int, items: list, count: int, zset_factory):
         scores = items[1::2]
         if any(map(math.isnan, scores)):
             raise RdbError("Zset with NAN score detected")
-        return _zset_from_pairs(list(zip(items[0::2], scores)), count, zset_factory())
+        return _zset_from_pairs(zip(items[0::2], scores), count, zset_factory())
     return deque(items)  # the lists
 
 
@@ -1277,9 +1313,10 @@ def _zipmap_pairs(blob: bytes) -> dict:
 
 
 def _pairs_to_dict(flat: list, what: str) -> dict:
-    if len(flat) % 2:
+    if len(flat) & 1:
         raise RdbError(f"{what} has an odd number of elements")
-    result = dict(zip(flat[0::2], flat[1::2]))
+    pairs = iter(flat)
+    result = dict(zip(pairs, pairs))  # (field, value) pairs, no slices copied
     if len(result) * 2 != len(flat):
         raise RdbError(f"Duplicate {what.lower()} fields detected")
     return result
@@ -1298,12 +1335,13 @@ def _zset_from_pairs(pairs, count: int, factory):
     return zset
 
 
-def _flat_score_pairs(flat: list, what: str) -> list:
-    """[member, score, ...] from a compact encoding -> [(member bytes, float score)]."""
-    if len(flat) % 2:
+def _flat_score_pairs(flat: list, what: str):
+    """[member, score, ...] from a compact encoding (integers as int) -> an
+    iterator of (member bytes, float score) and how many there are."""
+    if len(flat) & 1:
         raise RdbError(f"{what} has an odd number of elements")
     members = flat[0::2]
-    if int in set(map(type, members)):
+    if int in map(type, members):
         members = [b"%d" % m if m.__class__ is int else m for m in members]
     try:
         scores = list(map(float, flat[1::2]))   # float() takes ints and b"1.5" alike
@@ -1311,7 +1349,7 @@ def _flat_score_pairs(flat: list, what: str) -> list:
         scores = [float(s) if s.__class__ is int else _parse_score(s) for s in flat[1::2]]
     if any(map(math.isnan, scores)):
         raise RdbError("Zset with NAN score detected")
-    return list(zip(members, scores))
+    return zip(members, scores), len(members)
 
 
 _ZSET_CLASS = None
@@ -1327,6 +1365,66 @@ def _default_zset_factory():
     return _ZSET_CLASS
 
 
+# -- values stored as one blob: decoders by type --------------------------------
+#
+# Each takes the blob (a string) and the zset factory and returns the value,
+# _EMPTY for an empty collection.
+
+def _set_from_intset(blob: bytes, zset_factory):
+    return _intset_members(blob) or _EMPTY
+
+
+def _hash_from_listpack(blob: bytes, zset_factory):
+    return _pairs_to_dict(_listpack_entries(blob, "Hash"), "Hash") or _EMPTY
+
+
+def _hash_from_ziplist(blob: bytes, zset_factory):
+    return _pairs_to_dict(_ziplist_entries(blob, "Hash"), "Hash") or _EMPTY
+
+
+def _hash_from_zipmap(blob: bytes, zset_factory):
+    return _zipmap_pairs(blob) or _EMPTY
+
+
+def _list_from_ziplist(blob: bytes, zset_factory):
+    return deque(_ziplist_entries(blob, "List")) or _EMPTY
+
+
+def _set_from_listpack(blob: bytes, zset_factory):
+    members = _listpack_entries(blob, "Set")
+    value = set(members)
+    if len(value) != len(members):
+        raise RdbError("Duplicate set members detected")
+    return value or _EMPTY
+
+
+def _zset_from_flat(flat: list, zset_factory):
+    pairs, count = _flat_score_pairs(flat, "Zset")
+    if not count:
+        return _EMPTY
+    return _zset_from_pairs(pairs, count, zset_factory())
+
+
+def _zset_from_listpack(blob: bytes, zset_factory):
+    return _zset_from_flat(_listpack_entries(blob, "Zset", raw_ints=True), zset_factory)
+
+
+def _zset_from_ziplist(blob: bytes, zset_factory):
+    return _zset_from_flat(_ziplist_entries(blob, "Zset", raw_ints=True), zset_factory)
+
+
+_BLOB_DECODERS = {
+    T_SET_INTSET: _set_from_intset,
+    T_HASH_LISTPACK: _hash_from_listpack,
+    T_HASH_ZIPLIST: _hash_from_ziplist,
+    T_HASH_ZIPMAP: _hash_from_zipmap,
+    T_LIST_ZIPLIST: _list_from_ziplist,
+    T_SET_LISTPACK: _set_from_listpack,
+    T_ZSET_LISTPACK: _zset_from_listpack,
+    T_ZSET_ZIPLIST: _zset_from_ziplist,
+}
+
+
 def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
     """Decode one value of type `rdb_type` at buf[pos:]; returns (value, new pos)."""
     if rdb_type == T_STRING:
@@ -1340,42 +1438,18 @@ def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
             raise _Short(need)
         return _collection_value(rdb_type, items, count, zset_factory), pos
 
-    if rdb_type in _BLOB_TYPES:
+    decode = _BLOB_DECODERS.get(rdb_type)
+    if decode is not None:
         blob, pos = _read_string(buf, pos, end)
-        if rdb_type == T_SET_INTSET:
-            value = _intset_members(blob)
-        elif rdb_type == T_HASH_LISTPACK:
-            value = _pairs_to_dict(_listpack_entries(blob, "Hash"), "Hash")
-        elif rdb_type == T_HASH_ZIPLIST:
-            value = _pairs_to_dict(_ziplist_entries(blob, "Hash"), "Hash")
-        elif rdb_type == T_HASH_ZIPMAP:
-            value = _zipmap_pairs(blob)
-        elif rdb_type == T_LIST_ZIPLIST:
-            value = deque(_ziplist_entries(blob, "List"))
-        elif rdb_type == T_SET_LISTPACK:
-            members = _listpack_entries(blob, "Set")
-            value = set(members)
-            if len(value) != len(members):
-                raise RdbError("Duplicate set members detected")
-        else:
-            if rdb_type == T_ZSET_LISTPACK:
-                flat = _listpack_entries(blob, "Zset", raw_ints=True)
-            else:
-                flat = _ziplist_entries(blob, "Zset", raw_ints=True)
-            pairs = _flat_score_pairs(flat, "Zset")
-            if not pairs:
-                return _EMPTY, pos
-            value = _zset_from_pairs(pairs, len(pairs), zset_factory())
-        return (value if value else _EMPTY), pos
+        return decode(blob, zset_factory), pos
 
     raise RdbError(_unsupported_type(rdb_type))
 
 
-_BLOB_TYPES = frozenset({T_HASH_ZIPMAP, T_LIST_ZIPLIST, T_SET_INTSET, T_ZSET_ZIPLIST,
-                         T_HASH_ZIPLIST, T_HASH_LISTPACK, T_ZSET_LISTPACK, T_SET_LISTPACK})
 _STREAM_TYPES = frozenset({T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3})
 _MODULE_TYPES = frozenset({T_MODULE_PRE_GA, T_MODULE_2})
 _VALUE_TYPES = frozenset(range(0, 8)) | frozenset(range(9, 22))  # 8 was never used
+_LOADABLE_TYPES = _VALUE_TYPES - _STREAM_TYPES - _MODULE_TYPES
 
 
 def _unsupported_type(rdb_type: int) -> str:
@@ -1428,8 +1502,9 @@ class RdbParser:
     def __init__(self, *, zset_factory: Callable[[], Any] | None = None,
                  verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION,
                  into: Callable[[int], tuple[dict, dict]] | None = None,
-                 skip_expired_before: int | None = None):
+                 skip_expired_before: int | None = None, stop_at: int | None = None):
         self._zset_factory = zset_factory or _default_zset_factory
+        self._stop_at = stop_at
         self._verify = verify_checksum
         self._max_version = max_version
         self._into = into
@@ -1452,6 +1527,8 @@ class RdbParser:
         self.eof_offset: int | None = None  # once done: the bytes the checksum covers
         self.keys_loaded = 0
         self.keys_expired = 0
+        self.stopped = False        # reached stop_at (see split_point)
+        self.stop_offset: int | None = None
 
     @property
     def bytes_needed(self) -> int:
@@ -1461,7 +1538,7 @@ class RdbParser:
 
     def feed(self, data: bytes) -> list:
         """Parse what `data` completes; returns the events found (may be empty)."""
-        if self.done:
+        if self.done or self.stopped:
             self.unused += bytes(data)
             return []
         if not data:
@@ -1502,6 +1579,47 @@ class RdbParser:
         self._pending_len -= len(last)
         return self.feed(last)
 
+    def resume(self) -> list:
+        """After a stop: parse on past stop_at (the tail was not loaded
+        elsewhere after all); returns the events of the bytes already fed."""
+        self._stop_at = None
+        self.stopped = False
+        if self._pending:
+            return self._force_feed()
+        return self._parse()
+
+    def adopt_tail(self, tail: "TailResult") -> list:
+        """After a stop: take the rest of the dump as parse_tail() loaded it
+        (same options, from this parser's stop_offset). Its keys go into
+        `into`'s dicts as if parsed here (a key in both parts keeps the later
+        value and expire time); returns its other events. The parser is then
+        done, as after the EOF opcode."""
+        if not self.stopped or tail.start != self.stop_offset:
+            raise ValueError("the tail does not start where this parser stopped")
+        if self._into is None or self._verify:
+            raise ValueError("adopt_tail needs into= and verify_checksum=False")
+        into = self._into
+        for dbid, (data, expires) in tail.dbs.items():
+            own_data, own_expires = into(dbid)
+            if own_expires:
+                # A key that had an expire time here and reappears without one.
+                for key in own_expires.keys() & data.keys():
+                    if key not in expires:
+                        del own_expires[key]
+            own_data.update(data)
+            own_expires.update(expires)
+        self.keys_loaded += tail.keys_loaded
+        self.keys_expired += tail.keys_expired
+        self.checksum = tail.checksum
+        self.eof_offset = tail.eof_offset
+        self.stopped = False
+        self.done = True
+        self._buf = b""
+        self._pos = 0
+        self._pending = []
+        self._pending_len = 0
+        return tail.events
+
     def _header(self, buf: bytes, end: int) -> int:
         if end < 9:
             if not buf.startswith(b"REDIS"[:end]):
@@ -1529,6 +1647,8 @@ class RdbParser:
         expire = self._expire
         zset_factory = self._zset_factory
         read_string = _read_string
+        read_lzf = _read_lzf
+        blob_decoders = _BLOB_DECODERS
         from_bytes = int.from_bytes
         new_key = tuple.__new__
         into = self._into
@@ -1536,6 +1656,8 @@ class RdbParser:
         if into is not None:
             data, expires = into(db)
         skip_before = self._skip_before
+        # stop_at as a position in this buffer (past its end when not splitting)
+        stop = end + 1 if self._stop_at is None else self._stop_at - self._consumed
         loaded = expired = 0
         start = pos
         try:
@@ -1548,6 +1670,11 @@ class RdbParser:
                     raise _Short(need)
             while True:
                 start = pos
+                if pos >= stop and expire is None:
+                    # The first record boundary at or after stop_at.
+                    self.stopped = True
+                    self.stop_offset = self._consumed + pos
+                    break
                 if pos >= end:
                     raise _Short(pos + 1)
                 t = buf[pos]
@@ -1573,6 +1700,8 @@ class RdbParser:
                         if pos > end:
                             raise _Short(pos)
                         value = b"%d" % from_bytes(buf[q + 1:pos], "little", signed=True)
+                    elif b == 0xC3:  # LZF, as Redis stores most strings over 20 bytes
+                        value, pos = read_lzf(buf, q + 1, end)
                     else:
                         value, pos = read_string(buf, q, end)
                     if expire is None:
@@ -1594,12 +1723,36 @@ class RdbParser:
                         p = q
                     else:
                         key, p = read_string(buf, p, end)
-                    if t not in _VALUE_TYPES or t in _STREAM_TYPES or t in _MODULE_TYPES:
+                    if t not in _LOADABLE_TYPES:
                         if t not in _VALUE_TYPES:
                             raise RdbError(f"Unknown RDB encoding type {t} (key {key!r})")
                         raise RdbError(f"Can't load key {key!r}: {_unsupported_type(t)}")
                     try:
-                        if t in _COLLECTION_TYPES:
+                        decode = blob_decoders.get(t)
+                        if decode is not None:
+                            # Hashes, sets, sorted sets in a compact encoding:
+                            # a string, usually short, usually compressed.
+                            if p < end and buf[p] < 64:
+                                pos = p + 1 + buf[p]
+                                if pos > end:
+                                    raise _Short(pos)
+                                blob = buf[p + 1:pos]
+                            elif p < end and buf[p] == 0xC3:
+                                blob, pos = read_lzf(buf, p + 1, end)
+                            else:
+                                blob, pos = read_string(buf, p, end)
+                            value = decode(blob, zset_factory)
+                        elif (t == T_LIST_QUICKLIST_2 and p + 2 < end and buf[p] == 1
+                                and buf[p + 1] == _QUICKLIST_PACKED):
+                            # A list in one listpack node (Redis 7's small lists).
+                            if buf[p + 2] == 0xC3:
+                                blob, pos = read_lzf(buf, p + 3, end)
+                            else:
+                                blob, pos = read_string(buf, p + 2, end)
+                            if not blob:
+                                raise RdbError("Quicklist integrity check failed (empty node)")
+                            value = deque(_listpack_entries(blob, "List")) or _EMPTY
+                        elif t in _COLLECTION_TYPES:
                             count, remaining, p = _collection_start(t, buf, p, end)
                             items: list = []
                             p, remaining, need = _collect(t, buf, p, end, items, remaining)
@@ -1827,6 +1980,183 @@ def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) 
 
 
 CRC_HELPER_MIN_FILE = 8 << 20  # smaller files are checksummed in the loading process
+
+
+# -- loading a file in two parts ---------------------------------------------
+#
+# Parsing is what a load spends its time on, one core's worth, so a big file
+# can be loaded by two processes: this one parses the head of the file while
+# another (a fork) finds the first record boundary past a given offset by
+# skipping records (~10x faster than decoding them), parses the tail from
+# there and hands over what it loaded.  The parser of the head is made with
+# stop_at=offset: it stops at that same boundary (the first record at or
+# after the offset that is not a key waiting for its expire time), then
+# adopt_tail() merges the tail.  If the tail's process fails, parser.resume()
+# parses the tail here: any error is the one a plain load reports.
+
+class TailResult(NamedTuple):
+    """What parse_tail() loaded: keys by db, the other events, counters, and
+    the end of the dump (for verify_file_checksum)."""
+    start: int
+    dbs: dict            # dbid -> (data dict, expires dict)
+    events: list
+    keys_loaded: int
+    keys_expired: int
+    checksum: int | None
+    eof_offset: int | None
+
+
+class _NoSplit(Exception):
+    """The scan met a record it cannot skip cheaply: load in one part."""
+
+
+def _skip_string(buf: bytes, pos: int, end: int) -> int:
+    if pos >= end:
+        raise _Short(pos + 1)
+    b = buf[pos]
+    if b < 0x40:
+        stop = pos + 1 + b
+    elif b < 0xC0:
+        length, p = _read_len(buf, pos, end)
+        stop = p + length
+    elif b < 0xC3:
+        stop = pos + 1 + _INT_WIDTHS[b - 0xC0]
+    elif b == 0xC3:
+        clen, p = _read_len(buf, pos + 1, end)
+        _, p = _read_len(buf, p, end)
+        stop = p + clen
+    else:
+        raise _NoSplit
+    if stop > end:
+        raise _Short(stop)
+    return stop
+
+
+def _skip_value(t: int, buf: bytes, pos: int, end: int) -> int:
+    """The position after a value of type t (raising _Short or _NoSplit)."""
+    skip = _skip_string
+    if t == T_STRING or t in _BLOB_DECODERS:
+        return skip(buf, pos, end)
+    if t not in _COLLECTION_TYPES:
+        raise _NoSplit  # modules, streams, unknown types
+    count, pos = _read_len(buf, pos, end)
+    if t == T_HASH:
+        count *= 2
+    for _ in range(count):
+        if t == T_LIST_QUICKLIST_2:
+            _, pos = _read_len(buf, pos, end)
+        pos = skip(buf, pos, end)
+        if t == T_ZSET_2:
+            pos += 8
+        elif t == T_ZSET:
+            if pos >= end:
+                raise _Short(pos + 1)
+            pos += 1 if buf[pos] >= 253 else 1 + buf[pos]
+        if pos > end:
+            raise _Short(pos)
+    return pos
+
+
+def _scan_to(buf: bytes, pos: int, end: int, base: int, target: int, state: list) -> int:
+    """Skip records from buf[pos] (at file offset base + pos) until the first
+    boundary at or after `target`; state = [db, expire pending, position] is
+    kept up to date at every record start.  Returns that boundary's
+    position, -1 at EOF; raises _Short (resume at state[2]) or _NoSplit."""
+    db, pending, _ = state
+    while True:
+        if base + pos >= target and not pending:
+            return pos
+        if pos >= end:
+            raise _Short(pos + 1)
+        t = buf[pos]
+        if t < 0xF4:
+            p = _skip_string(buf, pos + 1, end)
+            pos = _skip_value(t, buf, p, end)
+            pending = False
+        elif t == OP_EXPIRETIME_MS or t == OP_EXPIRETIME:
+            pos += 9 if t == OP_EXPIRETIME_MS else 5
+            pending = True
+        elif t == OP_SELECTDB:
+            db, pos = _read_len(buf, pos + 1, end)
+        elif t == OP_RESIZEDB:
+            _, p = _read_len(buf, pos + 1, end)
+            _, pos = _read_len(buf, p, end)
+        elif t == OP_AUX:
+            pos = _skip_string(buf, _skip_string(buf, pos + 1, end), end)
+        elif t == OP_FREQ:
+            pos += 2
+        elif t == OP_IDLE:
+            _, pos = _read_len(buf, pos + 1, end)
+        elif t == OP_FUNCTION2:
+            pos = _skip_string(buf, pos + 1, end)
+        elif t == OP_EOF:
+            return -1
+        else:
+            raise _NoSplit
+        if pos > end:
+            raise _Short(pos)
+        state[0] = db
+        state[1] = pending
+        state[2] = pos
+
+
+def split_point(path, offset: int, *, chunk_size: int = 1 << 20) -> tuple[int, int, int] | None:
+    """Where a two-part load of the dump at `path` splits: (file offset of the
+    first record boundary at or after `offset`, the db selected there, the
+    RDB version), or None (no boundary before the end, or records this scan
+    does not skip: load in one part).  Raises RdbError for a file that is not
+    an RDB file."""
+    with open(path, "rb", buffering=0) as f:
+        header = RdbParser()
+        try:
+            head = f.read(9)
+            header._header(head, len(head))
+        except _Short:
+            return None
+        buf = b""
+        base = 9          # file offset of buf[0]
+        state = [0, False, 0]
+        while True:
+            try:
+                boundary = _scan_to(buf, state[2], len(buf), base, offset, state)
+            except _Short as short:
+                # Keep the unfinished record; read what it needs, and at least
+                # as much as is kept (a huge record is not rescanned often).
+                pos = state[2]
+                need = short.need - pos
+                buf = buf[pos:]
+                base += pos
+                state[2] = 0
+                more = f.read(min(max(chunk_size, need - len(buf), len(buf)), _MAX_READ))
+                if not more:
+                    return None
+                buf += more
+                continue
+            except (_NoSplit, RdbError):
+                return None
+            if boundary < 0:
+                return None
+            return base + boundary, state[0], header.version
+
+
+def parse_tail(path, start: int, db: int, version: int, *, chunk_size: int = 1 << 20,
+               **options) -> TailResult:
+    """Load the dump at `path` from the record boundary `start` (see
+    split_point) to its end, into fresh dicts.  `options` are RdbParser's
+    (without into and verify_checksum: the checksum is the caller's)."""
+    dbs: dict = {}
+    parser = RdbParser(into=lambda dbid: dbs.setdefault(dbid, ({}, {})),
+                       verify_checksum=False, **options)
+    parser.version = version
+    parser._header_done = True
+    parser._db = db
+    parser._consumed = start
+    events = []
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        events.extend(_parse_from(parser, f.read, chunk_size))
+    return TailResult(start, dbs, events, parser.keys_loaded, parser.keys_expired,
+                      parser.checksum, parser.eof_offset)
 
 
 def file_checksum_helper(path) -> tuple[CrcHelper, int] | None:

@@ -217,7 +217,7 @@ def _fast_parse(reader, data: bytes):
         while msg is not False:
             out.append(msg)
             msg = gets()
-    except hiredis.ProtocolError:
+    except Exception:  # hiredis.ProtocolError; TypeError for a map with a list key
         return None, 0
     # Re-encode in thought: header "*<n>\r\n" per message, "$<len>\r\n<arg>\r\n"
     # per argument. b"".join raises unless every argument is bytes (not an
@@ -253,7 +253,11 @@ def _fast_parse(reader, data: bytes):
     lens = list(map(len, args))
     # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
     used = head + payload + 3 * len(lens) + len(str(lens))
-    if used > len(data) or _suspicious(data):
+    if used > len(data) or _suspicious(data) or (
+            # A later message that is a RESP3 set or attribute: hiredis gives
+            # it as a list, Redis reads such a line as an inline command.
+            (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
+            or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0)):
         return None, 0
     return out, used
 

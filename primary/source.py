@@ -59,9 +59,11 @@ class ReplicationSource:
         self.waiters: list = []  # WAIT: (client, block, target offset, numreplicas)
         self.getack_scheduled = False
         self.flush_scheduled = False
-        # The stream of this loop turn, written to the replicas at its end:
-        # one join and one socket write per replica per turn. Flushed before
-        # any replica starts or changes how it takes the stream (see deliver).
+        # The stream of this loop turn, written to the backlog and the
+        # replicas at its end: one join, one backlog append and one socket
+        # write per replica per turn. Flushed before any replica starts or
+        # changes how it takes the stream (see deliver), and before the
+        # backlog is read or replaced (settle).
         self.unsent: list = []
         self.last_flush = 0.0
         self.sink_registered = False
@@ -92,11 +94,13 @@ class ReplicationSource:
 
     def create_backlog(self) -> None:
         if self.backlog is None:
+            self.settle()
             self.backlog = Backlog(self.settings["repl-backlog-size"], self.ids.offset + 1)
         self.update_sink()
 
     def promoted(self) -> None:
         """REPLICAOF NO ONE: a new history that remembers the old one."""
+        self.settle()
         ids = self.ids
         ids.shift()
         self.server.log("notice", "Setting secondary replication ID to %s, valid up to offset: "
@@ -119,6 +123,7 @@ class ReplicationSource:
 
     def adopt(self, replid: str, offset: int) -> None:
         """A full sync loaded: our history is now the primary's, from offset on."""
+        self.settle()
         self.ids.replid = replid
         self.ids.offset = offset
         self.ids.clear_second()
@@ -128,6 +133,7 @@ class ReplicationSource:
 
     def new_primary_id(self, replid: str) -> None:
         """+CONTINUE <new id>: our primary changed history (it was promoted)."""
+        self.settle()
         ids = self.ids
         ids.replid2 = ids.replid
         ids.second_offset = ids.offset + 1
@@ -137,6 +143,7 @@ class ReplicationSource:
 
     def drop_history(self) -> None:
         """+FULLRESYNC: whatever we had is about to be replaced."""
+        self.settle()
         self.disconnect_replicas()
         self.backlog = None
         self.update_sink()
@@ -152,7 +159,15 @@ class ReplicationSource:
         if len(items) == 1:
             dbid, data = items[0]
             if dbid == self.seldb:
-                self._append(data)
+                # The common case, _append inlined (this runs for every write).
+                self.ids.offset += len(data)
+                unsent = self.unsent
+                if unsent or self.replicas:
+                    unsent.append(data)
+                    if not self.flush_scheduled:
+                        self._schedule_flush()
+                elif self.backlog is not None:
+                    self.backlog.append(data)
                 return
         parts = []
         seldb = self.seldb
@@ -172,28 +187,42 @@ class ReplicationSource:
 
     def _append(self, data: bytes) -> None:
         self.ids.offset += len(data)
-        if self.backlog is not None:
-            self.backlog.append(data)
-        if self.replicas:
-            self.unsent.append(data)
+        unsent = self.unsent
+        if unsent or self.replicas:
+            # The backlog too takes the turn's stream at its end, in one
+            # piece (one append per turn, not per command): whatever reads
+            # the backlog calls settle() first.
+            unsent.append(data)
             if not self.flush_scheduled:
-                self.flush_scheduled = True
-                loop = self.server.loop
-                wait = self.last_flush + FLUSH_INTERVAL - loop.time()
-                if wait > 0:
-                    loop.call_later(wait, self._flush_links)
-                else:
-                    loop.call_soon(self._flush_links)
+                self._schedule_flush()
+        elif self.backlog is not None:
+            self.backlog.append(data)
+
+    def _schedule_flush(self) -> None:
+        self.flush_scheduled = True
+        loop = self.server.loop
+        wait = self.last_flush + FLUSH_INTERVAL - loop.time() if FLUSH_INTERVAL else 0
+        if wait > 0:
+            loop.call_later(wait, self._flush_links)
+        else:
+            loop.call_soon(self._flush_links)
 
     def _flush_links(self) -> None:
         self.flush_scheduled = False
         unsent = self.unsent
         if unsent:
             self.unsent = []
-            self.last_flush = self.server.loop.time()
+            if FLUSH_INTERVAL:
+                self.last_flush = self.server.loop.time()
             data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+            if self.backlog is not None:
+                self.backlog.append(data)
             for link in self.replicas:
                 link.deliver(data)
+
+    # The backlog holds the whole stream once what this turn buffered is
+    # written out: before reading or replacing it.
+    settle = _flush_links
 
     # ------------------------------------------------------------ REPLCONF / SYNC
 
@@ -262,6 +291,7 @@ class ReplicationSource:
         server.log("notice", "Replica %s asks for synchronization" % link.name())
         if is_psync:
             replid = argv[1].decode("utf-8", "replace")
+            self.settle()
             ok, reason = psync_logic.try_partial(self.ids, self.backlog, replid, offset)
             if ok:
                 self._continue(link, offset)
@@ -546,6 +576,7 @@ class ReplicationSource:
               and settings["repl-backlog-ttl"]
               and now - self.no_replicas_since > settings["repl-backlog-ttl"]):
             # Without replicas for a while: free the memory; a new history starts.
+            self.settle()
             self.ids.change()
             self.ids.clear_second()
             self.backlog = None
@@ -590,6 +621,7 @@ class ReplicationSource:
 
     def config_changed(self, name: str, value) -> None:
         if name == "repl-backlog-size" and self.backlog is not None:
+            self.settle()
             self.backlog.resize(value)
         elif name == "min-replicas-to-write":
             self.min_replicas = value
@@ -657,6 +689,7 @@ class ReplicationSource:
             lines.append(("slave%d" % i, "ip=%s,port=%d,state=%s,offset=%d,lag=%d" % (
                 link.ip(), link.listening_port, link.info_state(), link.ack_offset,
                 int(now) - int(link.ack_time))))
+        self.settle()
         backlog = self.backlog
         lines += [
             ("master_failover_state", self.failover.state),

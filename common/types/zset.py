@@ -38,7 +38,9 @@ API (ranks are 0-based, ascending, i.e. rank 0 has the lowest score)
 log n) in C; later duplicates win), ``z.copy()``, ``len(z)``, ``member in z``,
 ``z.dict``.
 
-Writes: ``z.add(member, score) -> None`` (insert or update);
+Writes: ``z.add(member, score) -> None`` (insert or update; ``z.insert``
+and ``z.move(member, old, score)`` are its two halves for callers that
+looked the member up already);
 ``z.remove(member) -> bool``; ``z.pop_min(count) -> list[(member, score)]``
 ascending; ``z.pop_max(count) -> list[(member, score)]`` descending (highest
 first, like ZPOPMAX); ``z.remove_rank_range(start, stop) -> int`` removes
@@ -268,6 +270,19 @@ class ZSet:
                 return
             self._unlink(member, old)
         d[member] = score
+        self._link(member, score)
+
+    def insert(self, member: bytes, score: float) -> None:
+        """add() for a member the caller knows is absent (ZADD's hot path:
+        it has looked the member up already)."""
+        self.dict[member] = score
+        self._link(member, score)
+
+    def move(self, member: bytes, old: float, score: float) -> None:
+        """add() for a member the caller knows is stored with score `old`
+        != `score`."""
+        self._unlink(member, old)
+        self.dict[member] = score
         self._link(member, score)
 
     def remove(self, member: bytes) -> bool:

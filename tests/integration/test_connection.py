@@ -470,3 +470,45 @@ def test_client_pause_write_holds_an_exec_that_writes(hakv):
     assert time.monotonic() - start >= 0.2
     assert reader("GET", "k") == b"v"
     admin("CLIENT", "UNPAUSE")
+
+
+# ------------------------------------------------------------------ request path
+
+
+def test_command_names_in_any_case_and_unknown_names(hakv):
+    c = Conn(hakv.port)
+    assert c("SET", "k", "v") == b"OK"
+    for name in ("get", "GET", "GeT", "gEt"):
+        assert c(name, "k") == b"v"
+    assert c("GET", "k", "extra") == err("ERR wrong number of arguments for 'get' command")
+    assert c("GETX", "k") == err("ERR unknown command 'GETX', with args beginning with: 'k' ")
+    # Many distinct spellings (more than a client remembers) keep working.
+    for i in range(200):
+        name = "".join(ch.upper() if i >> j & 1 else ch for j, ch in enumerate("strlen"))
+        assert c(name, "k") == 1
+    stats = c("INFO", "commandstats").decode()
+    assert re.search(r"cmdstat_get:calls=4,", stats)
+    assert re.search(r"cmdstat_strlen:calls=200,", stats)
+    c.close()
+
+
+def test_pipelined_replies_in_order_with_every_reply_type(hakv):
+    c = Conn(hakv.port)
+    batch = []
+    for i in range(50):
+        batch += [("SET", b"k%d" % i, b"v" * i), ("GET", b"k%d" % i), ("GET", b"missing"),
+                  ("INCR", b"n"), ("GET", b"n"), ("HSET", b"h", b"f%d" % i, b"x"),
+                  ("LPUSH", b"k%d" % i, b"x"), ("PING",)]
+    c.sock.sendall(b"".join(b"*%d\r\n" % len(a) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(x), x.encode() if isinstance(x, str) else x) for x in a)
+        for a in batch))
+    for i in range(50):
+        assert c.read() == b"OK"
+        assert c.read() == b"v" * i
+        assert c.read() is None
+        assert c.read() == i + 1
+        assert c.read() == b"%d" % (i + 1)
+        assert c.read() == 1
+        assert c.read() == err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        assert c.read() == b"PONG"
+    c.close()

@@ -190,3 +190,32 @@ def test_noeviction_still_refuses_with_oom(server):
     assert replies[-1].startswith(b"-OOM ")
     assert server.stat_evicted_keys == 0
     assert (memory.total, memory.nkeys) == walked(memory)
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "noeviction"])
+def test_recount_after_a_change_behind_the_hooks_matches_a_walk(server, policy):
+    """What a load does (keys put in `data` directly) is found by the cron
+    and recounted: strings, TTLs, collections; the LRU order gets every
+    loaded key."""
+    memory = server.memory
+    c = connect(server)
+    run(c, "CONFIG", "SET", "maxmemory-policy", policy)
+    run(c, "SET", "kept", "v")
+    db = server.keyspace[0]
+    for i in range(3000):
+        db.data[b"s:%d" % i] = b"x" * (i % 200)
+    for i in range(0, 3000, 3):
+        db.expires[b"s:%d" % i] = 10 ** 13
+    db.data[b"h"] = {b"f%d" % i: b"v" * i for i in range(100)}
+    db.data[b"small"] = {b"a", b"b"}
+    memory.cron()
+    assert (memory.total, memory.nkeys) == walked(memory)
+    if policy == "allkeys-lru":
+        assert set(memory.access[0]) == set(db.data)
+    # Only strings: the C-level path.
+    run(c, "FLUSHALL")
+    other = server.keyspace[1]
+    other.data = {b"k:%d" % i: b"y" * i for i in range(500)}
+    other.expires = {b"k:1": 10 ** 13, b"gone": 10 ** 13}  # a stale TTL record: not counted
+    memory.cron()
+    assert (memory.total, memory.nkeys) == walked(memory)

@@ -143,6 +143,17 @@ def test_lzf_corrupt_input_raises(stream, expected_len, message):
         lzf.decompress(stream, expected_len)
 
 
+def test_lzf_corrupt_expansion_stops_early():
+    # 100k long references would expand to 26 MB: refused after the first
+    # ones that pass the expected length, not after building it all.
+    stream = b"\x00x" + b"\xe0\xff\x00" * 100_000
+    with pytest.raises(lzf.LzfError, match="expands"):
+        lzf.decompress(stream, 10)
+    # and short references alone cannot expand more than 4x the input
+    with pytest.raises(lzf.LzfError, match="expands"):
+        lzf.decompress(b"\x00x" + b"\xc0\x00" * 1000, 100)
+
+
 def test_lzf_truncated_streams_never_crash():
     data = b"".join(b"key:%d=%d," % (i, i % 13) for i in range(500))
     packed = lzf.compress(data)

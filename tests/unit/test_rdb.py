@@ -782,3 +782,106 @@ def test_binary_zsets_writes_small_sorted_sets_as_zset_2():
     assert math.copysign(1, event.value.score(b"b")) == -1  # binary scores keep -0.0
     # DUMP keeps Redis's listpack, whatever the writer does
     assert rdb.dump_payload(small, compress=False)[0] == rdb.T_ZSET_LISTPACK
+
+
+# ------------------------------------------------------------------ two-part loads
+
+
+def _split_load(path, offset, now=None, chunk_size=1 << 20, fail_tail=False):
+    """Load `path` as the server does in two parts (without the fork): the
+    head with stop_at=offset, the tail with parse_tail; returns (dbs, events,
+    parser, tail start or None when there was no split)."""
+    dbs: dict = {}
+    parser = RdbParser(into=lambda d: dbs.setdefault(d, ({}, {})), verify_checksum=False,
+                       skip_expired_before=now, stop_at=offset)
+    split = rdb.split_point(path, offset, chunk_size=chunk_size)
+    events = []
+    with open(path, "rb") as f:
+        while not parser.done:
+            if parser.stopped:
+                assert split is not None and split[0] == parser.stop_offset
+                if fail_tail:
+                    events += parser.resume()
+                    continue
+                events += parser.adopt_tail(rdb.parse_tail(path, *split, skip_expired_before=now,
+                                                           chunk_size=chunk_size))
+                break
+            chunk = f.read(chunk_size)
+            if not chunk:
+                break
+            events += parser.feed(chunk)
+        events += parser.close()
+    return dbs, events, parser, (split[0] if split else None)
+
+
+def _plain_dbs(dbs):
+    return {d: ({k: plain(v) for k, v in data.items()}, expires)
+            for d, (data, expires) in dbs.items() if data or expires}
+
+
+def test_two_part_load_equals_one_part_at_every_split(tmp_path):
+    future = 4_000_000_000_000
+    keys0 = dict(SAMPLE)
+    keys0[b"dup"] = (b"first", future)                 # replaced by a later copy without TTL
+    keys0[b"ttl"] = (b"t", future)
+    keys0[b"gone"] = (b"expired", 1_000)               # dropped: expired before `now`
+    keys5 = {b"five-%d" % i: (b"v%d" % i, future + i if i % 3 == 0 else None) for i in range(300)}
+    data = write({0: keys0, 5: keys5, 0x4000: {b"dup": b"second"}})  # (a 2-byte db number)
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(data)
+    whole: dict = {}
+    whole_parser = RdbParser(into=lambda d: whole.setdefault(d, ({}, {})), verify_checksum=False,
+                             skip_expired_before=2_000)
+    whole_events = whole_parser.feed(data) + whole_parser.close()
+    assert whole_parser.keys_expired == 1
+    splits = set()
+    for offset in list(range(0, len(data), max(1, len(data) // 97))) + [len(data) - 12]:
+        for chunk_size in (4096, 1 << 20):
+            dbs, events, parser, start = _split_load(path, offset, now=2_000,
+                                                     chunk_size=chunk_size)
+            assert _plain_dbs(dbs) == _plain_dbs(whole), offset
+            assert events == whole_events
+            assert (parser.keys_loaded, parser.keys_expired) == (
+                whole_parser.keys_loaded, whole_parser.keys_expired)
+            assert (parser.checksum, parser.eof_offset) == (whole_parser.checksum,
+                                                           whole_parser.eof_offset)
+            splits.add(start)
+    assert len(splits) >= 10  # many different boundaries were tried (and None past the keys)
+    assert None in splits
+
+
+def test_two_part_load_duplicate_key_keeps_the_later_copy(tmp_path):
+    data = write({0: {b"k": (b"old", 4_000_000_000_000), b"pad": b"x" * 5000}})
+    data2 = write({0: {b"k": b"new"}})
+    # The same key twice in one file: splice the second file's key record in
+    # before the first one's EOF.
+    head, tail = data[:-9], data2[data2.index(b"\x00\x01k"):-9]
+    body = head + tail + b"\xff"
+    body += crc64(body).to_bytes(8, "little")
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(body)
+    offset = len(head) - 5  # inside pad: the split is at the second "k"
+    dbs, _, parser, start = _split_load(path, offset)
+    assert start == len(head)
+    assert dbs[0][0][b"k"] == b"new" and b"k" not in dbs[0][1]
+
+
+def test_two_part_load_falls_back_to_one_part(tmp_path):
+    data = write({0: SAMPLE})
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(data)
+    whole = keys_of(read(data))
+    dbs, _, parser, start = _split_load(path, len(data) // 2, fail_tail=True)
+    assert start is not None and parser.done
+    assert {(0, k): (plain(v), dbs[0][1].get(k)) for k, v in dbs[0][0].items()} == whole
+
+
+def test_split_point_refuses_what_it_cannot_skip(tmp_path):
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(write({0: {b"a": b"1"}}))
+    assert rdb.split_point(path, 10**9) is None           # no boundary before EOF
+    path.write_bytes(b"REDIS0010" + b"\x0f\x01k")          # a stream: cannot be skipped
+    assert rdb.split_point(path, 12) is None
+    path.write_bytes(b"NOTRDB000")
+    with pytest.raises(RdbError, match="Wrong signature"):
+        rdb.split_point(path, 5)

@@ -107,3 +107,49 @@ def test_partial_resync_gets_the_backlog_and_no_byte_twice(primary):
     written = b"".join(client.transport.written)
     assert written == b"+CONTINUE %s\r\n" % source.ids.replid.encode() + second + third
     assert first not in written
+
+
+def test_backlog_readers_see_the_bytes_of_the_running_turn(primary):
+    """The backlog takes a turn's stream when it is written to the replicas;
+    PSYNC and INFO in the same turn still see every byte of it."""
+    source = primary.replication
+    source.create_backlog()
+    add_replica(source)
+    propagate(primary, b"SET", b"a", b"1")
+    source._flush_links()
+    caught_up_at = source.ids.offset + 1
+    pending = propagate(primary, b"SET", b"b", b"2")  # not flushed yet
+    info = dict(source.info_lines())
+    assert int(info["repl_backlog_first_byte_offset"]) + int(info["repl_backlog_histlen"]) - 1 \
+        == int(info["master_repl_offset"]) == source.ids.offset
+    later = propagate(primary, b"SET", b"c", b"3")  # not flushed yet
+    client = Client(primary)
+    client.transport = RecordingTransport()
+    source.sync(client, [b"PSYNC", source.ids.replid.encode(), str(caught_up_at).encode()])
+    assert b"".join(client.transport.written) == (
+        b"+CONTINUE\r\n" + pending + later)
+    assert source.stat_sync_partial_ok == 1
+
+
+def test_a_replica_gone_mid_turn_keeps_the_backlog_in_order(primary):
+    source = primary.replication
+    source.create_backlog()
+    link = add_replica(source)
+    first = propagate(primary, b"SET", b"a", b"1")
+    source.replicas.remove(link)  # the last replica leaves before the turn ends
+    second = propagate(primary, b"SET", b"b", b"2")
+    source._flush_links()
+    third = propagate(primary, b"SET", b"c", b"3")
+    assert source.backlog.since(source.backlog.first).endswith(first + second + third)
+    assert source.backlog.end == source.ids.offset + 1
+
+
+@pytest.mark.parametrize("argv", [
+    [b"SET", b"k", b"v"], [b"set", b"k" * 5000, b""], [b"DEL", b"x"], [b"PING"],
+    [b"HSET", b"h", b"f", b"v" * 1023], [b"HSET", b"h", b"f", b"v" * 1024],
+    [b"PEXPIREAT", b"k", 1700000000000], [b"SET", "k", b"v"], ["SET", b"k", b"v"],
+    [b"MSET", b"a", b"1", b"b", b"2"], (b"INCRBY", b"n", b"5"), [bytearray(b"SET"), b"a", b"b"],
+])
+def test_encode_propagated_is_encode_command(argv):
+    from hakv.common.server import encode_propagated
+    assert encode_propagated(argv) == encode_command(*argv)

@@ -168,6 +168,41 @@ def test_huge_multibulk_count_does_not_stall():
         assert time.perf_counter() - start < 0.05, header
 
 
+@pytest.mark.parametrize("later, lines", [
+    # Redis reads a line that does not start with '*' as an inline command;
+    # hiredis would give these RESP3 aggregates as lists, dicts or pushes.
+    (b"~1\r\n$1\r\na\r\n", [[b"~1"], [b"$1"], [b"a"]]),
+    (b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", [[b"%1"], [b"$1"], [b"a"], [b"$1"], [b"b"]]),
+    (b">1\r\n$1\r\na\r\n", [[b">1"], [b"$1"], [b"a"]]),
+    (b"|1\r\n$1\r\na\r\n$1\r\nb\r\n", [[b"|1"], [b"$1"], [b"a"], [b"$1"], [b"b"]]),
+    (b"$3\r\nabc\r\n", [[b"$3"], [b"abc"]]),
+    (b":5\r\n", [[b":5"]]),
+    (b":0\r\n" + encode_command(b"PING"), [[b":0"], [b"PING"]]),  # hiredis's 0 == False
+])
+def test_later_message_that_is_not_an_array_is_inline(later, lines):
+    first = encode_command(b"PING")
+    assert feed_all(first + later) == [[b"PING"]] + lines
+    assert feed_all(first + later, 5) == [[b"PING"]] + lines
+
+
+def test_map_with_an_array_key_is_a_protocol_error_not_a_crash():
+    # hiredis raises TypeError (unhashable key) for this one.
+    message, commands = protocol_error(encode_command(b"PING") + b"*1\r\n%1\r\n*1\r\n$1\r\na\r\n"
+                                       b"$1\r\nb\r\n")
+    assert message == "Protocol error: expected '$', got '%'"
+    assert commands == [[b"PING"]]
+
+
+@pytest.mark.parametrize("count", [1, 2, 16, 100])
+def test_pipelines_of_varied_arguments(count):
+    # Argument lengths around the digit boundaries of the length check.
+    cmds = [[b"SET", b"k" * (i % 13), b"v" * (i * 37 % 1200)] for i in range(count)]
+    cmds += [[b"MSET"] + [b"x" * n for n in (0, 9, 10, 99, 100, 999, 1000)]]
+    data = b"".join(encode_command(*c) for c in cmds)
+    assert feed_all(data) == cmds
+    assert feed_all(data, 7) == cmds
+
+
 def test_parser_keeps_partial_state_across_chunks():
     parser = RequestParser()
     assert parser.feed(b"*2\r\n$4\r\nECHO\r\n$5\r\nhel") == []

@@ -219,7 +219,13 @@ def test_random_operations_against_model(small_chunks, seed):
         m = rnd.choice(members)
         if op < 0.45:
             s = rnd.choice(scores) if rnd.random() < 0.7 else float(rnd.randrange(-5, 5))
-            z.add(m, s)
+            old = z.dict.get(m)
+            if rnd.random() < 0.5 or (old is not None and old == s):
+                z.add(m, s)
+            elif old is None:
+                z.insert(m, s)  # ZADD's halves of add(), for a member it looked up
+            else:
+                z.move(m, old, s)
             model.add(m, s)
         elif op < 0.65:
             assert z.remove(m) == model.remove(m)
