@@ -1538,15 +1538,15 @@ class RdbParser:
 
     def feed(self, data: bytes) -> list:
         """Parse what `data` completes; returns the events found (may be empty)."""
-        if self.done or self.stopped:
+        if self.done:
             self.unused += bytes(data)
             return []
         if not data:
             return []
         self._pending.append(bytes(data))
         self._pending_len += len(data)
-        if len(self._buf) - self._pos + self._pending_len < self._wait_for:
-            return []
+        if self.stopped or len(self._buf) - self._pos + self._pending_len < self._wait_for:
+            return []  # (kept for resume())
         # Drop what was parsed (checksumming it first) and append the new bytes.
         buf, pos = self._buf, self._pos
         if pos:

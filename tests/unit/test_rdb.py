@@ -876,6 +876,17 @@ def test_two_part_load_falls_back_to_one_part(tmp_path):
     assert {(0, k): (plain(v), dbs[0][1].get(k)) for k, v in dbs[0][0].items()} == whole
 
 
+def test_bytes_fed_after_a_stop_are_kept_for_resume():
+    data = write({0: {b"k%d" % i: b"v%d" % i for i in range(100)}})
+    dbs: dict = {}
+    parser = RdbParser(into=lambda d: dbs.setdefault(d, ({}, {})), stop_at=len(data) // 2)
+    parser.feed(data[:len(data) // 2 + 20])
+    assert parser.stopped and parser.stop_offset >= len(data) // 2
+    assert parser.feed(data[len(data) // 2 + 20:]) == [] and not parser.done
+    parser.resume()
+    assert parser.done and len(dbs[0][0]) == 100 and parser.keys_loaded == 100
+
+
 def test_split_point_refuses_what_it_cannot_skip(tmp_path):
     path = tmp_path / "dump.rdb"
     path.write_bytes(write({0: {b"a": b"1"}}))
