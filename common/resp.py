@@ -237,7 +237,7 @@ def _fast_parse(reader, data: bytes):
                 return None, 0
             k = len(a)
             used += k + (6 if k < 10 else 7 if k < 100 else 8 if k < 1000 else 5 + len(str(k)))
-        if used > len(data) or _suspicious(data):
+        if used > len(data) or (_suspicious(data) and not _encodes_as(out, data, used)):
             return None, 0
         return out, used
     head = 0
@@ -253,13 +253,24 @@ def _fast_parse(reader, data: bytes):
     lens = list(map(len, args))
     # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
     used = head + payload + 3 * len(lens) + len(str(lens))
-    if used > len(data) or _suspicious(data) or (
+    if used > len(data) or ((
+            _suspicious(data)
             # A later message that is a RESP3 set or attribute: hiredis gives
             # it as a list, Redis reads such a line as an inline command.
-            (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
-            or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0)):
+            or (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
+            or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0))
+            and not _encodes_as(out, data, used)):
         return None, 0
     return out, used
+
+
+def _encodes_as(out: list, data: bytes, used: int) -> bool:
+    """Are data[:used] exactly these arrays of bulk strings? An array of bulk
+    strings has one encoding, so this settles what the quick checks above
+    only suspect: a `$` payload starting with + ( = ~ | (ZRANGEBYSCORE k
+    (1 +inf) is fine, a line of another type is not."""
+    return b"".join([b"*%d\r\n" % len(m) + b"".join([b"$%d\r\n%s\r\n" % (len(a), a) for a in m])
+                     for m in out]) == data[:used]
 
 
 def _suspicious(data: bytes) -> bool:

@@ -193,6 +193,30 @@ def test_map_with_an_array_key_is_a_protocol_error_not_a_crash():
     assert commands == [[b"PING"]]
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_arguments_that_start_like_other_types_take_the_fast_path(count, monkeypatch):
+    # ZRANGEBYSCORE's +inf and (1, a value "=x", "~", "|": bulk payloads, not lines.
+    from hakv.common import resp
+    cmd = [b"ZRANGEBYSCORE", b"z", b"(1", b"+inf", b"=x", b"~1", b"|1", b"\n+"]
+    data = encode_command(*cmd) * count
+    refused = []
+    fast_parse = resp._fast_parse
+
+    def watched(reader, chunk):
+        commands, used = fast_parse(reader, chunk)
+        if commands is None:
+            refused.append(chunk)
+        return commands, used
+
+    monkeypatch.setattr(resp, "_fast_parse", watched)
+    assert feed_all(data) == [cmd] * count
+    assert not refused  # hiredis's parse was taken, not redone in Python
+
+
+def test_a_simple_string_line_after_a_command_is_still_inline():
+    assert feed_all(encode_command(b"PING") + b"+OK\r\n") == [[b"PING"], [b"+OK"]]
+
+
 @pytest.mark.parametrize("count", [1, 2, 16, 100])
 def test_pipelines_of_varied_arguments(count):
     # Argument lengths around the digit boundaries of the length check.
