@@ -186,7 +186,6 @@ def snapshot_bench(n: int, root: str) -> dict:
     hakv = start("hakv", os.path.join(root, "hakv"), redis_dump)
     hakv_load_redis_dump = load_seconds(hakv)
     hakv_load_redis_dump_cpu = load_cpu_seconds(hakv)
-    two_parts = "loaded by a child process" in hakv.output()
     hakv_save, hakv_size, hakv_save_cpu = timed_save(hakv)
     hakv.stop()
     hakv.start(wait=False)
@@ -212,9 +211,6 @@ def snapshot_bench(n: int, root: str) -> dict:
     for name, r, h, unit in rows:
         print("%-26s %10.3f%-2s %10.3f%-2s %7.2fx" % (name, r, unit, h, unit, h / r if r else 0))
     print("(first load of the generated file: redis %.3fs)" % redis_load_source)
-    print("(hakv loaded Redis's dump in %s; load average %.1f)" % (
-        "two parts, the tail in a child process" if two_parts else "one part",
-        os.getloadavg()[0]))
     return {"redis_dump": redis_dump, "save_ratio": hakv_save / redis_save,
             "load_ratio": hakv_load / redis_load,
             "load_redis_dump_ratio": hakv_load_redis_dump / redis_load,

@@ -1,8 +1,7 @@
 """Persistence, the node component: RDB snapshots and the AOF.
 
 - At start (after the listeners are up, so clients get -LOADING): load the
-  AOF if appendonly is yes and an AOF exists, else the RDB file (a big one
-  in two parts, the tail by a forked child, when a core is idle). A corrupt or
+  AOF if appendonly is yes and an AOF exists, else the RDB file. A corrupt or
   truncated file stops the node with a clear message and is left untouched.
 - SAVE / BGSAVE (a forked child, see snapshot.fork_child), save points
   (`save 3600 1 300 100 60 10000`) checked from the cron, LASTSAVE.
@@ -33,27 +32,6 @@ from hakv.common.resp import ErrorReply
 
 BGSAVE_RETRY_DELAY = 5  # seconds before a save point retries after a failed BGSAVE
 LOAD_SLICE = 0.02  # seconds of loading between two turns of the event loop
-# A dump this big is loaded in two parts, the tail by a forked child (see
-# rdb.py, "loading a file in two parts"), when a core is idle: the two
-# processes do ~25% more work in all (the child skips the head, pickles what
-# it loaded, this process unpickles it) to end ~30% sooner -- on a busy
-# machine that only makes the load slower.  The head's share is what makes
-# both end together.  HAKV_LOAD_IN_TWO_PARTS=yes / no in the environment
-# overrides the idle-core test (tests, experiments).
-SPLIT_LOAD_MIN_FILE = 16 << 20
-SPLIT_LOAD_HEAD_SHARE = 0.55
-
-
-def _load_in_two_parts() -> bool:
-    forced = os.environ.get("HAKV_LOAD_IN_TWO_PARTS", "auto").lower()
-    if forced in ("yes", "no"):
-        return forced == "yes"
-    try:
-        cpus = len(os.sched_getaffinity(0))
-        # Runnable processes (a minute's average) leave a core for the child?
-        return cpus >= 2 and os.getloadavg()[0] < cpus - 0.5
-    except (AttributeError, OSError):
-        return False
 
 
 class Persistence:
@@ -136,38 +114,16 @@ class Persistence:
         loader = snapshot.KeyspaceLoader(server)
         # A big file's checksum is computed by a helper process meanwhile.
         helper = rdb.file_checksum_helper(path)
-        tail = None
         try:
-            stop_at = None
-            if (helper is not None and self.loading_total_bytes >= SPLIT_LOAD_MIN_FILE
-                    and _load_in_two_parts()):
-                stop_at = int(self.loading_total_bytes * SPLIT_LOAD_HEAD_SHARE)
-                try:
-                    tail = snapshot.TailLoader(server, path, stop_at, loader.tail_options())
-                except OSError:
-                    stop_at = None  # no fork: one part
-            parser = loader.parser(verify_checksum=helper is None, stop_at=stop_at)
+            parser = loader.parser(verify_checksum=helper is None)
             with open(path, "rb") as f:
                 deadline = time.perf_counter() + LOAD_SLICE
                 while not parser.done:
-                    if parser.stopped:
-                        result = await tail.wait()
-                        if result is not None and result.start == parser.stop_offset:
-                            loader.apply(parser.adopt_tail(result))
-                            self.loading_loaded_bytes = self.loading_total_bytes
-                            server.log("notice", "The last %d bytes of the dump were loaded "
-                                       "by a child process"
-                                       % (self.loading_total_bytes - result.start))
-                            break
-                        loader.apply(parser.resume())  # the child failed: load them here
-                        continue
                     chunk = f.read(max(1 << 20, parser.bytes_needed))
                     if not chunk:
                         break
                     self.loading_loaded_bytes += len(chunk)
                     loader.apply(parser.feed(chunk))
-                    if tail is not None:
-                        tail.poll()
                     if time.perf_counter() > deadline:
                         await asyncio.sleep(0)
                         deadline = time.perf_counter() + LOAD_SLICE
@@ -175,8 +131,6 @@ class Persistence:
             if helper is not None:
                 rdb.verify_file_checksum(parser, path, helper)
         finally:
-            if tail is not None:
-                tail.close()
             if helper is not None:
                 helper[0].close()
         self.loaded_aux = loader.finish()

@@ -90,16 +90,6 @@ file_checksum_helper(path)`` (None for a small file), a parser with
 ``verify_checksum=helper is None``, then ``verify_file_checksum(parser, path,
 helper)`` and ``helper[0].close()`` in any case.  load_file does so.
 
-A big file can be loaded in two parts by two processes (see "loading a file
-in two parts" below): ``split_point(path, offset) -> (start, db, version) |
-None`` finds the first record boundary at or after `offset` by skipping
-records; ``parse_tail(path, start, db, version, **options) -> TailResult``
-loads from there to the end into fresh dicts; the head's parser is made with
-``stop_at=offset`` (``parser.stopped`` / ``parser.stop_offset`` once it
-reached that same boundary) and then takes the tail with
-``parser.adopt_tail(tail) -> events`` -- or parses on by itself with
-``parser.resume() -> events``.
-
 Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
 checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
 "Can't handle RDB format version N", "Wrong signature trying to load DB from
@@ -141,7 +131,7 @@ from hakv.common.crc64 import CrcHelper, crc64
 __all__ = [
     "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
-    "file_checksum_helper", "verify_file_checksum", "split_point", "parse_tail", "TailResult",
+    "file_checksum_helper", "verify_file_checksum",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
 ]
@@ -1502,9 +1492,8 @@ class RdbParser:
     def __init__(self, *, zset_factory: Callable[[], Any] | None = None,
                  verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION,
                  into: Callable[[int], tuple[dict, dict]] | None = None,
-                 skip_expired_before: int | None = None, stop_at: int | None = None):
+                 skip_expired_before: int | None = None):
         self._zset_factory = zset_factory or _default_zset_factory
-        self._stop_at = stop_at
         self._verify = verify_checksum
         self._max_version = max_version
         self._into = into
@@ -1527,8 +1516,6 @@ class RdbParser:
         self.eof_offset: int | None = None  # once done: the bytes the checksum covers
         self.keys_loaded = 0
         self.keys_expired = 0
-        self.stopped = False        # reached stop_at (see split_point)
-        self.stop_offset: int | None = None
 
     @property
     def bytes_needed(self) -> int:
@@ -1545,8 +1532,8 @@ class RdbParser:
             return []
         self._pending.append(bytes(data))
         self._pending_len += len(data)
-        if self.stopped or len(self._buf) - self._pos + self._pending_len < self._wait_for:
-            return []  # (kept for resume())
+        if len(self._buf) - self._pos + self._pending_len < self._wait_for:
+            return []
         # Drop what was parsed (checksumming it first) and append the new bytes.
         buf, pos = self._buf, self._pos
         if pos:
@@ -1578,47 +1565,6 @@ class RdbParser:
         last = self._pending.pop()
         self._pending_len -= len(last)
         return self.feed(last)
-
-    def resume(self) -> list:
-        """After a stop: parse on past stop_at (the tail was not loaded
-        elsewhere after all); returns the events of the bytes already fed."""
-        self._stop_at = None
-        self.stopped = False
-        if self._pending:
-            return self._force_feed()
-        return self._parse()
-
-    def adopt_tail(self, tail: "TailResult") -> list:
-        """After a stop: take the rest of the dump as parse_tail() loaded it
-        (same options, from this parser's stop_offset). Its keys go into
-        `into`'s dicts as if parsed here (a key in both parts keeps the later
-        value and expire time); returns its other events. The parser is then
-        done, as after the EOF opcode."""
-        if not self.stopped or tail.start != self.stop_offset:
-            raise ValueError("the tail does not start where this parser stopped")
-        if self._into is None or self._verify:
-            raise ValueError("adopt_tail needs into= and verify_checksum=False")
-        into = self._into
-        for dbid, (data, expires) in tail.dbs.items():
-            own_data, own_expires = into(dbid)
-            if own_expires:
-                # A key that had an expire time here and reappears without one.
-                for key in own_expires.keys() & data.keys():
-                    if key not in expires:
-                        del own_expires[key]
-            own_data.update(data)
-            own_expires.update(expires)
-        self.keys_loaded += tail.keys_loaded
-        self.keys_expired += tail.keys_expired
-        self.checksum = tail.checksum
-        self.eof_offset = tail.eof_offset
-        self.stopped = False
-        self.done = True
-        self._buf = b""
-        self._pos = 0
-        self._pending = []
-        self._pending_len = 0
-        return tail.events
 
     def _header(self, buf: bytes, end: int) -> int:
         if end < 9:
@@ -1656,8 +1602,6 @@ class RdbParser:
         if into is not None:
             data, expires = into(db)
         skip_before = self._skip_before
-        # stop_at as a position in this buffer (past its end when not splitting)
-        stop = end + 1 if self._stop_at is None else self._stop_at - self._consumed
         loaded = expired = 0
         start = pos
         try:
@@ -1670,11 +1614,6 @@ class RdbParser:
                     raise _Short(need)
             while True:
                 start = pos
-                if pos >= stop and expire is None:
-                    # The first record boundary at or after stop_at.
-                    self.stopped = True
-                    self.stop_offset = self._consumed + pos
-                    break
                 if pos >= end:
                     raise _Short(pos + 1)
                 t = buf[pos]
@@ -1980,183 +1919,6 @@ def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) 
 
 
 CRC_HELPER_MIN_FILE = 8 << 20  # smaller files are checksummed in the loading process
-
-
-# -- loading a file in two parts ---------------------------------------------
-#
-# Parsing is what a load spends its time on, one core's worth, so a big file
-# can be loaded by two processes: this one parses the head of the file while
-# another (a fork) finds the first record boundary past a given offset by
-# skipping records (~10x faster than decoding them), parses the tail from
-# there and hands over what it loaded.  The parser of the head is made with
-# stop_at=offset: it stops at that same boundary (the first record at or
-# after the offset that is not a key waiting for its expire time), then
-# adopt_tail() merges the tail.  If the tail's process fails, parser.resume()
-# parses the tail here: any error is the one a plain load reports.
-
-class TailResult(NamedTuple):
-    """What parse_tail() loaded: keys by db, the other events, counters, and
-    the end of the dump (for verify_file_checksum)."""
-    start: int
-    dbs: dict            # dbid -> (data dict, expires dict)
-    events: list
-    keys_loaded: int
-    keys_expired: int
-    checksum: int | None
-    eof_offset: int | None
-
-
-class _NoSplit(Exception):
-    """The scan met a record it cannot skip cheaply: load in one part."""
-
-
-def _skip_string(buf: bytes, pos: int, end: int) -> int:
-    if pos >= end:
-        raise _Short(pos + 1)
-    b = buf[pos]
-    if b < 0x40:
-        stop = pos + 1 + b
-    elif b < 0xC0:
-        length, p = _read_len(buf, pos, end)
-        stop = p + length
-    elif b < 0xC3:
-        stop = pos + 1 + _INT_WIDTHS[b - 0xC0]
-    elif b == 0xC3:
-        clen, p = _read_len(buf, pos + 1, end)
-        _, p = _read_len(buf, p, end)
-        stop = p + clen
-    else:
-        raise _NoSplit
-    if stop > end:
-        raise _Short(stop)
-    return stop
-
-
-def _skip_value(t: int, buf: bytes, pos: int, end: int) -> int:
-    """The position after a value of type t (raising _Short or _NoSplit)."""
-    skip = _skip_string
-    if t == T_STRING or t in _BLOB_DECODERS:
-        return skip(buf, pos, end)
-    if t not in _COLLECTION_TYPES:
-        raise _NoSplit  # modules, streams, unknown types
-    count, pos = _read_len(buf, pos, end)
-    if t == T_HASH:
-        count *= 2
-    for _ in range(count):
-        if t == T_LIST_QUICKLIST_2:
-            _, pos = _read_len(buf, pos, end)
-        pos = skip(buf, pos, end)
-        if t == T_ZSET_2:
-            pos += 8
-        elif t == T_ZSET:
-            if pos >= end:
-                raise _Short(pos + 1)
-            pos += 1 if buf[pos] >= 253 else 1 + buf[pos]
-        if pos > end:
-            raise _Short(pos)
-    return pos
-
-
-def _scan_to(buf: bytes, pos: int, end: int, base: int, target: int, state: list) -> int:
-    """Skip records from buf[pos] (at file offset base + pos) until the first
-    boundary at or after `target`; state = [db, expire pending, position] is
-    kept up to date at every record start.  Returns that boundary's
-    position, -1 at EOF; raises _Short (resume at state[2]) or _NoSplit."""
-    db, pending, _ = state
-    while True:
-        if base + pos >= target and not pending:
-            return pos
-        if pos >= end:
-            raise _Short(pos + 1)
-        t = buf[pos]
-        if t < 0xF4:
-            p = _skip_string(buf, pos + 1, end)
-            pos = _skip_value(t, buf, p, end)
-            pending = False
-        elif t == OP_EXPIRETIME_MS or t == OP_EXPIRETIME:
-            pos += 9 if t == OP_EXPIRETIME_MS else 5
-            pending = True
-        elif t == OP_SELECTDB:
-            db, pos = _read_len(buf, pos + 1, end)
-        elif t == OP_RESIZEDB:
-            _, p = _read_len(buf, pos + 1, end)
-            _, pos = _read_len(buf, p, end)
-        elif t == OP_AUX:
-            pos = _skip_string(buf, _skip_string(buf, pos + 1, end), end)
-        elif t == OP_FREQ:
-            pos += 2
-        elif t == OP_IDLE:
-            _, pos = _read_len(buf, pos + 1, end)
-        elif t == OP_FUNCTION2:
-            pos = _skip_string(buf, pos + 1, end)
-        elif t == OP_EOF:
-            return -1
-        else:
-            raise _NoSplit
-        if pos > end:
-            raise _Short(pos)
-        state[0] = db
-        state[1] = pending
-        state[2] = pos
-
-
-def split_point(path, offset: int, *, chunk_size: int = 1 << 20) -> tuple[int, int, int] | None:
-    """Where a two-part load of the dump at `path` splits: (file offset of the
-    first record boundary at or after `offset`, the db selected there, the
-    RDB version), or None (no boundary before the end, or records this scan
-    does not skip: load in one part).  Raises RdbError for a file that is not
-    an RDB file."""
-    with open(path, "rb", buffering=0) as f:
-        header = RdbParser()
-        try:
-            head = f.read(9)
-            header._header(head, len(head))
-        except _Short:
-            return None
-        buf = b""
-        base = 9          # file offset of buf[0]
-        state = [0, False, 0]
-        while True:
-            try:
-                boundary = _scan_to(buf, state[2], len(buf), base, offset, state)
-            except _Short as short:
-                # Keep the unfinished record; read what it needs, and at least
-                # as much as is kept (a huge record is not rescanned often).
-                pos = state[2]
-                need = short.need - pos
-                buf = buf[pos:]
-                base += pos
-                state[2] = 0
-                more = f.read(min(max(chunk_size, need - len(buf), len(buf)), _MAX_READ))
-                if not more:
-                    return None
-                buf += more
-                continue
-            except (_NoSplit, RdbError):
-                return None
-            if boundary < 0:
-                return None
-            return base + boundary, state[0], header.version
-
-
-def parse_tail(path, start: int, db: int, version: int, *, chunk_size: int = 1 << 20,
-               **options) -> TailResult:
-    """Load the dump at `path` from the record boundary `start` (see
-    split_point) to its end, into fresh dicts.  `options` are RdbParser's
-    (without into and verify_checksum: the checksum is the caller's)."""
-    dbs: dict = {}
-    parser = RdbParser(into=lambda dbid: dbs.setdefault(dbid, ({}, {})),
-                       verify_checksum=False, **options)
-    parser.version = version
-    parser._header_done = True
-    parser._db = db
-    parser._consumed = start
-    events = []
-    with open(path, "rb", buffering=0) as f:
-        f.seek(start)
-        events.extend(_parse_from(parser, f.read, chunk_size))
-    return TailResult(start, dbs, events, parser.keys_loaded, parser.keys_expired,
-                      parser.checksum, parser.eof_offset)
 
 
 def file_checksum_helper(path) -> tuple[CrcHelper, int] | None:

@@ -28,11 +28,6 @@ API
     takes Key events from a parser made elsewhere. ``keys_loaded`` /
     ``keys_expired`` count. Raises LoadError for a dump with more databases
     than the node has.
-``TailLoader(server, path, offset, options)``
-    The second part of a two-part load (rdb.split_point / parse_tail) in a
-    forked child that pickles its rdb.TailResult back through a pipe:
-    ``poll()``, ``await wait() -> TailResult | None`` (None: the child found
-    no split or failed; load the tail here), ``close()``.
 ``gc_paused(freeze=False)``
     Context manager: no cyclic GC inside (loads and saves of millions of
     objects), with freeze the loaded dataset goes to the permanent generation.
@@ -52,13 +47,10 @@ API
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import heapq
-import io
 import os
-import pickle
 import signal
 import sys
 import time
@@ -221,13 +213,11 @@ class KeyspaceLoader:
 
     def parser(self, **options) -> "rdb.RdbParser":
         """An RdbParser storing keys straight into this server's databases."""
-        p = rdb.RdbParser(into=self._into, **self.tail_options(), **options)
+        p = rdb.RdbParser(into=self._into,
+                          skip_expired_before=None if self.keep_expired else self.now,
+                          **options)
         self._parsers.append(p)
         return p
-
-    def tail_options(self) -> dict:
-        """The RdbParser options of parser() that rdb.parse_tail() takes too."""
-        return {"skip_expired_before": None if self.keep_expired else self.now}
 
     @property
     def keys_loaded(self) -> int:
@@ -415,7 +405,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _prepare_child(server, keep_fds: set, parent: int, nice: bool = True) -> None:
+def _prepare_child(server, keep_fds: set, parent: int) -> None:
     _die_with_parent(parent)
     # Signals: the parent's asyncio handlers must not run here; SIGUSR1 (our
     # kill) and SIGTERM terminate.
@@ -426,12 +416,11 @@ def _prepare_child(server, keep_fds: set, parent: int, nice: bool = True) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
     gc.disable()  # a collection would touch every object: copy-on-write for nothing
-    if nice:
-        try:
-            # The parent serves clients: on a busy machine it keeps the CPU first.
-            os.nice(CHILD_NICENESS)
-        except OSError:
-            pass
+    try:
+        # The parent serves clients: on a busy machine it keeps the CPU first.
+        os.nice(CHILD_NICENESS)
+    except OSError:
+        pass
     server.role_char = "C"
     fds = []
     for srv in server.servers:
@@ -450,113 +439,6 @@ def _prepare_child(server, keep_fds: set, parent: int, nice: bool = True) -> Non
                 os.close(fd)
             except OSError:
                 pass
-
-
-class TailLoader:
-    """rdb.parse_tail() of the dump at `path` in a forked child: the second
-    part of a two-part load (see rdb.py's "loading a file in two parts").
-
-    The child finds the split (rdb.split_point(path, offset)), loads the
-    tail with `options` (RdbParser's), and sends the parent its TailResult,
-    pickled, through a pipe; it sends nothing if there is no split or
-    loading failed (the parent then parses the tail itself, and reports the
-    error a plain load would).  It is not the node's one background child
-    (server.child): loading comes before any BGSAVE, and it runs at the
-    parent's priority, since the parent waits for it.  Parent side:
-    ``poll()`` (non-blocking: takes what arrived), ``await wait() ->
-    TailResult | None``, ``close()`` (kills it if still running)."""
-
-    def __init__(self, server, path: str, offset: int, options: dict):
-        parent = os.getpid()
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # ------------------------------------------------ child
-            code = 1
-            try:
-                os.close(read_fd)
-                _prepare_child(server, set(), parent, nice=False)
-                split = rdb.split_point(path, offset)
-                payload = b""
-                if split is not None:
-                    tail = rdb.parse_tail(path, *split, **options)
-                    buffer = io.BytesIO()
-                    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
-                    pickler.fast = True  # no memo: ~3x faster, and nothing is shared
-                    pickler.dump(tail)
-                    payload = buffer.getbuffer()
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(write_fd, view):]
-                code = 0
-            except BaseException:
-                pass  # the parent loads the tail itself (and reports the error)
-            finally:
-                os._exit(code)
-        # -------------------------------------------------------------- parent
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        try:
-            import fcntl
-            fcntl.fcntl(read_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer, bigger reads
-        except (ImportError, OSError):
-            pass
-        self.pid = pid
-        self._fd = read_fd
-        self._chunks: list[bytes] = []
-        self._eof = False
-
-    def poll(self) -> bool:
-        """Take what the child sent so far; True once it has all arrived."""
-        while not self._eof:
-            try:
-                data = os.read(self._fd, 1 << 20)
-            except BlockingIOError:
-                return False
-            if not data:
-                self._eof = True
-                break
-            self._chunks.append(data)
-        return True
-
-    async def wait(self) -> "rdb.TailResult | None":
-        """The child's TailResult, or None if it had none (or died)."""
-        while not self.poll() and not self._chunks:
-            await asyncio.sleep(0.005)
-        if not self._eof:
-            # The child sends its result in one go, from memory: waiting a
-            # turn of the loop after each pipeful would take seconds.
-            os.set_blocking(self._fd, True)
-            while True:
-                data = os.read(self._fd, 1 << 20)
-                if not data:
-                    break
-                self._chunks.append(data)
-            self._eof = True
-        self.close()
-        if not self._chunks:
-            return None
-        data = b"".join(self._chunks)
-        self._chunks = []
-        try:
-            result = pickle.loads(data)
-        except Exception:
-            return None
-        return result if isinstance(result, rdb.TailResult) else None
-
-    def close(self) -> None:
-        if self.pid is None:
-            return
-        if not self._eof:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-        os.close(self._fd)
-        self.pid = None
 
 
 def _watch_child(server, child: ChildProcess) -> None:

@@ -10,7 +10,6 @@ is read back from the dump it SAVEs.
 from __future__ import annotations
 
 import os
-import random
 import socket
 import threading
 import time
@@ -23,7 +22,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hakv.common import rdb
-from procs import hakv_server
 from persistence_support import (expected, fill_strings, norm, persistence_info, populate,
                                  raw, read_dump, saved_contents, start_refused, wait_for, zset)
 
@@ -302,105 +300,6 @@ def raw_requests(port: int, lines: list) -> list:
                     break
                 replies.append(reply)
     return replies
-
-
-def write_big_dump(path, damage_tail: bool = False) -> dict:
-    """A dump over persistence.SPLIT_LOAD_MIN_FILE (loaded in two parts):
-    small keys of every type, 18 MB of incompressible strings, more small keys
-    (one replacing an earlier key, one already expired) and a second db.
-    Returns what a primary holds after loading it ({(db, key): (value, expire)})."""
-    future = int(time.time() * 1000) + 3_600_000
-    rng = random.Random(5)
-    head = [(key, value, expire) for (db, key), (value, expire) in mixed_dataset().items()
-            if db == 0]
-    head.append((b"dup", b"first", future))
-    big = [(b"big:%d" % i, rng.randbytes(100_000), None) for i in range(180)]
-    tail = [(b"dup", b"second", None), (b"gone", b"x", 1000), (b"tail-broken", b"v", None),
-            (b"tail-list", deque([b"t1", b"t2"]), future), (b"tail-zset", zset([(b"m", 2.5)]), None)]
-    other = [(b"tail-other-%d" % i, b"%d" % i, future if i % 2 else None) for i in range(50)]
-    with open(path, "wb") as f:
-        w = rdb.RdbWriter(f)
-        w.write_header({"redis-ver": "7.0.15"})
-        items = head + big + tail
-        w.write_db(0, len(items), 0, items)
-        w.write_db(5, len(other), 0, other)
-        w.finish()
-    if damage_tail:
-        data = bytearray(open(path, "rb").read())
-        at = data.index(b"\x00\x0btail-broken")
-        assert at > len(data) // 2
-        data[at] = 8  # an RDB type that never existed
-        open(path, "wb").write(data)
-    loaded = {}
-    for key, value, expire in head + big + tail:
-        loaded[(0, key)] = (value, expire)
-    loaded.update({(5, key): (value, expire) for key, value, expire in other})
-    del loaded[(0, b"gone")]
-    return loaded
-
-
-@pytest.fixture
-def two_part_hakv(tmp_path):
-    """A factory of hakv servers that load a big dump in two parts whatever
-    the machine's load (HAKV_LOAD_IN_TWO_PARTS=yes): start(name, wait=True)."""
-    procs = []
-
-    def start(name, wait=True):
-        proc = hakv_server(str(tmp_path / name), None)
-        proc.env = dict(os.environ, HAKV_LOAD_IN_TWO_PARTS="yes")
-        procs.append(proc)
-        return proc.start(wait)
-
-    yield start
-    for proc in procs:
-        proc.stop()
-
-
-def test_big_dump_is_loaded_in_two_parts(two_part_hakv, tmp_path):
-    from hakv.common import persistence
-    workdir = tmp_path / "split"
-    workdir.mkdir()
-    dataset = write_big_dump(workdir / "dump.rdb")
-    assert os.path.getsize(workdir / "dump.rdb") >= persistence.SPLIT_LOAD_MIN_FILE
-    proc = two_part_hakv("split")
-    r = proc.client()
-    assert "were loaded by a child process" in proc.output()
-    stats = persistence_info(r)
-    assert stats["rdb_last_load_keys_loaded"] == len(dataset) + 1  # "dup" counts twice
-    assert stats["rdb_last_load_keys_expired"] == 1
-    assert r.get("dup") == b"second" and r.ttl("dup") == -1  # the later copy, its TTL too
-    assert saved_contents(proc, r) == expected(dataset)
-    assert not [p for p in psutil_children(proc.pid)], "the loading child was not reaped"
-
-
-def psutil_children(pid: int) -> list:
-    """Pids of pid's child processes (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def test_big_dump_with_a_bad_tail_is_refused_as_in_one_part(two_part_hakv, tmp_path):
-    workdir = tmp_path / "badtail"
-    workdir.mkdir()
-    write_big_dump(workdir / "dump.rdb", damage_tail=True)
-    proc = two_part_hakv("badtail", wait=False)
-    code = proc.proc.wait(60)
-    assert code != 0
-    output = proc.output()
-    # The child's failure is not reported: this process loads the tail itself
-    # and stops at the same record, with the same words.
-    assert "Fatal error loading the DB" in output, output
-    assert "Unknown RDB encoding type 8 (key b'tail-broken')" in output, output
-    assert "loaded by a child process" not in output
 
 
 # ------------------------------------------------------------------ bad files
