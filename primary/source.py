@@ -159,15 +159,7 @@ class ReplicationSource:
         if len(items) == 1:
             dbid, data = items[0]
             if dbid == self.seldb:
-                # The common case, _append inlined (this runs for every write).
-                self.ids.offset += len(data)
-                unsent = self.unsent
-                if unsent or self.replicas:
-                    unsent.append(data)
-                    if not self.flush_scheduled:
-                        self._schedule_flush()
-                elif self.backlog is not None:
-                    self.backlog.append(data)
+                self._append(data)
                 return
         parts = []
         seldb = self.seldb
