@@ -245,19 +245,9 @@ class Memory:
                 pairs = []
             else:
                 # The common case, one key: no lists, a 5-tuple that after()
-                # recognises by its length (and on_expired as `measuring`). A
-                # string is sized here, size_of inlined: this runs per write.
+                # recognises by its length (and on_expired as `measuring`).
                 key = argv[single]
-                value = db.data.get(key)
-                if value is None:
-                    size = 0
-                elif value.__class__ is bytes:
-                    size = STRING_ENTRY + len(key) + len(value)
-                    if db.expires and key in db.expires:
-                        size += EXPIRE_ENTRY
-                else:
-                    size = self.size_of(db, key)
-                measured = self.measuring = (db, key, size, argv, None)
+                measured = self.measuring = (db, key, self.size_of(db, key), argv, None)
                 return measured
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
@@ -296,15 +286,7 @@ class Memory:
             return
         db, key, old, argv, _ = measured
         self.measuring = None
-        value = db.data.get(key)
-        if value is None:
-            new = 0
-        elif value.__class__ is bytes:
-            new = STRING_ENTRY + len(key) + len(value)
-            if db.expires and key in db.expires:
-                new += EXPIRE_ENTRY
-        else:
-            new = self.size_of(db, key)
+        new = self.size_of(db, key)
         if new != old:
             dbid = db.id
             delta = new - old
@@ -637,9 +619,7 @@ class Memory:
         Under a steady write load every write evicts a key or two, so this
         is the hot path of eviction: the common key (a string without a TTL
         that nobody WATCHes) is evicted inline, what _evict_key does for
-        any key; the time box is _TimeBox's, inlined. In a database with no
-        TTLs and no WATCH (checked once per round) a key is removed with a
-        single dict operation (pop), its value's class checked after."""
+        any key; the time box is _TimeBox's, inlined."""
         dbid = self.lru_db
         acc = self.access[dbid]
         ks = self.ks
@@ -649,12 +629,8 @@ class Memory:
         propagating = server.propagating
         flush = propagating and not server.pending_propagation
         pop_front = acc.popitem
-        data_pop = data.pop
         notify = ks.notify
         expires, watched, averages = db.expires, db.watched, self.averages
-        # Keys that may need more than removing from `data` (a TTL, a WATCH)
-        # exist only when these are non-empty; eviction does not add any.
-        plain = not expires and not watched
         entry = self.access_entry
         # Evict while used_memory() is above the target: `over` bytes above.
         # The keys evicted inline are counted in locals, written back at the end.
@@ -670,24 +646,14 @@ class Memory:
                     done = None
                     break
                 key = pop_front(False)[0]
-                if plain:
-                    value = data_pop(key, None)
-                    if value is None:
-                        continue  # a record left behind
-                    if value.__class__ is not bytes:
-                        # A collection: put back for _evict_key, which sizes
-                        # it and times freeing it (the latency monitor).
-                        data[key] = value
-                        value = None
+                value = data.get(key)
+                if value is None:
+                    continue  # a record left behind
+                if value.__class__ is not bytes or watched or (expires and key in expires):
+                    self._evict_key(db, key, False)
+                    over = self.total - freed + (self.nkeys - inlined) * entry - room
                 else:
-                    value = data.get(key)
-                    if value is None:
-                        continue  # a record left behind
-                    if value.__class__ is not bytes or watched or (expires and key in expires):
-                        value = None  # _evict_key's general path
-                    else:
-                        del data[key]
-                if value is not None:  # a string, removed above: accounted here
+                    del data[key]
                     size = STRING_ENTRY + len(key) + len(value)
                     freed += size
                     inlined += 1
@@ -697,9 +663,6 @@ class Memory:
                     if averages:
                         averages.pop((dbid, key), None)
                     notify(db, "e", b"evicted", key)
-                else:
-                    self._evict_key(db, key, False)
-                    over = self.total - freed + (self.nkeys - inlined) * entry - room
                 if flush and server.pending_propagation:
                     server.flush_propagation()  # each DEL on its own, before the write
                 n += 1

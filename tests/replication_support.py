@@ -87,6 +87,32 @@ def has_commands(client, *names) -> bool:
     return all(entry is not None for entry in info)
 
 
+# ------------------------------------------------------------ unit-test fakes
+
+
+class RecordingTransport:
+    """A transport that keeps what is written (the unit tests of the primary's
+    stream and the replica's link)."""
+
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def resume_reading(self):
+        pass
+
+    def pause_reading(self):
+        pass
+
+    def close(self):
+        pass
+
+
 # ------------------------------------------------------------ comparing servers
 
 

@@ -288,10 +288,7 @@ _BATCH_FROM = 8
 
 
 def _heads(texts: list) -> list:
-    try:
-        return list(map(_BULK_HEAD.__getitem__, map(len, texts)))
-    except IndexError:
-        return [b"$%d" % len(t) for t in texts]
+    return _heads_of_lengths(list(map(len, texts)))
 
 
 def _heads_of_lengths(lens: list) -> list:

@@ -263,14 +263,11 @@ class ZSet:
     def add(self, member: bytes, score: float) -> None:
         """Insert `member` or move it to `score` (NaN must be rejected by the
         caller).  An equal score (0.0 vs -0.0 included) is a no-op."""
-        d = self.dict
-        old = d.get(member)
-        if old is not None:
-            if old == score:
-                return
-            self._unlink(member, old)
-        d[member] = score
-        self._link(member, score)
+        old = self.dict.get(member)
+        if old is None:
+            self.insert(member, score)
+        elif old != score:
+            self.move(member, old, score)
 
     def insert(self, member: bytes, score: float) -> None:
         """add() for a member the caller knows is absent (ZADD's hot path:

@@ -10,23 +10,7 @@ import pytest
 from hakv.common.main import build_server
 from hakv.common.resp import encode_command
 from hakv.replica.link import PrimaryLink
-
-
-class RecordingTransport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(bytes(data))
-
-    def resume_reading(self):
-        pass
-
-    def pause_reading(self):
-        pass
-
-    def close(self):
-        pass
+from replication_support import RecordingTransport
 
 
 def streaming_link(tmp_path, monkeypatch):

@@ -15,20 +15,7 @@ from hakv.common.main import build_server
 from hakv.common.resp import encode_command
 from hakv.primary.links import ReplicaLink
 from hakv.primary.source import select_command
-
-
-class RecordingTransport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(bytes(data))
-
-    def get_write_buffer_size(self):
-        return 0
-
-    def close(self):
-        pass
+from replication_support import RecordingTransport
 
 
 @pytest.fixture
