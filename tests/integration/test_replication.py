@@ -5,6 +5,7 @@ min-replicas-to-write, read-only and stale-data rules, expiry on replicas."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
@@ -649,3 +650,32 @@ def test_shutdown_now_and_sigterm(make_hakv):
         assert 0.8 <= time.time() - started < 10
     finally:
         replica.resume()
+
+
+@pytest.mark.parametrize("diskless_sync, diskless_load", [
+    ("yes", "on-empty-db"), ("no", "disabled"), ("yes", "swapdb"),
+])
+def test_full_sync_of_a_big_snapshot_checksummed_by_a_helper(make_hakv, diskless_sync,
+                                                             diskless_load):
+    # Past a MiB the replica checks the snapshot's CRC64 in a helper process
+    # (replica/transfer.py): the sync completes, nothing is lost, no helper
+    # is left behind.
+    primary = make_hakv(*FAST, "--repl-diskless-sync", diskless_sync)
+    p = primary.client()
+    rng = random.Random(5)
+    values = {b"big:%d" % i: rng.randbytes(80) for i in range(30000)}  # LZF can't shrink them
+    items = list(values.items())
+    for start in range(0, len(items), 5000):
+        p.mset(dict(items[start:start + 5000]))
+    # ~2.7 MB of RDB.
+    replica = make_hakv(*replica_of(primary), "--repl-diskless-load", diskless_load)
+    r = replica.client()
+    wait_link_up(r, timeout=60)
+    wait_caught_up(p, r)
+    assert r.dbsize() == 30000
+    for key in (b"big:0", b"big:12345", b"big:29999"):
+        assert r.get(key) == values[key]
+    children = open("/proc/%d/task/%d/children" % (replica.pid, replica.pid)).read().split()
+    assert children == []
+    p.set("after", "sync")
+    wait_for(lambda: r.get("after") == b"sync", what="streamed write")
