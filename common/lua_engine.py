@@ -126,8 +126,10 @@ end
 local errvalue = api.errvalue
 local function unwrap(e)
   if type(e) == 'userdata' then
-    local kind, v = errvalue(e)
-    if kind == 1 then return {err = v} end
+    local kind, v, counted = errvalue(e)
+    -- An error a command (or redis.call's checks) already counted in INFO
+    -- errorstats is not counted again as the script's reply, as in Redis.
+    if kind == 1 then return {err = v, ignore_error_stats_update = counted or nil} end
     if kind == 2 then return v end
   end
   return e
@@ -192,7 +194,7 @@ local function handler(err)
     local m = err.err
     if type(m) == 'number' then m = tostring(m) end
     if type(m) ~= 'string' then m = 'ERR unknown error' end
-    e = {err = m}
+    e = {err = m, ignore_error_stats_update = err.ignore_error_stats_update and true or nil}
   else
     e = {err = 'ERR ' .. tostring(err)}
   end
@@ -432,7 +434,7 @@ local rawget = rawget
 local UNPACK_MAX = 1000
 function internals.classify(t)
   local v = rawget(t, 'err')
-  if type(v) == 'string' then return 1, v end
+  if type(v) == 'string' then return 1, v, rawget(t, 'ignore_error_stats_update') and true end
   v = rawget(t, 'ok')
   if type(v) == 'string' then return 2, v end
   v = rawget(t, 'double')
@@ -480,17 +482,21 @@ return internals
 
 
 class ScriptError(Exception):
-    """Raised by redis.call for an error reply; Lua sees it as the error value."""
+    """Raised by redis.call for an error reply; Lua sees it as the error value.
+    `counted`: already in INFO errorstats (the command's own error, or a
+    check of redis.call that rejected it), not to be counted again."""
 
-    def __init__(self, message: bytes):
+    def __init__(self, message: bytes, counted: bool = False):
         super().__init__(message)
         self.message = message
+        self.counted = counted
 
 
 def _error_value(exc):
-    """(1, message) for an error reply, (2, Lua value) for a library error."""
+    """(1, message, counted) for an error reply, (2, Lua value) for a library
+    error."""
     if isinstance(exc, ScriptError):
-        return 1, exc.message
+        return 1, exc.message, exc.counted
     if isinstance(exc, lua_libs.LuaRaise):
         return 2, exc.value
     return None
@@ -566,7 +572,7 @@ class LuaEngine:
         self.classify = internals[b"classify"]
         self.table_from = lua.table_from
         self._status_tables = internals[b"status_tables"]
-        self._status_pools: dict = {}
+        self.status_pools: dict = {}  # status -> tables not handed out yet
 
     def compile(self, body: bytes, chunk: bytes):
         """(True, function) or (False, compile error message)."""
@@ -585,9 +591,9 @@ class LuaEngine:
         into Lua: cheaper per table than a table_from per reply (inside a
         script, about 0.2 us less per SET). Each is handed out once, so a
         script that changes one does not change the next."""
-        pool = self._status_pools.get(status)
+        pool = self.status_pools.get(status)
         if not pool:
-            pool = self._status_pools[status] = list(self._status_tables(status, STATUS_BATCH))
+            pool = self.status_pools[status] = list(self._status_tables(status, STATUS_BATCH))
         return pool.pop()
 
     # -------------------------------------------------- replies -> Lua
@@ -682,7 +688,10 @@ class LuaEngine:
         classify = self.classify
         kind = classify(value)
         if kind[0] == 1:
-            return ErrorReply(kind[1].decode("utf-8", "surrogateescape"))
+            err = ErrorReply(kind[1].decode("utf-8", "surrogateescape"))
+            if kind[2]:  # ignore_error_stats_update (redis.pcall's errors)
+                err.stats_counted = True
+            return err
         out: list = []
         nested = _table_reply(kind, out, caller_resp3, 0)
         if nested is not None:

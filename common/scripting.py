@@ -1,12 +1,17 @@
 """Lua scripting: EVAL scripts and FUNCTION libraries, as Redis 7.0 runs them.
 
 A script runs inside its command's handler, so nothing else runs meanwhile
-(atomicity). Its redis.call()s go through the normal dispatcher as a
-script client (`ScriptClient`: in_script=True, the caller's database and
-user, no transport), which means the same command code, statistics, MONITOR
-("[0 lua]") and propagation: what the script changed reaches the AOF and the
-replicas as the commands it ran, wrapped in MULTI/EXEC by the server when
-there are several, never as EVAL (effects replication, Redis 7's only mode).
+(atomicity). Its redis.call()s run as a script client (`ScriptClient`:
+in_script=True, the caller's database and user, no transport) through
+Scripting.script_call, which does dispatch.call's work itself (one frame per
+call: it is the hot path of every script): the same command code,
+statistics, MONITOR ("[0 lua]") and propagation: what the script changed
+reaches the AOF and the replicas as the commands it ran, wrapped in
+MULTI/EXEC by the server when there are several, never as EVAL (effects
+replication, Redis 7's only mode). Errors are counted in INFO errorstats once,
+as Redis counts them: where a command (or redis.call's checks, which also
+count the command's rejected_calls) answered with one, not again when it
+becomes the script's reply (ErrorReply.stats_counted, read by dispatch.call).
 
 Two interpreters (lua_engine.LuaEngine): one for EVAL scripts (the script
 cache: sha1 -> compiled function; SCRIPT FLUSH replaces the interpreter), one
@@ -39,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import traceback
 
 from hakv.common import dispatch, errors
 from hakv.common.connection import Block, Client
@@ -82,6 +88,10 @@ RDB_VERSION = 10
 _find_command = dispatch.find_command
 _call = dispatch.call
 _NO_REPLY = dispatch.NO_REPLY
+_redacted = dispatch._redacted
+_perf_counter_ns = time.perf_counter_ns
+# How many command names (as scripts spell them) script_call remembers.
+_NAMES_REMEMBERED = 256
 _SMALL_NUMKEYS = {b"%d" % n: n for n in range(32)}
 _STATUS_BYTES = {"OK": b"OK", "PONG": b"PONG", "QUEUED": b"QUEUED"}
 
@@ -230,6 +240,7 @@ class Scripting:
         self.eval_engine = LuaEngine(self, "eval")
         self.function_engine = LuaEngine(self, "function")
         self.client = ScriptClient(server)
+        self.command_entries: dict = {}  # name as scripts spell it -> (Command, reads)
         self.current: ScriptRun | None = None
         self.engine: LuaEngine | None = None  # the engine running `current`
         self.busy: BusyServer | None = None
@@ -262,6 +273,19 @@ class Scripting:
         run = ScriptRun("eval", script.name, ctx, argv, read_only)
         return self._run(ctx, run, self.eval_engine, self.eval_engine.run_eval, script.fn,
                          nkeys, argv[3:])
+
+    def evalsha(self, ctx, argv: list, read_only: bool):
+        """EVALSHA / EVALSHA_RO: eval()'s common case (a cached script
+        without a shebang, a small key count, no MONITOR) without its
+        branches; anything else goes through eval()."""
+        script = self.scripts.get(argv[1])
+        nkeys = _SMALL_NUMKEYS.get(argv[2])
+        if (script is None or nkeys is None or nkeys > len(argv) - 3 or script.has_shebang
+                or self.server.monitors):
+            return self.eval(ctx, argv, True, read_only)
+        engine = self.eval_engine
+        return self._run(ctx, ScriptRun("eval", script.name, ctx, argv, read_only), engine,
+                         engine.run_eval, script.fn, nkeys, argv[3:])
 
     def _monitor(self, ctx, argv) -> None:
         # EVAL/FCALL are skip_monitor: they show in MONITOR when they start,
@@ -354,6 +378,8 @@ class Scripting:
         if run.killed and server.shutdown_event is not None and server.shutdown_event.is_set():
             server.pending_propagation = []  # SHUTDOWN NOSAVE: nothing more is written
         if ok:
+            if result.__class__ is bytes:  # to_reply's commonest case
+                return result
             return engine.to_reply(result, run.resp3, ctx.resp3)
         return self._script_error(result, run)
 
@@ -364,7 +390,10 @@ class Scripting:
         if source is not None and line is not None:
             message = "%s script: %s, on %s:%d." % (
                 message, run.name, source.decode("utf-8", "replace"), int(line))
-        return ErrorReply(message)
+        reply = ErrorReply(message)
+        if table[b"ignore_error_stats_update"]:  # counted when redis.call raised it
+            reply.stats_counted = True
+        return reply
 
     # Called from Lua.
 
@@ -372,7 +401,7 @@ class Scripting:
         """redis.call: check and run one command for the script; its reply as
         a Lua value, an error reply (Redis's script-specific ones or the
         command's) raised as a ScriptError. The hot path of every redis.call:
-        one frame, no per-call setup."""
+        one frame, dispatch.call's work for the script client inlined."""
         try:
             # Lua strings arrive as bytes (the usual case, checked without
             # converting); numbers become arguments as Redis formats them.
@@ -388,24 +417,31 @@ class Scripting:
                 raise ScriptError(b"ERR Please specify at least one argument for this redis lib "
                                   b"call")
             server = self.server
-            cmd = _find_command(server, argv)
-            if cmd.__class__ is ErrorReply:
-                if getattr(cmd, "command", None) is None:
-                    raise ScriptError(b"ERR Unknown Redis command called from script")
-                raise ScriptError(b"ERR Wrong number of args calling Redis command from "
-                                  b"script")
+            # The command as the script names it ('set', 'GET'): top-level
+            # commands are remembered per name (the table does not change
+            # once the server runs); subcommands and errors are looked up.
+            entry = self.command_entries.get(argv[0])
+            if entry is None:
+                entry = self._command_entry(argv)
+            cmd, reads = entry
+            arity = cmd.arity
+            if arity != len(argv) if arity > 0 else len(argv) < -arity:
+                cmd, reads = self._command_entry(argv)
             if cmd.no_script:
-                raise ScriptError(b"ERR This Redis command is not allowed from script")
+                raise self._rejected(cmd, b"ERR This Redis command is not allowed from script")
             client = self.client
-            if server.acl is not None:
-                denied = server.acl.check(client, cmd, argv)
+            acl = server.acl
+            # An unrestricted user passes the ACL check (dispatch.execute's rule).
+            if acl is not None and (cmd.no_auth or client.user not in acl.unrestricted):
+                denied = acl.check(client, cmd, argv)
                 if denied is not None:
-                    raise ScriptError(error_text(denied.message))
+                    raise self._rejected(cmd, error_text(denied.message))
             run = self.current
-            if cmd.is_write or cmd.denyoom:
-                if cmd.is_write and run.read_only:
-                    raise ScriptError(b"ERR Write commands are not allowed from read-only "
-                                      b"scripts.")
+            is_write = cmd.is_write
+            if is_write or cmd.denyoom:
+                if is_write and run.read_only:
+                    raise self._rejected(cmd, b"ERR Write commands are not allowed from "
+                                              b"read-only scripts.")
                 # As in Redis, the node's state (READONLY, MISCONF, NOREPLICAS,
                 # OOM) can only stop a script before its first write: after
                 # that it must run to its end.
@@ -413,14 +449,14 @@ class Scripting:
                     for check in server.write_checks:  # server.write_gate, inlined
                         denied = check(client, cmd)
                         if denied is not None:
-                            raise ScriptError(error_text(denied.message))
+                            raise self._rejected(cmd, error_text(denied.message))
             if server.stale_gate is not None and not cmd.allow_stale and not client.is_primary:
                 denied = server.stale_gate(client, cmd)
                 if denied is not None:
-                    raise ScriptError(error_text(denied.message))
-            if cmd.is_write:
+                    raise self._rejected(cmd, error_text(denied.message))
+            if is_write:
                 run.write_dirty = True
-            if run.repl == 0:
+            if run.repl == 0:  # redis.set_repl(redis.REPL_NONE): nothing propagated
                 propagating = server.propagating
                 server.propagating = False
                 try:
@@ -428,7 +464,51 @@ class Scripting:
                 finally:
                     server.propagating = propagating
             else:
-                reply = _call(client, cmd, argv)
+                # dispatch.call for the script client, inlined (same order,
+                # same effects): statistics, latency histogram, memory
+                # accounting, MONITOR, propagation (queued: the caller's
+                # call() flushes it, one MULTI/EXEC), slowlog, latency monitor.
+                dirty_before = server.dirty
+                client.custom_propagation = False
+                client.last_cmd = cmd.name if cmd.parent is None else cmd.fullname
+                ks = server.keyspace
+                ks.track_reads = reads
+                tracker = server.memory_tracker
+                measured = (tracker.before(client, cmd, argv)
+                            if tracker is not None and is_write else None)
+                start = _perf_counter_ns()
+                try:
+                    reply = cmd.handler(client, argv)
+                except ErrorReply as exc:
+                    reply = exc
+                except Exception as exc:  # a bug in a handler: as dispatch.call reports it
+                    reply = _handler_bug(server, cmd, exc)
+                nanos = _perf_counter_ns() - start
+                if measured is not None:
+                    tracker.after(client, measured)
+                ks.track_reads = False
+                if reply.__class__ is ErrorReply:
+                    cmd.failed_calls += 1
+                    server.count_error(reply)
+                usec = nanos // 1000
+                cmd.calls += 1
+                cmd.usec += usec
+                server.stat_commands += 1
+                latency = server.latency
+                buckets = latency.get(cmd)
+                if buckets is None:
+                    buckets = latency[cmd] = {}
+                bucket = usec.bit_length()
+                buckets[bucket] = buckets.get(bucket, 0) + 1
+                if server.monitors and not cmd.no_monitor:
+                    server.feed_monitors(client, _redacted(cmd, argv))
+                if (server.dirty != dirty_before and not client.custom_propagation
+                        and server.propagating):
+                    ks.propagate(client.dbid, argv)
+                if nanos > server.slowlog_threshold * 1000 >= 0:
+                    server.slowlog_add(client, argv, nanos / 1e9)
+                if nanos >= server.latency_event_ns:
+                    server.latency_monitor.command_event(cmd, nanos)
             if reply is _NO_REPLY or reply.__class__ is Block:
                 reply = self._collected_reply(client, reply)
         except ScriptError:
@@ -442,10 +522,27 @@ class Scripting:
         if cls is str:  # a status reply (SET's OK): {ok=...}, inline as it is common
             status = _STATUS_BYTES.get(reply)
             if status is not None:
-                return self.engine.status_table(status)
-        elif cls is ErrorReply:
-            raise ScriptError(error_text(reply.message))
+                pool = self.engine.status_pools.get(status)  # status_table(), inlined
+                return pool.pop() if pool else self.engine.status_table(status)
+        elif cls is ErrorReply:  # counted by the command's call
+            raise ScriptError(error_text(reply.message), counted=True)
         return self._lua_reply(reply, cls)
+
+    def _command_entry(self, argv):
+        """(Command, counts as a read) for argv, remembered by name for
+        top-level commands; Redis's script errors for unknown commands and
+        wrong arity."""
+        cmd = _find_command(self.server, argv)
+        if cmd.__class__ is ErrorReply:
+            if getattr(cmd, "command", None) is None:
+                raise self._rejected(None, b"ERR Unknown Redis command called from script")
+            raise self._rejected(cmd.command, b"ERR Wrong number of args calling Redis command "
+                                              b"from script")
+        entry = (cmd, "readonly" in cmd.flags)
+        if (cmd.parent is None and not cmd.subcommands
+                and len(self.command_entries) < _NAMES_REMEMBERED):
+            self.command_entries[argv[0]] = entry
+        return entry
 
     def script_pcall(self, *args):
         """redis.pcall: the same, an error reply returned as {err=...}."""
@@ -453,7 +550,15 @@ class Scripting:
             return self.script_call(*args)
         except ScriptError as exc:
             return self.engine.table_from({b"err": exc.message,
-                                           b"ignore_error_stats_update": True})
+                                           b"ignore_error_stats_update": exc.counted})
+
+    def _rejected(self, cmd, message: bytes) -> ScriptError:
+        """A redis.call its checks refuse, counted once here as Redis's
+        scriptCall does: the command's rejected_calls, INFO errorstats."""
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        self.server.count_error(ErrorReply(message.decode("utf-8", "surrogateescape")))
+        return ScriptError(message, counted=True)
 
     def _lua_reply(self, reply, cls):
         if cls is str:
@@ -790,6 +895,14 @@ class Scripting:
                     item = (item[0], human_bytes(values[base]))
             out.append(item)
         return out
+
+
+def _handler_bug(server, cmd, exc) -> ErrorReply:
+    """A handler raised something other than an error reply: logged and
+    answered as dispatch.call does."""
+    server.log("warning", "Error running %s: %s" % (
+        cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
+    return ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))
 
 
 def _rdb_string(s: bytes) -> bytes:

@@ -39,7 +39,11 @@ def eval_(ctx, argv):
 
 @command("evalsha", -3, _RUN + " may_replicate", group=G, key_finder=script_keys)
 def evalsha(ctx, argv):
-    return _scripting(ctx).eval(ctx, argv, by_sha=True, read_only=False)
+    try:  # _scripting(), inlined: EVALSHA is the scripting command clients repeat
+        scripting = ctx.server.scripting
+    except AttributeError:
+        scripting = _scripting(ctx)
+    return scripting.evalsha(ctx, argv, False)
 
 
 @command("eval_ro", -3, "readonly " + _RUN, group=G, key_finder=script_keys)
@@ -49,7 +53,7 @@ def eval_ro(ctx, argv):
 
 @command("evalsha_ro", -3, "readonly " + _RUN, group=G, key_finder=script_keys)
 def evalsha_ro(ctx, argv):
-    return _scripting(ctx).eval(ctx, argv, by_sha=True, read_only=True)
+    return _scripting(ctx).evalsha(ctx, argv, True)
 
 
 @command("fcall", -3, _RUN + " may_replicate", group=G, key_finder=script_keys)
