@@ -121,8 +121,8 @@ import zlib
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
-from itertools import accumulate, chain, repeat
-from operator import itemgetter
+from itertools import accumulate, chain, islice, repeat
+from operator import itemgetter, lt
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 from hakv.common import lzf
@@ -895,6 +895,8 @@ class _Short(Exception):
 
 _EMPTY = object()  # an empty collection: Redis skips such keys
 _INT_WIDTHS = (1, 2, 4)  # string encodings 0xC0..0xC2: INT8, INT16, INT32
+# ... and their readers (unpack_from: no slice, no from_bytes call).
+_INT_READERS = tuple(struct.Struct(code).unpack_from for code in ("<b", "<h", "<i"))
 
 
 def _read_len(buf: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -1077,10 +1079,12 @@ def _collection_value(rdb_type: int, items: list, count: int, zset_factory):
     if rdb_type == T_HASH:
         return _pairs_to_dict(items, "Hash")
     if rdb_type == T_ZSET_2 or rdb_type == T_ZSET:
-        scores = items[1::2]
+        # Redis writes a skiplist from its highest score down: reversed, the
+        # elements are usually in order already.
+        members, scores = items[-2::-2], items[::-2]
         if any(map(math.isnan, scores)):
             raise RdbError("Zset with NAN score detected")
-        return _zset_from_pairs(zip(items[0::2], scores), count, zset_factory())
+        return _zset_from_lists(members, scores, zset_factory())
     return deque(items)  # the lists
 
 
@@ -1325,9 +1329,31 @@ def _zset_from_pairs(pairs, count: int, factory):
     return zset
 
 
-def _flat_score_pairs(flat: list, what: str):
-    """[member, score, ...] from a compact encoding (integers as int) -> an
-    iterator of (member bytes, float score) and how many there are."""
+def _in_zset_order(members: list, scores: list) -> bool:
+    """Are the (score, member) pairs strictly ascending?  Redis stores a
+    listpack sorted set that way, so usually the scores alone tell."""
+    if all(map(lt, scores, islice(scores, 1, None))):
+        return True
+    return all(map(lt, zip(scores, members),
+                   zip(islice(scores, 1, None), islice(members, 1, None))))
+
+
+def _zset_from_lists(members: list, scores: list, factory):
+    """A sorted set from parallel lists (scores as floats, checked for NaN):
+    without sorting when they are already in order and the class can take
+    them so (ZSet.from_sorted), else from pairs."""
+    from_sorted = getattr(factory, "from_sorted", None)
+    if from_sorted is None or not _in_zset_order(members, scores):
+        return _zset_from_pairs(zip(members, scores), len(members), factory)
+    zset = from_sorted(members, scores)
+    if len(zset) != len(members):
+        raise RdbError("Duplicate zset fields detected")
+    return zset
+
+
+def _flat_members_scores(flat: list, what: str) -> tuple[list, list]:
+    """[member, score, ...] from a compact encoding (integers as int) ->
+    (members as bytes, scores as floats)."""
     if len(flat) & 1:
         raise RdbError(f"{what} has an odd number of elements")
     members = flat[0::2]
@@ -1339,7 +1365,7 @@ def _flat_score_pairs(flat: list, what: str):
         scores = [float(s) if s.__class__ is int else _parse_score(s) for s in flat[1::2]]
     if any(map(math.isnan, scores)):
         raise RdbError("Zset with NAN score detected")
-    return zip(members, scores), len(members)
+    return members, scores
 
 
 _ZSET_CLASS = None
@@ -1389,10 +1415,10 @@ def _set_from_listpack(blob: bytes, zset_factory):
 
 
 def _zset_from_flat(flat: list, zset_factory):
-    pairs, count = _flat_score_pairs(flat, "Zset")
-    if not count:
+    members, scores = _flat_members_scores(flat, "Zset")
+    if not members:
         return _EMPTY
-    return _zset_from_pairs(pairs, count, zset_factory())
+    return _zset_from_lists(members, scores, zset_factory())
 
 
 def _zset_from_listpack(blob: bytes, zset_factory):
@@ -1595,7 +1621,7 @@ class RdbParser:
         read_string = _read_string
         read_lzf = _read_lzf
         blob_decoders = _BLOB_DECODERS
-        from_bytes = int.from_bytes
+        int_readers = _INT_READERS
         new_key = tuple.__new__
         into = self._into
         data = expires = None
@@ -1635,10 +1661,11 @@ class RdbParser:
                         value = buf[q + 1:pos]
                     elif 0xC0 <= b <= 0xC2:
                         # An integer (INT8/16/32): 1, 2 or 4 bytes.
-                        pos = q + 1 + _INT_WIDTHS[b - 0xC0]
+                        b -= 0xC0
+                        pos = q + 1 + _INT_WIDTHS[b]
                         if pos > end:
                             raise _Short(pos)
-                        value = b"%d" % from_bytes(buf[q + 1:pos], "little", signed=True)
+                        value = b"%d" % int_readers[b](buf, q + 1)  # (a 1-tuple)
                     elif b == 0xC3:  # LZF, as Redis stores most strings over 20 bytes
                         value, pos = read_lzf(buf, q + 1, end)
                     else:

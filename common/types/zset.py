@@ -159,6 +159,21 @@ class ZSet:
         z._load_sorted(members, scores)
         return z
 
+    @classmethod
+    def from_sorted(cls, members: list[bytes], scores: list[float]) -> "ZSet":
+        """Build from parallel lists already in (score, member) order with
+        distinct members -- as a dump's listpack stores a sorted set -- without
+        sorting.  The caller checks that order (rdb.py does) and hands the
+        lists over: the set may keep them."""
+        z = cls()
+        z.dict = dict(zip(members, scores))
+        if len(members) > _LOAD:
+            z._load_sorted(members, scores)
+        elif members:  # one chunk: the lists themselves (the caller's to give)
+            z._members, z._scores = [members], [scores]
+            z._max_members, z._max_scores = [members[-1]], [scores[-1]]
+        return z
+
     def _load_sorted(self, members: list[bytes], scores: list[float]) -> None:
         step = _LOAD
         self._members = [members[i:i + step] for i in range(0, len(members), step)]
@@ -317,8 +332,10 @@ class ZSet:
             scores = self._scores[i]
             members = self._members[i]
             j = bisect_left(scores, score)
-            if scores[j] == score:
-                j = bisect_left(members, member, j, bisect_right(scores, score, j))
+            # Equal scores: by member. Before the first of them needs no
+            # more search (runs of equal scores are mostly short).
+            if scores[j] == score and members[j] < member:
+                j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
             scores.insert(j, score)
             members.insert(j, member)
         if len(scores) > _SPLIT_ABOVE:
@@ -333,19 +350,32 @@ class ZSet:
                 i += i & -i
 
     def _unlink(self, member: bytes, score: float) -> None:
-        i, j = self._locate(member, score)
+        # ZREM's and ZADD's (a move) hot path: _locate and _bump inlined.
+        maxima = self._max_scores
+        i = bisect_left(maxima, score)
+        if maxima[i] == score:
+            i = bisect_left(self._max_members, member, i, bisect_right(maxima, score, i))
         scores = self._scores[i]
         members = self._members[i]
+        j = bisect_left(scores, score)  # the first element with this score
+        if members[j] != member:  # not that one: by member among the equal scores
+            j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
         del scores[j]
         del members[j]
         size = len(scores)
         if j == size and size:
-            self._max_scores[i] = scores[-1]
+            maxima[i] = scores[-1]
             self._max_members[i] = members[-1]
         if size < _MERGE_BELOW:
             self._after_shrink(i, 1)
-        else:
-            self._bump(i, -1)
+            return
+        tree = self._tree
+        if tree is not None:
+            n = len(tree)
+            i += 1
+            while i < n:
+                tree[i] -= 1
+                i += i & -i
 
     def _after_shrink(self, i: int, removed: int) -> None:
         """Restore the chunk invariants after `removed` elements left chunk
@@ -392,6 +422,14 @@ class ZSet:
 
     def pop_min(self, count: int = 1) -> list[tuple[bytes, float]]:
         """Remove and return up to `count` lowest elements, ascending."""
+        if count == 1 and self._scores:  # ZPOPMIN's usual form: no slices
+            scores = self._scores[0]
+            members = self._members[0]
+            member = members.pop(0)
+            score = scores.pop(0)
+            del self.dict[member]
+            self._after_shrink(0, 1)
+            return [(member, score)]
         out: list[tuple[bytes, float]] = []
         d = self.dict
         while count > 0 and self._scores:
@@ -410,6 +448,18 @@ class ZSet:
 
     def pop_max(self, count: int = 1) -> list[tuple[bytes, float]]:
         """Remove and return up to `count` highest elements, highest first."""
+        if count == 1 and self._scores:  # ZPOPMAX's usual form: no slices
+            i = len(self._scores) - 1
+            scores = self._scores[i]
+            members = self._members[i]
+            member = members.pop()
+            score = scores.pop()
+            del self.dict[member]
+            if scores:
+                self._max_scores[i] = scores[-1]
+                self._max_members[i] = members[-1]
+            self._after_shrink(i, 1)
+            return [(member, score)]
         out: list[tuple[bytes, float]] = []
         d = self.dict
         while count > 0 and self._scores:

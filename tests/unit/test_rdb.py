@@ -782,3 +782,78 @@ def test_binary_zsets_writes_small_sorted_sets_as_zset_2():
     assert math.copysign(1, event.value.score(b"b")) == -1  # binary scores keep -0.0
     # DUMP keeps Redis's listpack, whatever the writer does
     assert rdb.dump_payload(small, compress=False)[0] == rdb.T_ZSET_LISTPACK
+
+
+def _check_zset_structure(value, expected):
+    """The loaded set answers like one built by sorting: order, ranks, and
+    later inserts land in place."""
+    assert list(value.items()) == expected
+    for rank, (member, score) in enumerate(expected):
+        assert value.rank(member) == rank and value.score(member) == score
+    value.add(b"~new", 0.5)
+    assert list(value.items()) == sorted(expected + [(b"~new", 0.5)], key=lambda p: (p[1], p[0]))
+    for member, _ in expected[::2]:
+        assert value.remove(member)
+    left = sorted(expected[1::2] + [(b"~new", 0.5)], key=lambda p: (p[1], p[0]))
+    assert list(value.items()) == left and len(value) == len(left)
+
+
+@pytest.mark.parametrize("entries, expected", [
+    # in (score, member) order as Redis stores it: built without a sort
+    ([b"a", 1, b"b", b"1.5", b"c", b"inf"], [(b"a", 1.0), (b"b", 1.5), (b"c", math.inf)]),
+    # equal scores, members in order (lexicographic sets: every score 0)
+    ([b"a", 0, b"b", 0, b"c", b"1"], [(b"a", 0.0), (b"b", 0.0), (b"c", 1.0)]),
+    # equal scores, members out of order, and scores out of order: sorted here
+    ([b"b", 0, b"a", 0], [(b"a", 0.0), (b"b", 0.0)]),
+    ([b"x", 5, b"y", 2, b"z", b"-inf"], [(b"z", -math.inf), (b"y", 2.0), (b"x", 5.0)]),
+    # -0 and 0 tie, as ZADD treats them
+    ([b"b", b"-0", b"a", 0], [(b"a", 0.0), (b"b", 0.0)]),
+    ([7, 1, 10, 1], [(b"10", 1.0), (b"7", 1.0)]),
+])
+def test_listpack_zset_in_and_out_of_order(entries, expected):
+    value = one_key(17, b"z", rdb_str(listpack(entries)))
+    assert value == ("zset", expected)
+    (event,) = [e for e in read(file_of(b"\xfe\x00\x11" + rdb_str(b"z") + rdb_str(listpack(entries))))
+                if isinstance(e, Key)]
+    _check_zset_structure(event.value, expected)
+
+
+def test_listpack_zset_duplicates_and_nan_are_refused():
+    for entries in ([b"a", 1, b"a", 2], [b"a", 1, b"b", 2, b"a", 3], [b"a", 1, b"a", 1]):
+        with pytest.raises(RdbError, match="Duplicate zset fields.*key b'z'"):
+            one_key(17, b"z", rdb_str(listpack(entries)))
+    for entries in ([b"a", b"nan"], [b"a", 1, b"b", b"nan"], [b"a", b"nan", b"b", 1]):
+        with pytest.raises(RdbError, match="NAN"):
+            one_key(17, b"z", rdb_str(listpack(entries)))
+
+
+@pytest.mark.parametrize("order", ["descending", "ascending", "shuffled"])
+def test_skiplist_zset_any_order(order):
+    # Redis writes a big sorted set from its highest score down; any order loads.
+    pairs = [(b"m%03d" % i, float(i // 3)) for i in range(700)]  # ties, > one chunk
+    expected = sorted(pairs, key=lambda p: (p[1], p[0]))
+    stored = {"descending": expected[::-1], "ascending": expected,
+              "shuffled": random.Random(3).sample(pairs, len(pairs))}[order]
+    value = rdb_len(len(stored)) + b"".join(rdb_str(m) + struct.pack("<d", s) for m, s in stored)
+    (event,) = [e for e in read(file_of(b"\xfe\x00\x05" + rdb_str(b"z") + value)) if isinstance(e, Key)]
+    _check_zset_structure(event.value, expected)
+    dup = rdb_len(2) + (rdb_str(b"a") + struct.pack("<d", 1.0)) * 2
+    with pytest.raises(RdbError, match="Duplicate zset fields"):
+        one_key(5, b"z", dup)
+
+
+def test_integer_strings_of_every_width():
+    for encoded, text in ((b"\xc0\x80", b"-128"), (b"\xc0\x7f", b"127"), (b"\xc1\x00\x80", b"-32768"),
+                          (b"\xc2\xff\xff\xff\x7f", b"2147483647"), (b"\xc2\x00\x00\x00\x80", b"-2147483648")):
+        assert one_key(0, b"k", encoded) == text
+
+
+def test_sorted_sets_in_order_are_not_sorted_again(monkeypatch):
+    def no_sort(cls, items):
+        raise AssertionError("from_items called for a sorted set already in order")
+    monkeypatch.setattr(ZSet, "from_items", classmethod(no_sort))
+    value = one_key(17, b"z", rdb_str(listpack([b"a", 0, b"b", 0, b"c", b"2.5"])))
+    assert value == ("zset", [(b"a", 0.0), (b"b", 0.0), (b"c", 2.5)])
+    big = [(b"m%03d" % i, float(i)) for i in range(600)][::-1]
+    value = rdb_len(len(big)) + b"".join(rdb_str(m) + struct.pack("<d", s) for m, s in big)
+    assert one_key(5, b"z", value) == ("zset", big[::-1])

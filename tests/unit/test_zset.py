@@ -331,3 +331,38 @@ def test_large_set_smoke():
         z.remove(m)
     z._check()
     assert len(z) == 10000
+
+
+def test_single_pops_interleaved_with_writes_and_ranks(small_chunks):
+    """pop_min(1) / pop_max(1) have their own path: chunk maxima, merges,
+    dropped chunks and the Fenwick index stay right."""
+    rnd = random.Random(21)
+    z = ZSet()
+    model = Model()
+    for step in range(3000):
+        op = rnd.random()
+        if op < 0.5:
+            m, s = b"k%d" % rnd.randrange(300), float(rnd.randrange(-20, 20))
+            z.add(m, s)
+            model.add(m, s)
+        elif op < 0.7:
+            expect = model.items()[:1]
+            for m, _ in expect:
+                del model.d[m]
+            assert z.pop_min(1) == expect
+        elif op < 0.9:
+            expect = model.items()[-1:]
+            for m, _ in expect:
+                del model.d[m]
+            assert z.pop_max(1) == expect
+        elif model.d:
+            m = rnd.choice(sorted(model.d))
+            assert z.rank(m) == model.sorted().index((model.d[m], m))
+        if step % 100 == 0:
+            assert_same(z, model)
+    while model.d:  # down to empty, from both ends
+        expect = model.items()[:1] if len(model.d) % 2 else model.items()[-1:]
+        del model.d[expect[0][0]]
+        assert (z.pop_min(1) if len(model.d) % 2 == 0 else z.pop_max(1)) == expect
+    assert_same(z, model)
+    assert z.pop_min(1) == [] and z.pop_max(1) == []
