@@ -16,7 +16,15 @@ machine than the throughput), then the ratios acl/default and
 evicting/nolimit for each server, from both: the CPU ratio is
 cpu(baseline) / cpu(setup), the throughput the setup would keep if the
 server's CPU were the limit. Target: each costs hakv <= 10% of its
-throughput (ratio >= 0.90). Best of --rounds runs.
+throughput (ratio >= 0.90).
+
+Robustness on a shared machine: a ratio is taken within each round (the
+setup and its baseline run minutes apart at most, on the same server), and
+the report gives the median over --rounds rounds with the lowest and
+highest round next to it, rather than a best-of that favours lucky runs.
+The setups run in the reverse order every other round, so a load that
+drifts during a round does not always favour the same side. The load
+average is printed at the start and the end.
 
 Not part of the test suite. Usage:
     python bench/acl_eviction.py [--requests N] [--clients N] [--pipeline N] [--rounds N]
@@ -29,6 +37,7 @@ import csv
 import io
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +85,19 @@ def setup(client, name: str) -> tuple | None:
     return None
 
 
+def _median(values: list) -> float:
+    return statistics.median(values)
+
+
+def _spread(values: list) -> str:
+    """The median of the rounds' values and their range."""
+    return "%.2f [%.2f-%.2f]" % (_median(values), min(values), max(values))
+
+
+def _load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=200000)
@@ -83,17 +105,21 @@ def main() -> None:
     ap.add_argument("--pipeline", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     opts = ap.parse_args()
+    print("start:", _load(), flush=True)
     root = tempfile.mkdtemp(prefix="hakv-bench-acl-eviction-")
     servers = []
     try:
         servers = [("redis", redis_server(os.path.join(root, "redis")).start()),
                    ("hakv", hakv_server(os.path.join(root, "hakv")).start())]
         setups = ["default", "acl", "nolimit", "evicting"]
-        best = {}
-        for _ in range(opts.rounds):
+        # (kind, setup, test) -> [rps per round]; (kind, setup, test, "cpu") ->
+        # [us per request per round]; (kind, "used/max") -> [per round].
+        runs: dict = {}
+        for round_no in range(opts.rounds):
+            order = setups if round_no % 2 == 0 else setups[::-1]
             for kind, proc in servers:
                 client = proc.client()
-                for name in setups:
+                for name in order:
                     auth = setup(client, name)
                     if name == "evicting":
                         # Fill past the limit first: what follows evicts.
@@ -105,40 +131,50 @@ def main() -> None:
                         rps = run_benchmark(proc.port, test, opts.requests, opts.clients,
                                             opts.pipeline, auth)
                         cpu = (cpu_seconds(client) - cpu_before) / opts.requests * 1e6
-                        k = (kind, name, test)
-                        best[k] = max(best.get(k, 0.0), rps)
-                        k = (kind, name, test, "cpu")
-                        best[k] = min(best.get(k, float("inf")), cpu)
+                        runs.setdefault((kind, name, test), []).append(rps)
+                        runs.setdefault((kind, name, test, "cpu"), []).append(cpu)
                     if name == "evicting":
                         info = client.info("memory")
-                        best[(kind, "used/max")] = info["used_memory"] / info["maxmemory"]
+                        runs.setdefault((kind, "used/max"), []).append(
+                            info["used_memory"] / info["maxmemory"])
                 client.close()
+            print("round %d done: %s" % (round_no + 1, _load()), flush=True)
         print("redis-benchmark: %d requests, %d clients, pipeline %d, -r %d, 100-byte values, "
-              "best of %d rounds" % (opts.requests, opts.clients, opts.pipeline, KEYSPACE,
-                                     opts.rounds))
+              "median of %d rounds" % (opts.requests, opts.clients, opts.pipeline, KEYSPACE,
+                                       opts.rounds))
         print("%-10s %-5s %10s %10s %10s %12s %12s" % (
             "setup", "test", "redis rps", "hakv rps", "hakv/redis", "redis us/req",
             "hakv us/req"))
         for name in setups:
             for test in ("set", "get"):
-                r, h = best[("redis", name, test)], best[("hakv", name, test)]
-                rc, hc = best[("redis", name, test, "cpu")], best[("hakv", name, test, "cpu")]
+                r = _median(runs[("redis", name, test)])
+                h = _median(runs[("hakv", name, test)])
+                rc = _median(runs[("redis", name, test, "cpu")])
+                hc = _median(runs[("hakv", name, test, "cpu")])
                 print("%-10s %-5s %10.0f %10.0f %10.2f %12.2f %12.2f"
                       % (name, test, r, h, h / r, rc, hc))
         print("(us/req: the server's CPU time per request)")
         print()
-        print("%-24s %14s %14s %14s %14s" % ("cost ratio (>= 0.90)", "redis rps", "hakv rps",
-                                             "redis cpu", "hakv cpu"))
+        print("cost ratio (>= 0.90): median [lowest-highest] of the rounds' ratios")
+        print("%-22s %18s %18s %18s %18s" % ("", "redis rps", "hakv rps", "redis cpu",
+                                             "hakv cpu"))
         for label, a, b in (("acl/default", "acl", "default"),
                             ("evicting/nolimit", "evicting", "nolimit")):
             for test in ("set", "get"):
-                ratios = [best[(kind, a, test)] / best[(kind, b, test)] for kind in
-                          ("redis", "hakv")]
-                ratios += [best[(kind, b, test, "cpu")] / best[(kind, a, test, "cpu")]
-                           for kind in ("redis", "hakv")]
-                print("%-24s %14.2f %14.2f %14.2f %14.2f" % ("%s %s" % (label, test), *ratios))
-        print("used_memory/maxmemory after the evicting run: redis %.3f, hakv %.3f"
-              % (best[("redis", "used/max")], best[("hakv", "used/max")]))
+                cells = []
+                for key in ((), ("cpu",)):
+                    for kind in ("redis", "hakv"):
+                        setup_runs = runs[(kind, a, test) + key]
+                        base_runs = runs[(kind, b, test) + key]
+                        if key:  # CPU per request: less is better
+                            ratios = [x / y for x, y in zip(base_runs, setup_runs)]
+                        else:
+                            ratios = [x / y for x, y in zip(setup_runs, base_runs)]
+                        cells.append(_spread(ratios))
+                print("%-22s %18s %18s %18s %18s" % ("%s %s" % (label, test), *cells))
+        print("used_memory/maxmemory after the evicting run: redis %s, hakv %s"
+              % (_spread(runs[("redis", "used/max")]), _spread(runs[("hakv", "used/max")])))
+        print("end:", _load())
     finally:
         for _, proc in servers:
             proc.stop()

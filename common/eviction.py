@@ -17,7 +17,10 @@ incrementally rather than by walking the keyspace:
   exactly (STRING_ENTRY + two len() calls). A collection is its container (exact)
   plus `len * average element size`, the average sampled from 16 elements
   and cached per key until the length halves or doubles or 32 writes went by
-  -- so HSET on a million-field hash costs O(1), not a walk.
+  -- so HSET on a million-field hash costs O(1), not a walk. It is sampled
+  again only when sizing a key after a write, never for the size before one
+  (that is what was accounted), and the size a write leaves a collection at
+  is kept for the next write to it (Memory.last): one measure per write.
 * With an LRU/LFU policy each key also has an access record
   (memsize.ACCESS_ENTRY_LRU / _LFU bytes per key).
 * Anything that changes the keyspace behind these hooks (loading an RDB,
@@ -61,7 +64,7 @@ import random
 import sys
 import time
 from bisect import insort
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from hakv.common import errors
 from hakv.common.memsize import (ACCESS_ENTRY_LFU, ACCESS_ENTRY_LRU, DICT_SLOT, EXPIRE_ENTRY,
@@ -77,6 +80,8 @@ _INF = float("inf")
 # object takes its length plus a fixed header (sys.getsizeof(b"") + len):
 # len() is ten times cheaper than getsizeof, and strings are sized per write.
 STRING_ENTRY = DICT_SLOT + 2 * _getsizeof(b"")
+KEY_ENTRY = DICT_SLOT + _getsizeof(b"")  # the dict slot and a key's bytes header
+_BUILTIN_COLLECTIONS = (dict, set, deque)  # the others (ZSet) have a `dict` of members
 POOL_SIZE = 16
 # A round evicts until used memory is this far below maxmemory (1/1024 of
 # it), not merely under it: under a steady write load the next few dozen
@@ -167,6 +172,12 @@ class Memory:
         # The write being measured: a list of (db, key), or before()'s
         # single-key tuple (db, key, size, argv, None).
         self.measuring = None
+        # The collection the last single-key write left, as after() sized
+        # it: (db, key, value, size). The next write to the same key finds
+        # the same object there and takes that size as its `before` instead
+        # of measuring again (what is accounted for the key is that size).
+        # Dropped whenever the key's accounted size may change elsewhere.
+        self.last = None
         self._plans: dict = {}  # Command -> _measure_plan(cmd)
         # LRU / LFU access records, per database: key -> monotonic seconds
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
@@ -194,30 +205,47 @@ class Memory:
 
     # ------------------------------------------------------------ sizes
 
-    def size_of(self, db, key: bytes) -> int:
+    def size_of(self, db, key: bytes, fresh: bool = False) -> int:
+        """The key's accounted size: a collection's average element is the
+        one its last measure used (so a key's size before a write is what
+        was added for it). fresh: the size after a write, which may sample
+        the average again (see _collection_size)."""
         value = db.data.get(key)
         if value is None:
             return 0
         if value.__class__ is bytes:
             size = STRING_ENTRY + len(key) + len(value)
         else:
-            size = self._collection_size(db.id, key, value)
+            size = self._collection_size(db.id, key, value, not fresh)
         expires = db.expires
         if expires and key in expires:
             size += EXPIRE_ENTRY
         return size
 
-    def _collection_size(self, dbid: int, key: bytes, value) -> int:
-        n = len(value)
-        base = container_size(key, value)
+    def _collection_size(self, dbid: int, key: bytes, value, keep: bool = False) -> int:
+        """Container + len * average element. The average is sampled again
+        (a new estimate) only when sizing a key after a change (keep=False);
+        sizes before a change or of a key going away (keep=True) use the
+        average as it is, else the difference would count the new estimate
+        as a change of the data and the totals would drift from a walk."""
+        if value.__class__ in _BUILTIN_COLLECTIONS:
+            n = len(value)
+            table = 0
+        else:  # ZSet: its member -> score table (and no Python-level __len__ call)
+            members = value.dict
+            n = len(members)
+            table = _getsizeof(members)
         if n <= SMALL_COLLECTION:
-            return base + elements_size(value)
+            return container_size(key, value) + elements_size(value)
         k = (dbid, key)
         entry = self.averages.get(k)
-        if entry is None or entry[2] >= RESAMPLE_AFTER or not entry[1] // 2 <= n <= 2 * entry[1]:
+        if entry is None or not keep and (entry[2] >= RESAMPLE_AFTER
+                                          or not entry[1] // 2 <= n <= 2 * entry[1]):
             entry = self.averages[k] = [average_element(value, AVERAGE_SAMPLES), n, 0]
         entry[2] += 1
-        return base + int(entry[0] * n)
+        # container_size, inlined (it runs per collection write): a bytes
+        # key's getsizeof is its length plus the bytes header.
+        return KEY_ENTRY + len(key) + _getsizeof(value) + table + int(entry[0] * n)
 
     def used_memory(self) -> int:
         return self.startup + self.total + self.nkeys * self.access_entry
@@ -247,10 +275,17 @@ class Memory:
                 # The common case, one key: no lists, a 5-tuple that after()
                 # recognises by its length (and on_expired as `measuring`).
                 key = argv[single]
-                measured = self.measuring = (db, key, self.size_of(db, key), argv, None)
+                last = self.last
+                if (last is not None and last[1] == key and last[0] is db
+                        and db.data.get(key) is last[2]):
+                    size = last[3]  # this key's accounted size: see `last`
+                else:
+                    size = self.size_of(db, key)
+                measured = self.measuring = (db, key, size, argv, None)
                 return measured
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
+            self.last = None
             if name in ("move", "copy"):
                 target = (_cross_db_target(self.server, argv, 2) if name == "move"
                           else _copy_target(self.server, argv))
@@ -276,6 +311,7 @@ class Memory:
                         pairs.append((db, argv[i]))
         sizes = [self.size_of(d, k) for d, k in pairs]
         self.measuring = pairs
+        self.last = None
         return (pairs, sizes, "", None)
 
     def after(self, client, measured) -> None:
@@ -286,7 +322,21 @@ class Memory:
             return
         db, key, old, argv, _ = measured
         self.measuring = None
-        new = self.size_of(db, key)
+        value = db.data.get(key)
+        if value is None:
+            new = 0
+        elif value.__class__ is bytes:
+            new = STRING_ENTRY + len(key) + len(value)
+        else:
+            new = self._collection_size(db.id, key, value)
+        if new and db.expires and key in db.expires:
+            new += EXPIRE_ENTRY
+        # size_of(db, key), inlined; a collection's size is kept for the
+        # next write to it (see `last`).
+        if new and value.__class__ is not bytes:
+            self.last = (db, key, value, new)
+        elif self.last is not None and self.last[1] == key:
+            self.last = None  # not a collection any more: do not keep the old one alive
         if new != old:
             dbid = db.id
             delta = new - old
@@ -314,10 +364,11 @@ class Memory:
     def _after_many(self, client, measured) -> None:
         pairs, sizes, name, argv = measured
         self.measuring = None
+        self.last = None
         access = self.access
         now = self.clock if self.mode == "lru" else None
         for (db, key), old in zip(pairs, sizes):
-            new = self.size_of(db, key)
+            new = self.size_of(db, key, True)
             if new != old:
                 self._add(db.id, new - old, (new > 0) - (old > 0))
             if not new:
@@ -346,6 +397,8 @@ class Memory:
 
     def on_expired(self, db, key: bytes, value) -> None:
         """A key expired (lazily or by the active cycle)."""
+        if self.last is not None and self.last[1] == key:
+            self.last = None  # gone: do not keep it alive
         pairs = self.measuring
         if pairs is not None:
             if pairs.__class__ is tuple:  # before()'s single-key 5-tuple (else a list of pairs)
@@ -358,13 +411,14 @@ class Memory:
         if value.__class__ is bytes:
             size = STRING_ENTRY + len(key) + len(value)
         else:
-            size = self._collection_size(db.id, key, value)
+            size = self._collection_size(db.id, key, value, True)
         self._add(db.id, -(size + EXPIRE_ENTRY), -1)
         self._forget(db.id, key)
 
     # -- FLUSHDB, FLUSHALL, SWAPDB: whole databases at once
 
     def _flushed(self, dbids) -> None:
+        self.last = None
         for i in dbids:
             self._add(i, -self.db_bytes[i], -self.db_keys[i])
             self.seen[i] = self.ks[i].data
@@ -399,6 +453,7 @@ class Memory:
     def recount(self, dbids=None) -> None:
         """Walk databases and set their totals (after a load or anything that
         changed them behind the hooks)."""
+        self.last = None
         for i in (range(len(self.ks)) if dbids is None else dbids):
             db = self.ks[i]
             self.averages = {k: v for k, v in self.averages.items() if k[0] != i}
@@ -683,6 +738,8 @@ class Memory:
         return done
 
     def _evict_key(self, db, key: bytes, forget_access: bool = True) -> None:
+        if self.last is not None and self.last[1] == key:
+            self.last = None  # gone: do not keep it alive
         size = self.size_of(db, key)
         ks = self.ks
         if self.server.propagating:

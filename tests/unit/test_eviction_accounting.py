@@ -219,3 +219,76 @@ def test_recount_after_a_change_behind_the_hooks_matches_a_walk(server, policy):
     other.expires = {b"k:1": 10 ** 13, b"gone": 10 ** 13}  # a stale TTL record: not counted
     memory.cron()
     assert (memory.total, memory.nkeys) == walked(memory)
+
+
+def test_batched_lru_eviction_is_exact_among_mixed_keys(server):
+    """Strings are evicted in batches, collections and keys with a TTL one
+    at a time where they come in the order: whatever the mix, what is left
+    is always the most recently written keys, and the totals stay exact."""
+    memory = server.memory
+    c = connect(server)
+    run(c, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    limit = memory.used_memory() + 64 * 1024
+    run(c, "CONFIG", "SET", "maxmemory", limit)
+    db = server.keyspace[0]
+    order = []
+    target = limit - (limit >> 10)
+    for i in range(1500):
+        key = "k:%d" % i
+        evicted = server.stat_evicted_keys
+        if i % 7 == 0:
+            run(c, "HSET", key, "a", "x" * (i % 50), "b", "y")
+        elif i % 11 == 0:
+            run(c, "SET", key, "t" * (i % 300), "EX", 1000)
+        else:
+            run(c, "SET", key, "s" * (i % 300))
+        order.append(key.encode())
+        present = [k in db.data for k in order]
+        # Exact LRU: the keys left are a suffix of the write order.
+        first = present.index(True)
+        assert all(present[first:]), i
+        assert memory.used_memory() <= limit + 800
+        if server.stat_evicted_keys != evicted:
+            # The round stopped at the first key that took memory under the
+            # target (the write then added its own key): no more than that.
+            before_write = memory.used_memory() - memory.size_of(db, order[-1]) \
+                - memory.access_entry
+            assert target - 800 < before_write <= target
+    assert server.stat_evicted_keys == first > 500
+    assert (memory.total, memory.nkeys) == walked(memory)
+    assert set(memory.access[0]) == set(db.data)
+    assert not set(db.expires) - set(db.data)
+
+
+def test_batched_lru_eviction_notifies_and_propagates_each_key(server):
+    memory = server.memory
+    c, listener = connect(server), connect(server)
+    sink = Sink()
+    server.add_sink(sink)
+    run(c, "CONFIG", "SET", "notify-keyspace-events", "Ee")
+    run(listener, "SUBSCRIBE", "__keyevent@0__:evicted")
+    run(c, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    limit = memory.used_memory() + 32 * 1024
+    run(c, "CONFIG", "SET", "maxmemory", limit)
+    target = limit - (limit >> 10)
+    db = server.keyspace[0]
+    listener.transport.written.clear()
+    for i in range(1000):
+        evicted = server.stat_evicted_keys
+        run(c, "SET", "n:%d" % i, "v" * 100)
+        if server.stat_evicted_keys != evicted:
+            # Keys of (nearly) one size: the round stopped within one key of
+            # the target, under it.
+            key_size = memory.size_of(db, b"n:%d" % i) + memory.access_entry
+            before_write = memory.used_memory() - key_size
+            assert target - key_size < before_write <= target
+    evicted = server.stat_evicted_keys
+    assert evicted > 500
+    notified = b"".join(listener.transport.written)
+    # Each evicted key once, oldest first.
+    assert notified.count(b"__keyevent@0__:evicted") == evicted
+    assert notified.index(b"n:0\r\n") < notified.index(b"n:1\r\n")
+    dels = [d for d in sink.fed if d.startswith(b"*2\r\n$3\r\nDEL\r\n")]
+    assert len(dels) == evicted
+    assert dels[0].endswith(b"$3\r\nn:0\r\n")
+    assert (memory.total, memory.nkeys) == walked(memory)
