@@ -156,13 +156,30 @@ class Client(asyncio.Protocol):
     def run(self, commands: list) -> None:
         self.in_batch = True
         execute = dispatch.execute
+        names = self.command_names
         out = self.out
         # Replies are encoded here unless a subclass collects them its own way.
         direct = type(self).reply is Client.reply
         i = 0
-        for argv in commands:
+        n = len(commands)
+        # A protocol error can only be last: the fast path stops before it.
+        end = n - 1 if commands[-1].__class__ is ErrorReply else n
+        try_plain = True  # False: run_plain() refused this client, until a non-plain command
+        while i < n:
             if self.close_after_reply or self.closed:
                 break
+            argv = commands[i]
+            if i < end and direct:
+                cmd = names.get(argv[0])
+                if cmd is None or not cmd.plain:
+                    try_plain = True  # this command may change what run_plain() checks
+                elif try_plain:
+                    # A run of plain data commands: the gate's client checks once.
+                    j = dispatch.run_plain(self, commands, i, end, out)
+                    if j != i:
+                        i = j
+                        continue
+                    try_plain = False  # not a plain client (or a wrong arity)
             if argv.__class__ is ErrorReply:  # a protocol error: reply, then close
                 self.server.count_error(argv)
                 self.reply_mode = "on"

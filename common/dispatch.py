@@ -17,9 +17,10 @@ import time
 import traceback
 
 from hakv.common import errors
-from hakv.common.resp import ErrorReply
+from hakv.common.resp import ErrorReply, encode
 
 NO_REPLY = object()  # the handler already replied, or replies later
+_OK = b"+OK\r\n"
 _perf_counter_ns = time.perf_counter_ns
 
 # How many typed command names a client remembers (dispatch.execute).
@@ -252,16 +253,16 @@ def call(client, cmd, argv):
     except ErrorReply as exc:
         reply = exc
     except Exception as exc:  # a bug in a handler: report it, keep the connection
-        server.log("warning", "Error running %s: %s" % (
-            cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
-        reply = ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))
+        reply = _handler_bug(server, cmd, exc)
     nanos = _perf_counter_ns() - start
     if measured is not None:
         tracker.after(client, measured)
     ks.track_reads = False
     if reply.__class__ is ErrorReply:
         cmd.failed_calls += 1
-        server.count_error(reply)
+        # A script's error that a command inside it already counted (scripting.py).
+        if not getattr(reply, "stats_counted", False):
+            server.count_error(reply)
     usec = nanos // 1000
     cmd.calls += 1
     cmd.usec += usec
@@ -287,3 +288,161 @@ def call(client, cmd, argv):
     if nanos >= server.latency_event_ns:  # huge while the latency monitor is off
         server.latency_monitor.command_event(cmd, nanos)
     return reply
+
+
+# -- the batch fast path (Client.run): pipelines of plain data commands
+
+def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
+    """Run commands[i:end], if the client is plain, while they are plain commands
+    (Command.plain) this client has typed before, appending their encoded
+    replies to out; returns the index of the first one not run. The same
+    work as execute() + call() for such a client and command: write checks,
+    memory accounting, statistics, latency histogram, slowlog, latency
+    monitor, propagation, blocked clients served after each command.
+
+    What depends only on the command is looked up once per run of equal
+    commands (a pipeline of GETs), and their INFO commandstats counts are
+    added when the command changes and at the end: before any other command
+    (INFO among them) can read them."""
+    server = client.server
+    acl = server.acl
+    # A plain client: nothing about it or the server needs more of the gate
+    # than the write checks (no MULTI, authenticated, no ACL restriction, no
+    # pause, no MONITOR, no loading / busy script / stale replica, not in
+    # RESP2 pub/sub mode, replies on). Plain commands cannot change any of
+    # this, so it is checked once for a run of them.
+    if not (client.multi is None and client.authenticated and not server.loading
+            and server.busy_script is None and server.stale_gate is None
+            and not server.paused_until and not server.monitors
+            and client.reply_mode == "on" and not (client.in_exec or client.in_script)
+            and (client.resp3 or not (client.channels or client.patterns
+                                      or client.shard_channels))
+            and (acl is None or client.user in acl.unrestricted)):
+        return i
+    names = client.command_names
+    ks = server.keyspace
+    tracker = server.memory_tracker
+    write_checks = server.write_checks
+    latency = server.latency
+    slow_ns = server.slowlog_threshold * 1000
+    if slow_ns < 0:
+        slow_ns = 1 << 62  # slowlog off
+    event_ns = server.latency_event_ns
+    # Durations below `quick` need no slowlog / latency event and land in
+    # latency bucket 0 (under 1 us): counted in a local.
+    quick = 1000 if slow_ns >= 1000 and event_ns >= 1000 else min(1000, slow_ns + 1, event_ns)
+    resp3 = client.resp3
+    perf_counter_ns = _perf_counter_ns
+    current = None  # the command of the current run
+    calls = usec_total = quick_calls = 0
+    try:
+        while i < end:
+            argv = commands[i]
+            cmd = names.get(argv[0])
+            if cmd is not current:
+                if cmd is None or not cmd.plain:
+                    return i
+                if current is not None:
+                    _add_stats(server, current, buckets, calls, usec_total, quick_calls)
+                    calls = usec_total = quick_calls = 0
+                current = cmd
+                client.last_cmd = cmd.name  # CLIENT LIST shows the running command
+                handler = cmd.handler
+                arity = cmd.arity
+                checked = cmd.is_write or cmd.denyoom
+                measure = tracker is not None and cmd.is_write
+                reads = cmd.reads
+                buckets = latency.get(cmd)
+                if buckets is None:
+                    buckets = latency[cmd] = {}
+            if len(argv) != arity if arity > 0 else len(argv) < -arity:
+                return i
+            if checked:
+                reject = None
+                for check in write_checks:
+                    reject = check(client, cmd)
+                    if reject is not None:
+                        break
+                if reject is not None:
+                    cmd.rejected_calls += 1
+                    server.count_error(reject)
+                    out.append(encode(reject, resp3))
+                    i += 1
+                    continue
+            # call(), for a top-level command outside MULTI, scripts and MONITOR.
+            dirty_before = server.dirty
+            client.custom_propagation = False
+            ks.track_reads = reads  # keyspace_hits / misses count reads only
+            measured = tracker.before(client, cmd, argv) if measure else None
+            start = perf_counter_ns()
+            try:
+                reply = handler(client, argv)
+            except ErrorReply as exc:
+                reply = exc
+            except Exception as exc:
+                reply = _handler_bug(server, cmd, exc)
+            nanos = perf_counter_ns() - start
+            if measured is not None:
+                tracker.after(client, measured)
+            if reads:
+                ks.track_reads = False
+            calls += 1
+            if nanos < quick:
+                quick_calls += 1
+            else:
+                usec = nanos // 1000
+                usec_total += usec
+                bucket = usec.bit_length()
+                buckets[bucket] = buckets.get(bucket, 0) + 1
+                if nanos > slow_ns:
+                    server.slowlog_add(client, argv, nanos / 1e9)
+                if nanos >= event_ns:
+                    server.latency_monitor.command_event(cmd, nanos)
+            if server.dirty != dirty_before and not client.custom_propagation \
+                    and server.propagating:
+                ks.propagate(client.dbid, argv)
+            if server.pending_propagation:
+                server.flush_propagation()
+            if ks.ready_keys:
+                server.handle_ready_keys()
+            # The reply, encode()'s commonest cases inlined.
+            cls = reply.__class__
+            if cls is bytes:
+                out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+            elif cls is str and reply == "OK":
+                out.append(_OK)
+            elif reply is None:
+                out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+            elif cls is int:
+                out.append(b":%d\r\n" % reply)
+            elif reply is not NO_REPLY:
+                if cls is ErrorReply:
+                    cmd.failed_calls += 1
+                    server.count_error(reply)
+                out.append(encode(reply, resp3))
+            i += 1
+        return i
+    finally:
+        if current is not None:  # _add_stats(), inlined
+            current.calls += calls
+            current.usec += usec_total
+            server.stat_commands += calls
+            if quick_calls:
+                buckets[0] = buckets.get(0, 0) + quick_calls
+
+
+def _add_stats(server, cmd, buckets: dict, calls: int, usec: int, quick_calls: int) -> None:
+    """INFO commandstats / latencystats of a run of run_plain()."""
+    cmd.calls += calls
+    cmd.usec += usec
+    server.stat_commands += calls
+    if quick_calls:
+        buckets[0] = buckets.get(0, 0) + quick_calls
+
+
+def _handler_bug(server, cmd, exc) -> ErrorReply:
+    """A handler raised something other than an error reply: log it, answer
+    with an error, keep the connection."""
+    server.log("warning", "Error running %s: %s" % (
+        cmd.fullname, "".join(traceback.format_exception(exc)).rstrip()))
+    return ErrorReply("ERR internal error running '%s': %s" % (cmd.fullname, exc))

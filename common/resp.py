@@ -36,6 +36,10 @@ INT_MAX = 2**31 - 1
 # never-filled list of billions of slots stalls the loop for seconds. The
 # Python parser takes such chunks.
 _HUGE_ARRAY = re.compile(rb"\*-?\d{7}")
+# A line starting with + ( = (hiredis gives such elements as bytes too) or
+# ~ | > (a RESP3 set / attribute / push, which hiredis gives as a list): the
+# chunk is checked against the one encoding of what hiredis found.
+_ODD_LINE = re.compile(rb"\n[+(=~|>]")
 
 
 class ProtocolError(Exception):
@@ -85,21 +89,22 @@ class RequestParser:
         return out
 
     def _feed_at_boundary(self, data: bytes) -> list:
-        if data[:1] == b"*" and not self.unauthenticated and _HUGE_ARRAY.search(data) is None:
-            fast, used = _fast_parse(self.reader, data)
-            if fast is not None and used == len(data):
-                return fast
-            self.reader = hiredis.Reader()
-            if fast is not None:
-                # Whole messages, then the start of one still arriving: the
-                # Python parser keeps that part.
-                self.buf += memoryview(data)[used:]
-                try:
-                    fast += self._parse()
-                except ProtocolError as exc:
-                    exc.commands = fast + exc.commands
-                    raise
-                return fast
+        if data[:1] == b"*" and not self.unauthenticated:
+            if _HUGE_ARRAY.search(data) is None:
+                fast, used = _fast_parse(self.reader, data, _odd_lines(data))
+                if fast is not None and used == len(data):
+                    return fast
+                self.reader = hiredis.Reader()
+                if fast is not None:
+                    # Whole messages, then the start of one still arriving:
+                    # the Python parser keeps that part.
+                    self.buf += memoryview(data)[used:]
+                    try:
+                        fast += self._parse()
+                    except ProtocolError as exc:
+                        exc.commands = fast + exc.commands
+                        raise
+                    return fast
         self.buf += data
         if len(self.buf) < self.need:
             return []
@@ -203,12 +208,12 @@ class RequestParser:
         return out
 
 
-def _fast_parse(reader, data: bytes):
+def _fast_parse(reader, data: bytes, odd: bool = True):
     """(commands, bytes they took) for the whole, well-formed bulk-string
     arrays hiredis finds at the start of data (through the connection's
     reader, at a message boundary); (None, 0) if it finds anything else. If
     fewer bytes than len(data) were used, the reader holds the start of a
-    message: replace it."""
+    message: replace it. odd: _odd_lines(data) (False: known not to)."""
     reader.feed(data)
     gets = reader.gets
     try:
@@ -219,49 +224,48 @@ def _fast_parse(reader, data: bytes):
             msg = gets()
     except Exception:  # hiredis.ProtocolError; TypeError for a map with a list key
         return None, 0
-    # Re-encode in thought: header "*<n>\r\n" per message, "$<len>\r\n<arg>\r\n"
-    # per argument. b"".join raises unless every argument is bytes (not an
-    # int, None, a nested list ...). Elements that hiredis also gives as bytes
-    # (+simple, (bignum, =verbatim: they start a line) are left to the slow
-    # path. What remains re-encodes to exactly the bytes it came from, so the
-    # sum says where the whole messages end (hiredis may hold a partial one).
-    if len(out) == 1:
-        args = out[0]
-        if args.__class__ is not list or not args:
-            return None, 0  # False (partial), *-1, *0 or not an array: the slow path
-        # One message (a client that does not pipeline): summed argument by
-        # argument, cheaper than the join and str() below for a few of them.
-        used = len(str(len(args))) + 3
-        for a in args:
-            if a.__class__ is not bytes:
-                return None, 0
-            k = len(a)
-            used += k + (6 if k < 10 else 7 if k < 100 else 8 if k < 1000 else 5 + len(str(k)))
-        if used > len(data) or (_suspicious(data) and not _encodes_as(out, data, used)):
-            return None, 0
-        return out, used
-    head = 0
+    # Only arrays of bulk strings: b"".join raises unless every argument is
+    # bytes (not an int, None, a nested list ...). Elements that hiredis also
+    # gives as bytes or lists (+simple, (bignum, =verbatim, ~set, |attribute:
+    # they start a line) are checked against their one encoding below.
     for msg in out:
         if msg.__class__ is not list or not msg:
-            return None, 0
-        head += len(str(len(msg))) + 3
-    args = [a for msg in out for a in msg]
+            return None, 0  # False (partial), *-1, *0 or not an array: the slow path
     try:
-        payload = len(b"".join(args))
+        if len(out) == 1:
+            b"".join(out[0])
+        else:
+            b"".join(map(b"".join, out))
     except TypeError:
         return None, 0
-    lens = list(map(len, args))
-    # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
-    used = head + payload + 3 * len(lens) + len(str(lens))
-    if used > len(data) or ((
-            _suspicious(data)
-            # A later message that is a RESP3 set or attribute: hiredis gives
-            # it as a list, Redis reads such a line as an inline command.
-            or (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
-            or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0))
-            and not _encodes_as(out, data, used)):
+    if _at_boundary(reader):
+        # hiredis took all of data (it checks lengths as strictly as Redis:
+        # no "$04", no "+4"), and it is a whole number of messages.
+        used = len(data)
+    else:
+        # Where the whole messages end: their encoding's length, header
+        # "*<n>\r\n" per message, "$<len>\r\n<arg>\r\n" per argument.
+        used = len(str(list(map(len, out)))) + len(out)
+        lens = [len(a) for msg in out for a in msg]
+        # str([3, 16, 3]) == "[3, 16, 3]": the digits of every length plus 2 per item.
+        used += sum(lens) + 3 * len(lens) + len(str(lens))
+        if used >= len(data):
+            return None, 0  # not at a boundary, yet all used: leave it to the slow path
+    if odd and not _encodes_as(out, data, used):
         return None, 0
     return out, used
+
+
+def _at_boundary(reader) -> bool:
+    """Did the reader stop between two messages, holding nothing? An empty
+    array fed after them comes back as itself only then (mid-message it
+    becomes part of the pending one, or an error); the reader is at a
+    boundary again afterwards. Otherwise the reader must be replaced."""
+    reader.feed(b"*0\r\n")
+    try:
+        return reader.gets() == [] and not reader.has_data()
+    except Exception:  # hiredis.ProtocolError
+        return False
 
 
 def _encodes_as(out: list, data: bytes, used: int) -> bool:
@@ -273,12 +277,17 @@ def _encodes_as(out: list, data: bytes, used: int) -> bool:
                      for m in out]) == data[:used]
 
 
-def _suspicious(data: bytes) -> bool:
-    """A line starting with + ( or = (searched for only if the byte occurs;
-    find(), not `in`: bytes.__contains__ first tries the needle as an int)."""
+def _odd_lines(data: bytes) -> bool:
+    """_ODD_LINE.search(data); in a long chunk, bytes.find (memchr) for the
+    characters first is faster than the regex."""
+    if len(data) < 256:
+        return _ODD_LINE.search(data) is not None
     return ((data.find(b"+") >= 0 and data.find(b"\n+") >= 0)
             or (data.find(b"(") >= 0 and data.find(b"\n(") >= 0)
-            or (data.find(b"=") >= 0 and data.find(b"\n=") >= 0))
+            or (data.find(b"=") >= 0 and data.find(b"\n=") >= 0)
+            or (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
+            or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0)
+            or (data.find(b">") >= 0 and data.find(b"\n>") >= 0))
 
 
 def _strict_int(b) -> int | None:

@@ -68,6 +68,10 @@ class Command:
     pubsub_context: bool = False
     may_replicate: bool = False
     no_monitor: bool = False
+    reads: bool = False  # readonly: counts keyspace hits / misses
+    # A top-level data command that cannot change what dispatch.run_batch
+    # hoists out of its loop (client state, pauses, scripts, ACL, MONITOR).
+    plain: bool = False
     # Statistics for INFO commandstats.
     calls: int = 0
     usec: int = 0
@@ -88,6 +92,11 @@ class Command:
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
         return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step or 1))
 
+
+# Flags of commands that may change a client's or the server's state (AUTH,
+# MULTI, MONITOR, SUBSCRIBE, CLIENT, EVAL, blocking ...): never `plain`.
+_NOT_PLAIN = frozenset(("noscript", "admin", "blocking", "pubsub", "no_auth", "may_replicate",
+                        "skip_monitor", "no_multi"))
 
 # Commands allowed while a RESP2 connection is in subscribe mode.
 _PUBSUB_CONTEXT = {"ping", "subscribe", "psubscribe", "unsubscribe", "punsubscribe",
@@ -142,10 +151,13 @@ class CommandTable:
         cmd.may_replicate = "may_replicate" in flagset
         cmd.no_monitor = "skip_monitor" in flagset or cmd.admin
         cmd.pubsub_context = short in _PUBSUB_CONTEXT and parent is None
+        cmd.reads = "readonly" in flagset
+        cmd.plain = parent is None and handler is not None and not flagset & _NOT_PLAIN
         if parent is None:
             self.commands[short.encode()] = cmd
         else:
             parent.subcommands[short.encode()] = cmd
+            parent.plain = False
         return cmd
 
     def all(self):

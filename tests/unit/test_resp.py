@@ -202,8 +202,8 @@ def test_arguments_that_start_like_other_types_take_the_fast_path(count, monkeyp
     refused = []
     fast_parse = resp._fast_parse
 
-    def watched(reader, chunk):
-        commands, used = fast_parse(reader, chunk)
+    def watched(reader, chunk, *odd):
+        commands, used = fast_parse(reader, chunk, *odd)
         if commands is None:
             refused.append(chunk)
         return commands, used
@@ -215,6 +215,26 @@ def test_arguments_that_start_like_other_types_take_the_fast_path(count, monkeyp
 
 def test_a_simple_string_line_after_a_command_is_still_inline():
     assert feed_all(encode_command(b"PING") + b"+OK\r\n") == [[b"PING"], [b"+OK"]]
+
+
+@pytest.mark.parametrize("line", [b"~1", b">1", b"|1"])
+def test_a_resp3_aggregate_line_after_a_command_is_inline(line):
+    # hiredis reads a set / push / attribute as a list; Redis reads an inline command.
+    data = encode_command(b"PING") + line + b"\r\n$4\r\nPING\r\n"
+    assert feed_all(data) == [[b"PING"], [line], [b"$4"], [b"PING"]]
+
+
+def test_a_pipeline_split_anywhere():
+    # Every split point: after a header, inside a length, inside a payload,
+    # between \r and \n, on a boundary. The reader must never be left
+    # holding part of a message.
+    cmds = [[b"SET", b"key:1", b"v" * 12], [b"GET", b"key:1"], [b"MSET"] + [b"a"] * 10,
+            [b"PING"]]
+    data = b"".join(encode_command(*c) for c in cmds)
+    for k in range(len(data) + 1):
+        parser = RequestParser()
+        assert parser.feed(data[:k]) + parser.feed(data[k:]) == cmds, k
+        assert parser.feed(data) == cmds, k  # and the parser is usable after
 
 
 @pytest.mark.parametrize("count", [1, 2, 16, 100])

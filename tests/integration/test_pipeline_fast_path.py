@@ -1,0 +1,225 @@
+"""Pipelines of plain data commands (dispatch.run_plain, Client.run): one
+read holding many commands takes the batch fast path. Everything the full
+path keeps must hold there too: statistics (counted per run of equal
+commands, so an INFO in the middle of the pipeline must see them), WATCH,
+MONITOR, slowlog, OOM, errors in the middle of a pipeline, the exact reply
+bytes in RESP2 and RESP3, and the commands that leave the fast path (MULTI,
+CLIENT PAUSE).
+
+Each test sends its whole pipeline with one sendall, so the server reads it
+at once (a few KB at most).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from hakv.common.main import build_server
+from hakv.common.resp import encode_command
+
+
+def pipeline(*cmds) -> bytes:
+    return b"".join(encode_command(*c) for c in cmds)
+
+
+class Raw:
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+
+    def exchange(self, data: bytes, expected: bytes) -> bytes:
+        """Send data, read until exactly len(expected) bytes came back."""
+        self.sock.sendall(data)
+        got = b""
+        while len(got) < len(expected):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(hakv):
+    conn = Raw(hakv.port)
+    yield conn
+    conn.close()
+
+
+def info_fields(r, section: str) -> dict:
+    return r.info(section)
+
+
+def test_replies_are_the_same_bytes_as_one_by_one(raw):
+    data = pipeline((b"SET", b"k", b"v"), (b"GET", b"k"), (b"GET", b"missing"),
+                    (b"INCR", b"n"), (b"INCRBY", b"n", b"5000"), (b"LPUSH", b"l", b"a"),
+                    (b"GET", b"l"), (b"DEL", b"k", b"n"), (b"SET", b"k", b"v", b"NX"))
+    expected = (b"+OK\r\n$1\r\nv\r\n$-1\r\n:1\r\n:5001\r\n:1\r\n"
+                b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+                b":2\r\n+OK\r\n")
+    assert raw.exchange(data, expected) == expected
+
+
+def test_resp3_null_and_integers(raw):
+    hello = raw.exchange(encode_command(b"HELLO", b"3"), b"%")
+    assert hello.startswith(b"%")
+    raw.sock.settimeout(0.3)
+    try:  # the rest of the HELLO map
+        while raw.sock.recv(65536):
+            pass
+    except socket.timeout:
+        pass
+    raw.sock.settimeout(5)
+    expected = b"_\r\n:1\r\n+OK\r\n$1\r\nv\r\n"
+    data = pipeline((b"GET", b"nothing"), (b"INCR", b"c"), (b"SET", b"k", b"v"), (b"GET", b"k"))
+    assert raw.exchange(data, expected) == expected
+
+
+def test_info_in_the_middle_sees_the_counts_so_far(raw, r):
+    r.config_resetstat()
+    cmds = [(b"SET", b"a", b"1")] * 5 + [(b"GET", b"a")] * 3 + [(b"INFO", b"commandstats")]
+    cmds += [(b"GET", b"a")] * 2
+    raw.sock.sendall(pipeline(*cmds))
+    got = b""
+    # 5 +OK, 3 bulks, one bulk of INFO, 2 bulks: read until the last GET's reply.
+    while got.count(b"$1\r\n1\r\n") < 5:
+        got += raw.sock.recv(65536)
+    info = got[got.index(b"# Commandstats"):]
+    assert b"cmdstat_set:calls=5," in info
+    assert b"cmdstat_get:calls=3," in info
+    stats = r.info("commandstats")
+    assert stats["cmdstat_get"]["calls"] == 5
+    assert stats["cmdstat_set"]["calls"] == 5
+    assert stats["cmdstat_info"]["calls"] == 1
+    # total_commands_processed: the 11 above and the CONFIG RESETSTAT's
+    # successors (this INFO) counted once each.
+    assert r.info("stats")["total_commands_processed"] >= 11
+    latency = r.info("latencystats")
+    assert "latency_percentiles_usec_get" in latency
+    assert "latency_percentiles_usec_set" in latency
+
+
+def test_keyspace_hits_and_misses(raw, r):
+    r.config_resetstat()
+    r.set("present", "x")
+    expected = b"$1\r\nx\r\n$-1\r\n+OK\r\n:1\r\n"
+    data = pipeline((b"GET", b"present"), (b"GET", b"absent"), (b"SET", b"absent", b"y"),
+                    (b"EXISTS", b"absent"))
+    assert raw.exchange(data, expected) == expected
+    stats = r.info("stats")
+    assert stats["keyspace_hits"] == 2  # GET present, EXISTS absent (now there)
+    assert stats["keyspace_misses"] == 1
+
+
+def test_errors_in_the_middle_of_a_pipeline(raw, r):
+    r.config_resetstat()
+    data = pipeline((b"SET", b"k", b"v"), (b"GET",), (b"NOSUCHCMD", b"x"), (b"GET", b"k"),
+                    (b"GET", b"k", b"extra"), (b"GET", b"k"))
+    expected = (b"+OK\r\n-ERR wrong number of arguments for 'get' command\r\n"
+                b"-ERR unknown command 'NOSUCHCMD', with args beginning with: 'x' \r\n"
+                b"$1\r\nv\r\n-ERR wrong number of arguments for 'get' command\r\n$1\r\nv\r\n")
+    assert raw.exchange(data, expected) == expected
+    stats = r.info("commandstats")
+    assert stats["cmdstat_get"]["calls"] == 2
+    assert stats["cmdstat_get"]["rejected_calls"] == 2
+    errors = r.info("errorstats")
+    assert errors["errorstat_ERR"]["count"] == 3
+
+
+def test_multi_in_the_middle_of_a_pipeline(raw):
+    data = pipeline((b"SET", b"a", b"1"), (b"MULTI",), (b"SET", b"a", b"2"), (b"GET", b"a"),
+                    (b"EXEC",), (b"GET", b"a"), (b"INCR", b"a"))
+    expected = (b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\n2\r\n"
+                b"$1\r\n2\r\n:3\r\n")
+    assert raw.exchange(data, expected) == expected
+
+
+def test_a_pipelined_write_breaks_another_clients_watch(raw, r, hakv):
+    watcher = hakv.client()
+    try:
+        with watcher.pipeline() as tx:
+            tx.watch("w")
+            expected = b"+OK\r\n+OK\r\n$1\r\n2\r\n"
+            data = pipeline((b"SET", b"other", b"1"), (b"SET", b"w", b"2"), (b"GET", b"w"))
+            assert raw.exchange(data, expected) == expected
+            tx.multi()
+            tx.set("w", "3")
+            with pytest.raises(Exception) as info:
+                tx.execute()
+            assert "WatchError" in type(info.value).__name__
+        assert r.get("w") == b"2"
+    finally:
+        watcher.close()
+
+
+def test_monitor_sees_every_pipelined_command(raw, hakv):
+    mon = Raw(hakv.port)
+    try:
+        assert mon.exchange(encode_command(b"MONITOR"), b"+OK\r\n") == b"+OK\r\n"
+        expected = b"+OK\r\n$1\r\n1\r\n:2\r\n"
+        data = pipeline((b"SET", b"m", b"1"), (b"GET", b"m"), (b"INCR", b"m"))
+        assert raw.exchange(data, expected) == expected
+        got = b""
+        while got.count(b"\r\n") < 3:
+            got += mon.sock.recv(65536)
+        lines = got.split(b"\r\n")[:3]
+        assert lines[0].endswith(b'"SET" "m" "1"')
+        assert lines[1].endswith(b'"GET" "m"')
+        assert lines[2].endswith(b'"INCR" "m"')
+    finally:
+        mon.close()
+
+
+def test_slowlog_logs_every_pipelined_command_at_threshold_zero(raw, r):
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    expected = b"+OK\r\n+OK\r\n$1\r\n2\r\n"
+    data = pipeline((b"SET", b"s", b"1"), (b"SET", b"s", b"2"), (b"GET", b"s"))
+    assert raw.exchange(data, expected) == expected
+    entries = r.slowlog_get(10)
+    # Oldest first; SLOWLOG RESET itself is logged too, as in Redis.
+    commands = [e["command"] for e in reversed(entries) if not e["command"].startswith(b"SLOWLOG")]
+    assert commands[:3] == [b"SET s 1", b"SET s 2", b"GET s"]
+
+
+def test_oom_rejects_pipelined_writes_only(raw, r):
+    r.set("k", "v")
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)
+    try:
+        expected = (b"-OOM command not allowed when used memory > 'maxmemory'.\r\n$1\r\nv\r\n"
+                    b":1\r\n-OOM command not allowed when used memory > 'maxmemory'.\r\n")
+        data = pipeline((b"SET", b"x", b"1"), (b"GET", b"k"), (b"DEL", b"k"),
+                        (b"SET", b"y", b"1"))
+        assert raw.exchange(data, expected) == expected
+        stats = r.info("commandstats")
+        assert stats["cmdstat_set"]["rejected_calls"] == 2
+    finally:
+        r.config_set("maxmemory", 0)
+
+
+def test_client_pause_write_holds_the_pipeline_in_order(raw, r):
+    r.execute_command("CLIENT", "PAUSE", "400", "WRITE")
+    start = time.monotonic()
+    expected = b"$-1\r\n+OK\r\n$1\r\n1\r\n"
+    data = pipeline((b"GET", b"p"), (b"SET", b"p", b"1"), (b"GET", b"p"))
+    assert raw.exchange(data, expected) == expected
+    assert time.monotonic() - start >= 0.3  # the SET (and the GET after it) waited
+
+
+def test_plain_flags_of_the_command_table():
+    table = build_server(["--port", "0", "--save", ""]).server.table.commands
+    for name in (b"get", b"set", b"incr", b"hset", b"lpush", b"zadd", b"del", b"info", b"ping",
+                 b"select", b"mget", b"expire"):
+        assert table[name].plain, name
+    # Anything that may change the client's or the server's state, or blocks.
+    for name in (b"multi", b"exec", b"discard", b"watch", b"auth", b"hello", b"client",
+                 b"config", b"subscribe", b"psubscribe", b"monitor", b"eval", b"evalsha",
+                 b"fcall", b"blpop", b"bzpopmin", b"wait", b"replicaof", b"reset", b"quit",
+                 b"debug", b"acl", b"script", b"shutdown", b"failover", b"publish"):
+        assert not table[name].plain, name
