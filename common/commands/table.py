@@ -69,7 +69,7 @@ class Command:
     may_replicate: bool = False
     no_monitor: bool = False
     reads: bool = False  # readonly: counts keyspace hits / misses
-    # A top-level data command that cannot change what dispatch.run_batch
+    # A top-level data command that cannot change what dispatch.run_plain
     # hoists out of its loop (client state, pauses, scripts, ACL, MONITOR).
     plain: bool = False
     # Statistics for INFO commandstats.
