@@ -296,7 +296,7 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
     """Run commands[i:end], if the client is plain, while they are plain commands
     (Command.plain) this client has typed before, appending their encoded
     replies to out; returns the index of the first one not run. The same
-    work as execute() + call() for such a client and command: write checks,
+    work as execute() + call() for such a client and command: ACL and write checks,
     memory accounting, statistics, latency histogram, slowlog, latency
     monitor, propagation, blocked clients served after each command.
 
@@ -307,7 +307,7 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
     server = client.server
     acl = server.acl
     # A plain client: nothing about it or the server needs more of the gate
-    # than the write checks (no MULTI, authenticated, no ACL restriction, no
+    # than the ACL and write checks (no MULTI, authenticated, no
     # pause, no MONITOR, no loading / busy script / stale replica, not in
     # RESP2 pub/sub mode, replies on). Plain commands cannot change any of
     # this, so it is checked once for a run of them.
@@ -316,9 +316,11 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
             and not server.paused_until and not server.monitors
             and client.reply_mode == "on" and not (client.in_exec or client.in_script)
             and (client.resp3 or not (client.channels or client.patterns
-                                      or client.shard_channels))
-            and (acl is None or client.user in acl.unrestricted)):
+                                      or client.shard_channels))):
         return i
+    # A restricted user's commands go through the ACL check one by one, as in
+    # execute() (plain commands are never no_auth: unrestricted users skip it).
+    acl_check = acl.check if acl is not None and client.user not in acl.unrestricted else None
     names = client.command_names
     ks = server.keyspace
     tracker = server.memory_tracker
@@ -357,18 +359,18 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                     buckets = latency[cmd] = {}
             if len(argv) != arity if arity > 0 else len(argv) < -arity:
                 return i
-            if checked:
-                reject = None
+            reject = acl_check(client, cmd, argv) if acl_check is not None else None
+            if reject is None and checked:
                 for check in write_checks:
                     reject = check(client, cmd)
                     if reject is not None:
                         break
-                if reject is not None:
-                    cmd.rejected_calls += 1
-                    server.count_error(reject)
-                    out.append(encode(reject, resp3))
-                    i += 1
-                    continue
+            if reject is not None:
+                cmd.rejected_calls += 1
+                server.count_error(reject)
+                out.append(encode(reject, resp3))
+                i += 1
+                continue
             # call(), for a top-level command outside MULTI, scripts and MONITOR.
             dirty_before = server.dirty
             client.custom_propagation = False

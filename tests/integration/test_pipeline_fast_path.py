@@ -187,6 +187,30 @@ def test_slowlog_logs_every_pipelined_command_at_threshold_zero(raw, r):
     assert commands[:3] == [b"SET s 1", b"SET s 2", b"GET s"]
 
 
+def test_a_restricted_users_pipeline_is_checked_command_by_command(raw, r):
+    r.execute_command("ACL", "SETUSER", "app", "on", ">pw", "~app:*", "+get", "+set")
+    r.config_resetstat()
+    r.execute_command("ACL", "LOG", "RESET")
+    assert raw.exchange(encode_command(b"AUTH", b"app", b"pw"), b"+OK\r\n") == b"+OK\r\n"
+    # Typed once first, so the pipeline below takes the fast path.
+    first = pipeline((b"SET", b"app:1", b"a"), (b"GET", b"app:1"))
+    assert raw.exchange(first, b"+OK\r\n$1\r\na\r\n") == b"+OK\r\n$1\r\na\r\n"
+    denied = (b"-NOPERM this user has no permissions to access one of the keys used as "
+              b"arguments\r\n")
+    data = pipeline((b"SET", b"app:2", b"b"), (b"SET", b"other", b"x"), (b"GET", b"app:2"),
+                    (b"GET", b"other"), (b"SET", b"app:3", b"c"))
+    expected = b"+OK\r\n" + denied + b"$1\r\nb\r\n" + denied + b"+OK\r\n"
+    assert raw.exchange(data, expected) == expected
+    stats = r.info("commandstats")
+    assert stats["cmdstat_set"]["calls"] == 3 and stats["cmdstat_set"]["rejected_calls"] == 1
+    assert stats["cmdstat_get"]["calls"] == 2 and stats["cmdstat_get"]["rejected_calls"] == 1
+    assert r.info("errorstats")["errorstat_NOPERM"]["count"] == 2
+    # Both denials name the same key: Redis groups them in one ACL LOG entry.
+    log = r.execute_command("ACL", "LOG")
+    assert len(log) == 1 and log[0][b"count"] == 2 and log[0][b"object"] == b"other"
+    assert r.exists("other") == 0 and r.get("app:3") == b"c"
+
+
 def test_oom_rejects_pipelined_writes_only(raw, r):
     r.set("k", "v")
     r.config_set("maxmemory-policy", "noeviction")
