@@ -17,47 +17,13 @@ import time
 import pytest
 
 from hakv.common import eviction
-from hakv.common.connection import Client
 from hakv.common.main import build_server
-
-
-class Transport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(data)
-
-    def writelines(self, chunks):
-        self.written.extend(chunks)
-
-    def get_extra_info(self, name):
-        return ("127.0.0.1", 1)
-
-    def close(self):
-        pass
-
-
-def encode(*args) -> bytes:
-    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+from memory_support import connect, run
 
 
 @pytest.fixture
 def server():
     return build_server(["--port", "0", "--save", ""]).server
-
-
-def connect(server) -> Client:
-    client = Client(server)
-    client.connection_made(Transport())
-    return client
-
-
-def run(client, *args) -> bytes:
-    client.transport.written.clear()
-    client.data_received(encode(*args))
-    return b"".join(client.transport.written)
 
 
 def walked(memory, monkeypatch) -> tuple:
