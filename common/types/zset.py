@@ -306,7 +306,7 @@ class ZSet:
         return True
 
     def _link(self, member: bytes, score: float) -> None:
-        # The hot path of ZADD: the bisects (as in _locate) and _bump inlined.
+        # The hot path of ZADD: the bisects (as in _locate) inlined.
         max_scores = self._max_scores
         k = len(max_scores)
         if not k:
@@ -341,16 +341,11 @@ class ZSet:
         if len(scores) > _SPLIT_ABOVE:
             self._split(i)
             return
-        tree = self._tree
-        if tree is not None:
-            n = len(tree)
-            i += 1
-            while i < n:
-                tree[i] += 1
-                i += i & -i
+        if self._tree is not None:  # (no call for a set without a rank tree)
+            self._bump(i, 1)
 
     def _unlink(self, member: bytes, score: float) -> None:
-        # ZREM's and ZADD's (a move) hot path: _locate and _bump inlined.
+        # ZREM's and ZADD's (a move) hot path: _locate inlined.
         maxima = self._max_scores
         i = bisect_left(maxima, score)
         if maxima[i] == score:
@@ -369,13 +364,8 @@ class ZSet:
         if size < _MERGE_BELOW:
             self._after_shrink(i, 1)
             return
-        tree = self._tree
-        if tree is not None:
-            n = len(tree)
-            i += 1
-            while i < n:
-                tree[i] -= 1
-                i += i & -i
+        if self._tree is not None:
+            self._bump(i, -1)
 
     def _after_shrink(self, i: int, removed: int) -> None:
         """Restore the chunk invariants after `removed` elements left chunk
