@@ -6,10 +6,11 @@ Two transports, as in Redis:
   replica `$<size>\\r\\n` and the file, and puts it online.
 - diskless (repl-diskless-sync, replicas with `capa eof`): the child writes
   the RDB into a pipe; the parent forwards it to the replicas' sockets framed
-  as `$EOF:<40 random hex>\\r\\n<rdb><the same 40 bytes>`. The replica says it
-  has loaded the snapshot with its first REPLCONF ACK, and only then does the
-  stream start (so a replica that finds the end by the last 40 bytes it read
-  never sees stream bytes glued to them).
+  as `$EOF:<40 random hex>\\r\\n<rdb><the same 40 bytes>` (the closing mark
+  written by the child, so the snapshot is complete once the pipe shows it).
+  The replica says it has loaded the snapshot with its first REPLCONF ACK,
+  and only then does the stream start (so a replica that finds the end by the
+  last 40 bytes it read never sees stream bytes glued to them).
 
 Whatever the primary writes after the fork is buffered per replica
 (ReplicaLink.pending) and delivered after the snapshot.
@@ -32,6 +33,7 @@ LOW_WATER = 1024 * 1024
 
 
 PIPE_SIZE = 1024 * 1024
+MARK_LEN = 40  # the EOF mark of a diskless transfer: 40 random hex digits
 
 
 def _widen_pipe(fd: int) -> None:
@@ -73,6 +75,8 @@ class SnapshotJob:
         self.child_result = None  # None while running, then True/False
         self.reading = False
         self.bytes = 0
+        self.tail = b""  # the last bytes read from the pipe (the child's EOF mark?)
+        self.delivered = False  # the whole snapshot, mark included, was forwarded
         self.finished = False
 
     # ------------------------------------------------------------ start
@@ -82,11 +86,18 @@ class SnapshotJob:
         if self.mode == SOCKET:
             rfd, wfd = os.pipe()
             _widen_pipe(wfd)
+            mark = self.mark = os.urandom(20).hex().encode()
 
             def target():
                 os.close(rfd)
                 gc.disable()  # the child only reads the keyspace, then exits
-                snapshot.write_rdb(server, FdSink(wfd))
+                sink = FdSink(wfd)
+                snapshot.write_rdb(server, sink)
+                # The closing EOF mark comes from the child, as in Redis: the
+                # replicas have the whole snapshot as soon as the pipe is
+                # drained, not once the child has exited (tens of ms for a
+                # big heap) and been reaped.
+                sink.write(mark)
                 os.close(wfd)
         else:
             path = server.settings["dbfilename"]
@@ -120,7 +131,6 @@ class SnapshotJob:
             os.close(wfd)
             self.rfd = rfd
             os.set_blocking(rfd, False)
-            self.mark = os.urandom(20).hex().encode()
             header = b"$EOF:" + self.mark + b"\r\n"
             for link in self.links:
                 link.write_raw(header)
@@ -189,6 +199,16 @@ class SnapshotJob:
             if not link.closed:
                 link.write_raw(data)
                 busiest = max(busiest, link.buffered())
+        tail = self.tail + data if len(data) < MARK_LEN else data
+        self.tail = tail[-MARK_LEN:]
+        if self.tail == self.mark and not self.delivered:
+            # The child wrote the whole snapshot (nothing follows its mark):
+            # the replicas may load it and ACK from now on, before the child
+            # is reaped. Marked before any ACK can be read.
+            self.delivered = True
+            for link in self.links:
+                if not link.closed:
+                    self.source.snapshot_sent(link, wait_ack=True)
         if busiest > HIGH_WATER:
             self._pause_reading()
             self.server.loop.call_later(0.01, self._check_drained)
@@ -223,14 +243,15 @@ class SnapshotJob:
         if not self.child_result:
             server.log("warning", "Background %s terminated with error"
                        % ("RDB transfer" if self.mode == SOCKET else "saving"))
-            self.source.fullsync_failed(links, "BGSAVE failed, replication can't continue")
+            if not self.delivered:  # else the replicas have it all (and check its CRC)
+                self.source.fullsync_failed(links, "BGSAVE failed, replication can't continue")
         else:
             server.log("notice", "Background %s terminated with success"
                        % ("RDB transfer" if self.mode == SOCKET else "saving"))
             if self.mode == SOCKET:
-                for link in links:
-                    link.write_raw(self.mark)
-                    self.source.snapshot_sent(link, wait_ack=True)
+                if not self.delivered:  # the pipe ended without the mark: cut short
+                    self.source.fullsync_failed(links, "BGSAVE failed, replication can't "
+                                                "continue")
             else:
                 for link in links:
                     if not link.tailed:

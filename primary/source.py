@@ -159,7 +159,14 @@ class ReplicationSource:
         if len(items) == 1:
             dbid, data = items[0]
             if dbid == self.seldb:
-                self._append(data)
+                # _append(), inlined: the path of every write on a primary.
+                self.ids.offset += len(data)
+                if self.unsent or self.replicas:
+                    self.unsent.append(data)
+                    if not self.flush_scheduled:
+                        self._schedule_flush()
+                elif self.backlog is not None:
+                    self.backlog.append(data)
                 return
         parts = []
         seldb = self.seldb

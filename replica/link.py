@@ -3,9 +3,11 @@
 It is a Client (the "primary client", flags=M in CLIENT LIST) whose input is
 not requests but, in turn: the handshake replies, the snapshot payload, and
 the replication stream. The stream is applied through the normal dispatch
-(one implementation of every command), with the replies discarded; the bytes
-of each applied command (a whole MULTI/EXEC block at once) advance the
-replication offset and are passed on unchanged to our own replicas.
+(one implementation of every command), with the replies discarded: runs of
+plain data commands batch-wise (replica/apply.py), the rest through
+dispatch.call() one by one. The bytes of each applied command (a whole
+MULTI/EXEC block at once) advance the replication offset and are passed on
+unchanged to our own replicas.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from hakv.common import dispatch, rdb, snapshot
 from hakv.common.connection import Client, _fmt_addr
 from hakv.common.resp import ErrorReply, encode_command
+from hakv.replica.apply import apply_plain
 from hakv.replica.payload import PayloadReader
 from hakv.replica.stream import CommandStream, batch_length
 
@@ -200,16 +203,34 @@ class PrimaryLink(Client):
         call = dispatch.call
         ks = server.keyspace
         ks.applying_primary_stream = True
+        i = 0
+        end = len(commands)
         try:
-            for argv in commands:
+            while i < end:
                 if self.closed:
                     return
+                if self.multi is None:
+                    # A run of plain data commands (most of a primary's stream).
+                    j = apply_plain(self, commands, i, end)
+                    if j != i:
+                        done += j - i
+                        self.batch_done = done
+                        i = j
+                        continue
+                argv = commands[i]
+                i += 1
                 done += 1
                 # No gate: the primary's writes are trusted, as Redis does for
                 # its master client.
                 cmd = find_command(server, argv)
                 if cmd.__class__ is ErrorReply:
-                    self._log_error(argv, cmd)
+                    # Counted as Redis counts a rejected command of its master client.
+                    server.stat_rejected_calls += 1
+                    found = getattr(cmd, "command", None)
+                    if found is not None:  # known command, wrong arity
+                        found.rejected_calls += 1
+                    server.count_error(cmd)
+                    self.log_error(argv, cmd)
                     if self.multi is None:
                         self.batch_done = done
                     continue
@@ -223,7 +244,7 @@ class PrimaryLink(Client):
                     self.in_exec = False
                     reply = ErrorReply("ERR internal error applying the command: %r" % (exc,))
                 if reply.__class__ is ErrorReply:
-                    self._log_error(argv, reply)
+                    self.log_error(argv, reply)
                 if self.multi is None:
                     self.batch_done = done  # applied (a MULTI block once its EXEC ran)
         finally:
@@ -257,7 +278,7 @@ class PrimaryLink(Client):
         being processed (REPLCONF GETACK answers from inside a batch)."""
         return self.follower.source.ids.offset + self._applied_in_batch()
 
-    def _log_error(self, argv, reply) -> None:
+    def log_error(self, argv, reply) -> None:
         if self.errors_logged >= 100:
             return
         self.errors_logged += 1
