@@ -74,6 +74,12 @@ The file is read incrementally (1 MiB reads by default).  Options of
 - ``skip_expired_before=now_ms``: drop keys that expired before that time, as
   a Redis primary does when it loads a file (a replica keeps them).
 - ``verify_checksum=True``, ``max_version=12``, ``zset_factory=ZSet``.
+- ``prefetch=start_prefetch(fileobj)`` (RdbParser; load_file does it): for
+  a file of 8 MiB or more, a helper process decodes the compact values
+  (listpacks, intsets, ...) and LZF strings ahead of the parser, on another
+  core (rdb_prefetch.py; the parser checks each result against the bytes it
+  reads, and does the work itself for anything not there yet).  None for a
+  small file; ``close()`` it in any case.
 
 For bytes that arrive in pieces (a replica reading its primary's snapshot off
 a socket) ``RdbParser(**options)`` is the same loader as a push state machine:
@@ -131,7 +137,7 @@ from hakv.common.crc64 import CrcHelper, crc64
 __all__ = [
     "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
-    "file_checksum_helper", "verify_file_checksum",
+    "file_checksum_helper", "verify_file_checksum", "start_prefetch",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
 ]
@@ -953,11 +959,20 @@ def _read_string(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
     raise RdbError(f"Unknown RDB string encoding type {kind}")
 
 
+# The rdb_prefetch.Prefetch of the parser running (RdbParser._parse sets it
+# for its duration; parsing is not reentrant): a module global, because LZF
+# strings are read from many places that know nothing of the parser.
+_prefetch = None
+PREFETCH_RAW = -1          # the kind of a prefetched LZF string (decompressed only)
+PREFETCH_MISS = object()   # Prefetch.take(): not prefetched
+
+
 def _read_lzf(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
     """An LZF-compressed string, after its 0xC3 byte: compressed length,
     uncompressed length, data.  Redis compresses every string over 20 bytes
     that shrinks, so this runs for most listpacks: the two lengths (6 or 14
     bits each in practice) are read inline."""
+    first = pos
     if pos + 4 <= end and buf[pos] < 0x80:
         b = buf[pos]
         if b < 0x40:
@@ -981,6 +996,10 @@ def _read_lzf(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
     stop = pos + clen
     if stop > end:
         raise _Short(stop)
+    if _prefetch is not None:  # decompressed already by a helper process?
+        got = _prefetch.take(first, PREFETCH_RAW)
+        if got is not PREFETCH_MISS and got[0] == stop - first:
+            return got[1], stop
     try:
         return lzf.decompress(buf[pos:stop], ulen), stop
     except lzf.LzfError as e:
@@ -1441,6 +1460,78 @@ _BLOB_DECODERS = {
 }
 
 
+# -- the same, split for rdb_prefetch: the helper process runs the first part
+# (its result must go through marshal), the loader the second.
+
+def _prefetch_zset(entries: list) -> tuple | None:
+    members, scores = _flat_members_scores(entries, "Zset")
+    return (members, scores) if members else None
+
+
+def _prefetch_list_node(blob: bytes) -> list:
+    if not blob:
+        raise RdbError("Quicklist integrity check failed (empty node)")
+    return _listpack_entries(blob, "List")
+
+
+def _or_none(value):
+    return None if value is _EMPTY else value
+
+
+PREFETCH_DECODERS = {  # rdb type -> blob -> marshal-able value
+    T_SET_INTSET: lambda blob: _or_none(_set_from_intset(blob, None)),
+    T_HASH_LISTPACK: lambda blob: _or_none(_hash_from_listpack(blob, None)),
+    T_HASH_ZIPLIST: lambda blob: _or_none(_hash_from_ziplist(blob, None)),
+    T_HASH_ZIPMAP: lambda blob: _or_none(_hash_from_zipmap(blob, None)),
+    T_SET_LISTPACK: lambda blob: _or_none(_set_from_listpack(blob, None)),
+    T_LIST_ZIPLIST: lambda blob: _ziplist_entries(blob, "List"),
+    T_LIST_QUICKLIST_2: _prefetch_list_node,  # a list in one listpack node
+    T_ZSET_LISTPACK: lambda blob: _prefetch_zset(_listpack_entries(blob, "Zset", True)),
+    T_ZSET_ZIPLIST: lambda blob: _prefetch_zset(_ziplist_entries(blob, "Zset", True)),
+}
+
+
+def _prefetched_zset(value, zset_factory):
+    if value is None:
+        return _EMPTY
+    return _zset_from_lists(value[0], value[1], zset_factory())
+
+
+_FROM_PREFETCH = {  # rdb type -> (helper's value, zset factory) -> the value
+    T_SET_INTSET: lambda value, zset_factory: value or _EMPTY,
+    T_HASH_LISTPACK: lambda value, zset_factory: value or _EMPTY,
+    T_HASH_ZIPLIST: lambda value, zset_factory: value or _EMPTY,
+    T_HASH_ZIPMAP: lambda value, zset_factory: value or _EMPTY,
+    T_SET_LISTPACK: lambda value, zset_factory: value or _EMPTY,
+    T_LIST_ZIPLIST: lambda value, zset_factory: deque(value) or _EMPTY,
+    T_LIST_QUICKLIST_2: lambda value, zset_factory: deque(value) or _EMPTY,
+    T_ZSET_LISTPACK: _prefetched_zset,
+    T_ZSET_ZIPLIST: _prefetched_zset,
+}
+
+
+def _string_end(buf: bytes, pos: int, end: int) -> int:
+    """Where the string at buf[pos] ends (without reading it)."""
+    if pos >= end:
+        raise _Short(pos + 1)
+    b = buf[pos]
+    if b < 0x40:
+        stop = pos + 1 + b
+    elif b < 0xC0:
+        length, stop = _read_len(buf, pos, end)
+        stop += length
+    elif b == 0xC3:
+        clen, stop = _read_len(buf, pos + 1, end)
+        stop = _read_len(buf, stop, end)[1] + clen
+    elif b <= 0xC2:
+        stop = pos + 1 + _INT_WIDTHS[b - 0xC0]
+    else:
+        raise RdbError(f"Unknown RDB string encoding type {b & 0x3F}")
+    if stop > end:
+        raise _Short(stop)
+    return stop
+
+
 def _read_value(rdb_type: int, buf: bytes, pos: int, end: int, zset_factory):
     """Decode one value of type `rdb_type` at buf[pos:]; returns (value, new pos)."""
     if rdb_type == T_STRING:
@@ -1513,13 +1604,17 @@ class RdbParser:
     and only the other events are returned.  With ``skip_expired_before`` (unix
     ms) keys whose expire time is earlier are dropped, as a Redis primary does
     when it loads a file.  ``keys_loaded`` / ``keys_expired`` count both.
+    ``prefetch`` (an rdb_prefetch.Prefetch on the file being fed, from its
+    first byte) supplies compact values and LZF strings that a helper process
+    decoded ahead.
     """
 
     def __init__(self, *, zset_factory: Callable[[], Any] | None = None,
                  verify_checksum: bool = True, max_version: int = MAX_LOADABLE_VERSION,
                  into: Callable[[int], tuple[dict, dict]] | None = None,
-                 skip_expired_before: int | None = None):
+                 skip_expired_before: int | None = None, prefetch=None):
         self._zset_factory = zset_factory or _default_zset_factory
+        self._prefetch = prefetch
         self._verify = verify_checksum
         self._max_version = max_version
         self._into = into
@@ -1610,6 +1705,17 @@ class RdbParser:
         return 9
 
     def _parse(self) -> list:
+        global _prefetch
+        if self._prefetch is not None:
+            self._prefetch.base = self._consumed  # buf[0]'s offset in the file
+            _prefetch = self._prefetch
+            try:
+                return self._parse_buffer()
+            finally:
+                _prefetch = None
+        return self._parse_buffer()
+
+    def _parse_buffer(self) -> list:
         buf = self._buf
         end = len(buf)
         pos = self._pos
@@ -1623,6 +1729,9 @@ class RdbParser:
         blob_decoders = _BLOB_DECODERS
         int_readers = _INT_READERS
         new_key = tuple.__new__
+        prefetch = self._prefetch
+        from_prefetch = _FROM_PREFETCH
+        miss = PREFETCH_MISS
         into = self._into
         data = expires = None
         if into is not None:
@@ -1695,7 +1804,26 @@ class RdbParser:
                         raise RdbError(f"Can't load key {key!r}: {_unsupported_type(t)}")
                     try:
                         decode = blob_decoders.get(t)
-                        if decode is not None:
+                        value = miss
+                        if prefetch is not None and (decode is not None or (
+                                t == T_LIST_QUICKLIST_2 and p + 2 < end and buf[p] == 1
+                                and buf[p + 1] == _QUICKLIST_PACKED)):
+                            # Decoded by the helper process already?  (It does
+                            # the LZF-compressed ones.)
+                            q = p if decode is not None else p + 2
+                            got = prefetch.take(q, t) if q < end and buf[q] == 0xC3 else miss
+                            if got is not miss:
+                                try:
+                                    stop = _string_end(buf, q, end)
+                                except _Short:
+                                    prefetch.untake()  # for when the bytes are there
+                                    raise
+                                if got[0] == stop - q:
+                                    value = from_prefetch[t](got[1], zset_factory)
+                                    pos = stop
+                        if value is not miss:
+                            pass  # (prefetched)
+                        elif decode is not None:
                             # Hashes, sets, sorted sets in a compact encoding:
                             # a string, usually short, usually compressed.
                             if p < end and buf[p] < 64:
@@ -1934,15 +2062,27 @@ def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) 
     helper = file_checksum_helper(path) if options.get("verify_checksum", True) else None
     if helper is not None:
         options["verify_checksum"] = False
+    ahead = None
     try:
-        parser = RdbParser(**options)
         with open(path, "rb", buffering=0) as f:
+            ahead = start_prefetch(f)
+            parser = RdbParser(prefetch=ahead, **options)
             yield from _parse_from(parser, f.read, chunk_size)
         if helper is not None:
             verify_file_checksum(parser, path, helper)
     finally:
+        if ahead is not None:
+            ahead.close()
         if helper is not None:
             helper[0].close()
+
+
+def start_prefetch(fileobj):
+    """For a big file open at its start: a helper process decoding its compact
+    values and LZF strings ahead of the parser (an rdb_prefetch.Prefetch: pass
+    it as RdbParser(prefetch=...), close() it in any case), else None."""
+    from hakv.common.rdb_prefetch import Prefetch
+    return Prefetch.start(fileobj)
 
 
 CRC_HELPER_MIN_FILE = 8 << 20  # smaller files are checksummed in the loading process

@@ -250,6 +250,36 @@ def test_we_load_redis_dump_into_dicts(start_redis):
     assert expires == deadlines
 
 
+def test_we_load_redis_dump_with_the_prefetch_helper(start_redis, monkeypatch):
+    """The helper process decoding Redis's compact values ahead of the loader
+    (rdb_prefetch; used for big files only, here for any): the same values."""
+    from hakv.common import rdb_prefetch
+
+    server = start_redis("--dbfilename", "dump.rdb")
+    client = server.client()
+    pipe = client.pipeline(transaction=False)
+    for key, value in dataset(5).items():
+        put(pipe, key, value)
+    for i in range(3000):  # many small values of each compact encoding
+        put(pipe, b"h%d" % i, {b"field-%d" % j: b"value-%d" % (i * j) for j in range(i % 9 + 1)})
+        put(pipe, b"l%d" % i, deque(b"item-%d" % j for j in range(i % 9 + 1)))
+        put(pipe, b"s%d" % i, {b"%d" % (i + j) for j in range(i % 9 + 1)})
+        put(pipe, b"z%d" % i, zset((b"m%d" % j, j * 1.5 + i) for j in range(i % 9 + 1)))
+        put(pipe, b"t%d" % i, b"a string of some length, compressible %d" % i + b"!" * 40)
+    pipe.execute()
+    assert client.save()
+    client.close()
+    path = os.path.join(server.workdir, "dump.rdb")
+
+    def values():
+        return {(e.db, e.key): plain(e.value) for e in rdb.load_file(path) if isinstance(e, Key)}
+
+    alone = values()
+    monkeypatch.setattr(rdb_prefetch, "MIN_FILE_SIZE", 0)
+    assert values() == alone
+    assert len(alone) == len(dataset(5)) + 5 * 3000
+
+
 # ------------------------------------------------------------ DUMP / RESTORE
 
 def test_dump_payloads_both_ways(start_redis):
