@@ -1,7 +1,7 @@
 """What ACL checks and eviction cost, hakv next to real Redis in the same run.
 
 SET and GET throughput (redis-benchmark, random keys `key:N`, 100-byte
-values), each server in four setups:
+values), each server in four setups, compared in two pairs:
 
   default    the default user (all permissions: the ACL check's fast path)
   acl        a user with key patterns (`~a:* ~b:* ~key:*`, +@all): every
@@ -10,30 +10,34 @@ values), each server in four setups:
   evicting   maxmemory 8mb + allkeys-lru, filled past the limit first, so
              nearly every SET of a new key evicts one
 
-Prints requests per second and the server's CPU time per request (from
-INFO cpu, before and after each run: far less sensitive to a shared, loaded
-machine than the throughput), then the ratios acl/default and
-evicting/nolimit for each server, from both: the CPU ratio is
-cpu(baseline) / cpu(setup), the throughput the setup would keep if the
-server's CPU were the limit. Target: each costs hakv <= 10% of its
-throughput (ratio >= 0.90).
+For each run it records requests per second and the server's CPU time per
+request, read from /proc (the time the kernel's scheduler counted on a CPU,
+summed over the server's threads, in ns: /proc/PID/task/*/schedstat) just
+before and after redis-benchmark, the same way for both servers. On a
+shared, loaded machine the CPU per request moves far less than the
+throughput, which also depends on how much CPU the benchmark client and
+everyone else got. The ratios are setup/baseline for throughput and
+cpu(baseline)/cpu(setup) for CPU: the throughput the setup would keep if the
+server's CPU were the limit. Target: each costs hakv <= 10% (ratio >= 0.90).
+Redis's own ratios in the same run show how much of a difference is noise.
 
-Robustness on a shared machine: a ratio is taken within each round (the
-setup and its baseline run minutes apart at most, on the same server), and
-the report gives the median over --rounds rounds with the lowest and
-highest round next to it, rather than a best-of that favours lucky runs.
-The setups run in the reverse order every other round, so a load that
-drifts during a round does not always favour the same side. The load
-average is printed at the start and the end.
+Robustness: a round measures each pair as baseline, setup, setup, baseline
+(the reverse every other round) and takes the ratio of the two sums, so a
+load that drifts linearly during a round cancels out; the two servers take
+turns going first. The report gives the median over --rounds rounds with
+the lowest and highest round next to it, rather than a best-of that favours
+lucky runs. The load average is printed at the start and the end.
 
 Not part of the test suite. Usage:
-    python bench/acl_eviction.py [--requests N] [--clients N] [--pipeline N] [--rounds N]
+    python bench/acl_eviction.py [--requests N] [--clients N] [--pipeline N]
+                                 [--rounds N] [--pairs acl,eviction]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import io
 import os
 import shutil
@@ -50,6 +54,11 @@ from procs import hakv_server, redis_server  # noqa: E402
 BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 KEYSPACE = 1_000_000
 LIMIT = "8mb"
+FILL = 200_000  # SETs of random keys: some 30 MB of data, well past LIMIT
+TESTS = ("set", "get")
+# name -> (setup, baseline)
+PAIRS = {"acl": ("acl", "default"), "eviction": ("evicting", "nolimit")}
+LABELS = {"acl": "acl/default", "eviction": "evicting/nolimit"}
 
 
 def run_benchmark(port: int, test: str, requests: int, clients: int, pipeline: int,
@@ -65,9 +74,18 @@ def run_benchmark(port: int, test: str, requests: int, clients: int, pipeline: i
     return float(rows[-1][1])
 
 
-def cpu_seconds(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds the process's threads have spent on a CPU (user and
+    system): the first field of each thread's schedstat. Far finer than
+    /proc/PID/stat's clock ticks (10 ms), which a short run would feel."""
+    total = 0
+    for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total
 
 
 def setup(client, name: str) -> tuple | None:
@@ -85,13 +103,29 @@ def setup(client, name: str) -> tuple | None:
     return None
 
 
-def _median(values: list) -> float:
-    return statistics.median(values)
+def measure(proc, client, name: str, opts) -> dict:
+    """One run of a setup: {test: (rps, us of server CPU per request)}."""
+    auth = setup(client, name)
+    if name == "evicting":
+        # Fill past the limit first (pipelined: not measured), so that
+        # nearly every SET of what follows evicts a key.
+        evicted = client.info("stats")["evicted_keys"]
+        run_benchmark(proc.port, "set", FILL, opts.clients, 32)
+        assert client.info("stats")["evicted_keys"] > evicted
+    out = {}
+    for test in TESTS:
+        before = cpu_ns(proc.pid)
+        rps = run_benchmark(proc.port, test, opts.requests, opts.clients, opts.pipeline, auth)
+        out[test] = (rps, (cpu_ns(proc.pid) - before) / opts.requests / 1000)
+    if name == "evicting":
+        info = client.info("memory")
+        out["used/max"] = info["used_memory"] / info["maxmemory"]
+    return out
 
 
 def _spread(values: list) -> str:
     """The median of the rounds' values and their range."""
-    return "%.2f [%.2f-%.2f]" % (_median(values), min(values), max(values))
+    return "%.2f [%.2f-%.2f]" % (statistics.median(values), min(values), max(values))
 
 
 def _load() -> str:
@@ -104,76 +138,80 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--pipeline", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pairs", default="acl,eviction",
+                    help="which comparisons: acl, eviction or both (comma-separated)")
     opts = ap.parse_args()
+    pairs = [p.strip() for p in opts.pairs.split(",") if p.strip()]
+    for p in pairs:
+        if p not in PAIRS:
+            ap.error("unknown pair %r (known: %s)" % (p, ", ".join(PAIRS)))
     print("start:", _load(), flush=True)
     root = tempfile.mkdtemp(prefix="hakv-bench-acl-eviction-")
     servers = []
     try:
         servers = [("redis", redis_server(os.path.join(root, "redis")).start()),
                    ("hakv", hakv_server(os.path.join(root, "hakv")).start())]
-        setups = ["default", "acl", "nolimit", "evicting"]
-        # (kind, setup, test) -> [rps per round]; (kind, setup, test, "cpu") ->
-        # [us per request per round]; (kind, "used/max") -> [per round].
+        clients = {kind: proc.client() for kind, proc in servers}
+        # (kind, setup, test) -> [(rps, cpu us/req) per run]; ratios per
+        # round: (kind, pair, test, "rps" | "cpu") -> [ratio per round].
         runs: dict = {}
+        ratios: dict = {}
+        used: dict = {}
         for round_no in range(opts.rounds):
-            order = setups if round_no % 2 == 0 else setups[::-1]
-            for kind, proc in servers:
-                client = proc.client()
-                for name in order:
-                    auth = setup(client, name)
-                    if name == "evicting":
-                        # Fill past the limit first: what follows evicts.
-                        run_benchmark(proc.port, "set", opts.requests, opts.clients,
-                                      opts.pipeline)
-                        assert client.info("stats")["evicted_keys"] > 0
-                    for test in ("set", "get"):
-                        cpu_before = cpu_seconds(client)
-                        rps = run_benchmark(proc.port, test, opts.requests, opts.clients,
-                                            opts.pipeline, auth)
-                        cpu = (cpu_seconds(client) - cpu_before) / opts.requests * 1e6
-                        runs.setdefault((kind, name, test), []).append(rps)
-                        runs.setdefault((kind, name, test, "cpu"), []).append(cpu)
-                    if name == "evicting":
-                        info = client.info("memory")
-                        runs.setdefault((kind, "used/max"), []).append(
-                            info["used_memory"] / info["maxmemory"])
-                client.close()
+            flip = round_no % 2 == 1
+            turn = servers[::-1] if flip else servers
+            for pair in pairs:
+                setup_name, base_name = PAIRS[pair]
+                first, second = (setup_name, base_name) if flip else (base_name, setup_name)
+                for kind, proc in turn:
+                    client = clients[kind]
+                    got = {setup_name: [], base_name: []}
+                    for name in (first, second, second, first):
+                        result = measure(proc, client, name, opts)
+                        got[name].append(result)
+                        if "used/max" in result:
+                            used.setdefault(kind, []).append(result["used/max"])
+                    for test in TESTS:
+                        s_rps = sum(r[test][0] for r in got[setup_name])
+                        b_rps = sum(r[test][0] for r in got[base_name])
+                        s_cpu = sum(r[test][1] for r in got[setup_name])
+                        b_cpu = sum(r[test][1] for r in got[base_name])
+                        ratios.setdefault((kind, pair, test, "rps"), []).append(s_rps / b_rps)
+                        ratios.setdefault((kind, pair, test, "cpu"), []).append(b_cpu / s_cpu)
+                        for name in (setup_name, base_name):
+                            runs.setdefault((kind, name, test), []).extend(
+                                r[test] for r in got[name])
             print("round %d done: %s" % (round_no + 1, _load()), flush=True)
-        print("redis-benchmark: %d requests, %d clients, pipeline %d, -r %d, 100-byte values, "
-              "median of %d rounds" % (opts.requests, opts.clients, opts.pipeline, KEYSPACE,
-                                       opts.rounds))
+        for client in clients.values():
+            client.close()
+        print("redis-benchmark: %d requests, %d clients, pipeline %d, -r %d, 100-byte values; "
+              "%d rounds of baseline/setup/setup/baseline" % (
+                  opts.requests, opts.clients, opts.pipeline, KEYSPACE, opts.rounds))
         print("%-10s %-5s %10s %10s %10s %12s %12s" % (
             "setup", "test", "redis rps", "hakv rps", "hakv/redis", "redis us/req",
             "hakv us/req"))
-        for name in setups:
-            for test in ("set", "get"):
-                r = _median(runs[("redis", name, test)])
-                h = _median(runs[("hakv", name, test)])
-                rc = _median(runs[("redis", name, test, "cpu")])
-                hc = _median(runs[("hakv", name, test, "cpu")])
-                print("%-10s %-5s %10.0f %10.0f %10.2f %12.2f %12.2f"
-                      % (name, test, r, h, h / r, rc, hc))
-        print("(us/req: the server's CPU time per request)")
+        for pair in pairs:
+            for name in PAIRS[pair][::-1]:
+                for test in TESTS:
+                    r = statistics.median(x[0] for x in runs[("redis", name, test)])
+                    h = statistics.median(x[0] for x in runs[("hakv", name, test)])
+                    rc = statistics.median(x[1] for x in runs[("redis", name, test)])
+                    hc = statistics.median(x[1] for x in runs[("hakv", name, test)])
+                    print("%-10s %-5s %10.0f %10.0f %10.2f %12.2f %12.2f"
+                          % (name, test, r, h, h / r, rc, hc))
+        print("(medians over all runs; us/req: the server's CPU time per request)")
         print()
         print("cost ratio (>= 0.90): median [lowest-highest] of the rounds' ratios")
         print("%-22s %18s %18s %18s %18s" % ("", "redis rps", "hakv rps", "redis cpu",
                                              "hakv cpu"))
-        for label, a, b in (("acl/default", "acl", "default"),
-                            ("evicting/nolimit", "evicting", "nolimit")):
-            for test in ("set", "get"):
-                cells = []
-                for key in ((), ("cpu",)):
-                    for kind in ("redis", "hakv"):
-                        setup_runs = runs[(kind, a, test) + key]
-                        base_runs = runs[(kind, b, test) + key]
-                        if key:  # CPU per request: less is better
-                            ratios = [x / y for x, y in zip(base_runs, setup_runs)]
-                        else:
-                            ratios = [x / y for x, y in zip(setup_runs, base_runs)]
-                        cells.append(_spread(ratios))
-                print("%-22s %18s %18s %18s %18s" % ("%s %s" % (label, test), *cells))
-        print("used_memory/maxmemory after the evicting run: redis %s, hakv %s"
-              % (_spread(runs[("redis", "used/max")]), _spread(runs[("hakv", "used/max")])))
+        for pair in pairs:
+            for test in TESTS:
+                cells = [_spread(ratios[(kind, pair, test, measure_)])
+                         for measure_ in ("rps", "cpu") for kind in ("redis", "hakv")]
+                print("%-22s %18s %18s %18s %18s" % ("%s %s" % (LABELS[pair], test), *cells))
+        if used:
+            print("used_memory/maxmemory after the evicting runs: redis %s, hakv %s"
+                  % (_spread(used["redis"]), _spread(used["hakv"])))
         print("end:", _load())
     finally:
         for _, proc in servers:

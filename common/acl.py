@@ -436,14 +436,16 @@ class Selector:
         """After any change of the rules (User.apply ends with it)."""
         self.key_rules = _key_rules(self.keys)
         self.channel_matchers = [(compile_glob(p), p) for p in self.channels]
-        self.fast = {}
+        # Emptied in place: ACL.shortcuts may hold this very dict.
+        self.fast.clear()
 
     def fast_entry(self, cmd):
         """(key index, key prefixes, exact keys) when this selector allows cmd
         and cmd has at most one key, at a fixed index, that these prefixes or
         exact keys decide (no other glob): ACL.check's shortcut. Else False."""
-        if cmd.fullname in _CHANNEL_COMMANDS or not (self.all_commands or cmd in self.commands):
-            return False
+        if (cmd.no_auth or cmd.fullname in _CHANNEL_COMMANDS
+                or not (self.all_commands or cmd in self.commands)):
+            return False  # no_auth: ACL.check notes the name AUTH is typed as
         kind, index, need, _ = _plan_of(cmd)
         if kind == _NO_KEYS:
             return 0, (b"",), ()  # argv[0] always "matches" the empty prefix
@@ -842,6 +844,7 @@ class ACL:
         self._index_commands(server.table)
         self.users: dict[str, User] = {}
         self.unrestricted: set = set()  # names of users whose every command is allowed
+        self.shortcuts: dict = {}  # see _refresh()
         self.log: deque = deque()
         self.users["default"] = self._default_user()
         self._refresh()
@@ -911,8 +914,15 @@ class ACL:
         return self.users.get(name)
 
     def _refresh(self) -> None:
+        """After any change of the users or their rules."""
         self.unrestricted = {name for name, u in self.users.items()
                              if u.root.unrestricted}
+        # check()'s shortcut tables: a restricted user's name -> its root
+        # selector's `fast` dict (Command -> Selector.fast_entry), filled as
+        # commands come. A rule change empties that dict in place
+        # (Selector.refresh); a replaced or deleted user is dropped here.
+        self.shortcuts = {name: u.root.fast for name, u in self.users.items()
+                          if name not in self.unrestricted}
 
     def set_user(self, name: str, rules: list) -> None:
         """ACL SETUSER: apply every rule to a copy, then install it (all or
@@ -1026,6 +1036,24 @@ class ACL:
     def check(self, client, cmd, argv):
         """None if client's user may run argv, else the NOPERM reply (and an
         ACL LOG entry)."""
+        # The shortcut, first (it runs per command of a restricted user): the
+        # user's root selector allows the command and its only key is a
+        # prefix or exact match of a pattern -- the common case of an
+        # application user. One lookup by user name, one by command.
+        table = self.shortcuts.get(client.user)
+        if table is not None:
+            entry = table.get(cmd)
+            if entry:
+                idx, prefixes, exact = entry
+                if len(argv) <= idx:
+                    return None
+                key = argv[idx]
+                if key.startswith(prefixes) or key in exact:
+                    return None
+        return self._check(client, cmd, argv)
+
+    def _check(self, client, cmd, argv):
+        """check() past its shortcut: the whole of the rules."""
         if cmd.no_auth:
             client.acl_command_name = argv[0]  # AUTH failures log the name as typed
         if client.user in self.unrestricted:
@@ -1034,19 +1062,14 @@ class ACL:
         if user is None:
             return ErrorReply(NOPERM_COMMAND % cmd.fullname)
         selectors = user.selectors
-        # The shortcut: the root selector allows the command and its only key
-        # is a prefix or exact match (the common case of an application user).
         fast = selectors[0].fast
         entry = fast.get(cmd)
         if entry is None:
             entry = fast[cmd] = selectors[0].fast_entry(cmd)
-        if entry:
-            idx = entry[0]
-            if len(argv) <= idx:
-                return None
-            key = argv[idx]
-            if key.startswith(entry[1]) or key in entry[2]:
-                return None
+            if entry:  # check()'s shortcut, this once: it decides from now on
+                idx = entry[0]
+                if len(argv) <= idx or argv[idx].startswith(entry[1]) or argv[idx] in entry[2]:
+                    return None
         if len(selectors) == 1:
             reason, idx = selectors[0].check(cmd, argv, None)
         else:
