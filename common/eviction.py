@@ -68,7 +68,9 @@ from collections import OrderedDict, deque
 
 from hakv.common import errors
 from hakv.common.memsize import (ACCESS_ENTRY_LFU, ACCESS_ENTRY_LRU, DICT_SLOT, EXPIRE_ENTRY,
-                                 average_element, container_size, elements_size, value_size)
+                                 GC_HEADER, ZSET_OBJECT, average_element, container_size,
+                                 deque_sizeof as _deque_sizeof, dict_sizeof as _dict_sizeof,
+                                 elements_size, set_sizeof as _set_sizeof, value_size)
 from hakv.common.resp import ErrorReply
 
 _getsizeof = sys.getsizeof
@@ -81,7 +83,6 @@ _INF = float("inf")
 # len() is ten times cheaper than getsizeof, and strings are sized per write.
 STRING_ENTRY = DICT_SLOT + 2 * _getsizeof(b"")
 KEY_ENTRY = DICT_SLOT + _getsizeof(b"")  # the dict slot and a key's bytes header
-_BUILTIN_COLLECTIONS = (dict, set, deque)  # the others (ZSet) have a `dict` of members
 POOL_SIZE = 16
 # A round evicts until used memory is this far below maxmemory (1/1024 of
 # it), not merely under it: under a steady write load the next few dozen
@@ -228,13 +229,22 @@ class Memory:
         sizes before a change or of a key going away (keep=True) use the
         average as it is, else the difference would count the new estimate
         as a change of the data and the totals would drift from a walk."""
-        if value.__class__ in _BUILTIN_COLLECTIONS:
+        # `own`: getsizeof of the container(s) less one GC header, from the
+        # types' own __sizeof__ (memsize.GC_HEADER: a third of the cost).
+        cls = value.__class__
+        if cls is set:
             n = len(value)
-            table = 0
+            own = _set_sizeof(value)
+        elif cls is dict:
+            n = len(value)
+            own = _dict_sizeof(value)
+        elif cls is deque:
+            n = len(value)
+            own = _deque_sizeof(value)
         else:  # ZSet: its member -> score table (and no Python-level __len__ call)
             members = value.dict
             n = len(members)
-            table = _getsizeof(members)
+            own = ZSET_OBJECT + _dict_sizeof(members)
         if n <= SMALL_COLLECTION:
             return container_size(key, value) + elements_size(value)
         k = (dbid, key)
@@ -245,7 +255,7 @@ class Memory:
         entry[2] += 1
         # container_size, inlined (it runs per collection write): a bytes
         # key's getsizeof is its length plus the bytes header.
-        return KEY_ENTRY + len(key) + _getsizeof(value) + table + int(entry[0] * n)
+        return KEY_ENTRY + GC_HEADER + len(key) + own + int(entry[0] * n)
 
     def used_memory(self) -> int:
         return self.startup + self.total + self.nkeys * self.access_entry
@@ -276,9 +286,15 @@ class Memory:
                 # recognises by its length (and on_expired as `measuring`).
                 key = argv[single]
                 last = self.last
-                if (last is not None and last[1] == key and last[0] is db
-                        and db.data.get(key) is last[2]):
+                value = db.data.get(key)
+                if last is not None and value is last[2] and last[1] == key and last[0] is db:
                     size = last[3]  # this key's accounted size: see `last`
+                elif value is None:
+                    size = 0
+                elif value.__class__ is bytes:  # size_of(db, key), inlined for strings
+                    size = STRING_ENTRY + len(key) + len(value)
+                    if db.expires and key in db.expires:
+                        size += EXPIRE_ENTRY
                 else:
                     size = self.size_of(db, key)
                 measured = self.measuring = (db, key, size, argv, None)

@@ -18,6 +18,8 @@ import sys
 from collections import deque
 from itertools import islice
 
+from hakv.common.types.zset import ZSet
+
 _getsizeof = sys.getsizeof
 DICT_SLOT = 48  # a keyspace dict entry: hash, key and value pointers, index
 # A key with a TTL: its `expires` slot, the int deadline, and the (deadline,
@@ -29,6 +31,17 @@ EXPIRE_ENTRY = DICT_SLOT + 32 + 64
 ACCESS_ENTRY_LRU = 105 + 24
 ACCESS_ENTRY_LFU = 53 + 28
 ZSET_MEMBER_EXTRA = 24 + 16  # the score float, and two slots in the ordered lists
+
+# sys.getsizeof(x) is x.__sizeof__() plus the GC header of a container
+# object. The accounting of every collection write (eviction.py) calls the
+# types' own __sizeof__ instead: getsizeof looks the method up by name on
+# each call and costs three to four times as much.
+GC_HEADER = _getsizeof(set()) - set().__sizeof__()
+set_sizeof = set.__sizeof__
+dict_sizeof = dict.__sizeof__
+deque_sizeof = deque.__sizeof__
+# A sorted set's own object has __slots__: the same size for every one.
+ZSET_OBJECT = _getsizeof(ZSet())
 
 
 def value_size(key: bytes, value, samples: int = 0) -> int:

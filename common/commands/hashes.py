@@ -73,8 +73,9 @@ def _is_listpack(h: dict, settings) -> bool:
 # ---------------------------------------------------------------- commands
 
 
-def _hset(ctx, argv) -> int:
-    """HSET / HMSET: set the field-value pairs; returns how many are new."""
+@command("hset", -4, "write denyoom fast", keys=K1, group=G)
+def hset(ctx, argv) -> int:
+    """HSET (and HMSET): set the field-value pairs; returns how many are new."""
     n = len(argv)
     if n & 1:
         raise ErrorReply(errors.wrong_args(argv[0].decode("utf-8", "replace").lower()).message)
@@ -100,21 +101,17 @@ def _hset(ctx, argv) -> int:
             for i in range(2, n, 2):
                 h[argv[i]] = argv[i + 1]
         created = len(h) - before
-        db.modified(key)
+        if db.watched:  # (modified()'s own test: no call per write)
+            db.modified(key)
     server = ctx.server
     server.dirty += (n - 2) >> 1
     server.keyspace.notify(db, "h", b"hset", key)
     return created
 
 
-@command("hset", -4, "write denyoom fast", keys=K1, group=G)
-def hset(ctx, argv):
-    return _hset(ctx, argv)
-
-
 @command("hmset", -4, "write denyoom fast", keys=K1, group=G)
 def hmset(ctx, argv):
-    _hset(ctx, argv)
+    hset(ctx, argv)
     return "OK"
 
 

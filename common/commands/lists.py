@@ -169,7 +169,7 @@ def _after_pop(ctx, key: bytes, lst: deque, left: bool, n: int) -> None:
     if not lst:
         db.delete(key)
         server.keyspace.notify(db, "g", b"del", key)
-    else:
+    elif db.watched:  # (modified()'s own test: no call while nobody WATCHes)
         db.modified(key)
     server.dirty += n
 
@@ -259,11 +259,13 @@ def _push(ctx, argv, left: bool, only_existing: bool):
             lst.extendleft(argv[2:])
         else:
             lst.extend(argv[2:])
-        db.modified(key)
+        if db.watched:  # modified()'s and signal_ready()'s own tests: no call per push
+            db.modified(key)
     server = ctx.server
     server.dirty += len(argv) - 2
     server.keyspace.notify(db, "l", b"lpush" if left else b"rpush", key)
-    db.signal_ready(key)
+    if db.blocked:
+        db.signal_ready(key)
     return len(lst)
 
 

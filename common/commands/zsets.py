@@ -260,15 +260,15 @@ def _removed(ctx, key: bytes, z: ZSet, before: int) -> None:
     a WATCH touch; a skiplist that shrinks back under the listpack limit
     stays a skiplist in Redis, so the side table must remember it."""
     db = ctx.db
-    if not z:
+    n = len(z.dict)  # (len(z) and `not z` are Python-level calls)
+    if not n:
         db.delete(key)
         ctx.server.keyspace.notify(db, "g", b"del", key)
         return
-    db.modified(key)
-    if before > len(z):
-        entries = _limits(ctx.server)[0]
-        if before > entries >= len(z):
-            _mark_skiplist(db, key, z)
+    if db.watched:  # (modified()'s own test: no call per write)
+        db.modified(key)
+    if before > n and before > ctx.server.settings.model.zset_max_listpack_entries >= n:
+        _mark_skiplist(db, key, z)
 
 
 def _mark_skiplist(db, key: bytes, z: ZSet) -> None:
@@ -473,13 +473,22 @@ def _zadd(ctx, argv, incr: bool):
     if changed:
         server = ctx.server
         server.dirty += changed
-        if not created:
+        if not created and db.watched:  # (see _zadd_one)
             db.modified(key)
         server.keyspace.notify(db, "z", b"zincr" if incr else b"zadd", key)
-        db.signal_ready(key)
+        if db.blocked:
+            db.signal_ready(key)
     if incr:
         return score if processed else None
     return changed if flags & 4 else added
+
+
+def _double_reply(ctx, score: float):
+    """A double reply: RESP2 sends it as the bulk string "%.17g" (which is
+    also "inf" / "-inf", as Redis prints them), and bytes take the reply
+    encoder's fast path where a float goes through its generic one; a
+    script sees the same string either way. RESP3 keeps the float."""
+    return score if ctx.resp3 else b"%.17g" % score
 
 
 def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
@@ -495,15 +504,16 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
     d = z.dict
     current = d.get(member)
     if current is None:
-        entries, value = _limits(ctx.server)
-        if len(d) == entries or len(member) > value:
+        model = ctx.server.settings.model  # _limits(), inlined
+        if (len(d) == model.zset_max_listpack_entries
+                or len(member) > model.zset_max_listpack_value):
             _mark_skiplist(db, key, z)  # see _zadd: the insertion crosses a limit
     elif incr:
         score += current
         if score != score:
             raise ErrorReply(NAN_SCORE)
     if current is not None and current == score:
-        return score if incr else 0
+        return _double_reply(ctx, score) if incr else 0
     stored = score
     if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
         stored = 0.0
@@ -513,19 +523,31 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
         z.move(member, current, stored)
     server = ctx.server
     server.dirty += 1
-    if not created:
+    # modified()'s and signal_ready()'s own tests, made here: no call per
+    # write while nobody WATCHes or blocks.
+    if not created and db.watched:
         db.modified(key)
     server.keyspace.notify(db, "z", b"zincr" if incr else b"zadd", key)
-    db.signal_ready(key)
+    if db.blocked:
+        db.signal_ready(key)
     if incr:
-        return score
+        return _double_reply(ctx, score)
     return 1 if current is None else 0
 
 
 @command("zadd", -4, "write denyoom fast", keys=K1, group=G, since="1.2.0")
 def zadd(ctx, argv):
     if len(argv) == 4:
-        score = parse_score(argv[2])  # an option word never reads as a score
+        raw = argv[2]
+        # An option word never reads as a score. _plain_decimal's test,
+        # inlined (ZADD key score member is the commonest form).
+        if len(raw) < 24 and not raw.translate(None, _PLAIN):
+            try:
+                score = float(raw)
+            except ValueError:
+                score = None
+        else:
+            score = parse_score(raw)
         if score is not None:
             return _zadd_one(ctx, argv[1], score, argv[3], False)
     return _zadd(ctx, argv, False)
@@ -575,7 +597,10 @@ def zscore(ctx, argv):
     z = ctx.db.get_typed(argv[1], ZSet)
     if z is None:
         return None
-    return z.dict.get(argv[2])
+    score = z.dict.get(argv[2])
+    if score is None or ctx.resp3:
+        return score
+    return b"%.17g" % score  # RESP2: see _double_reply
 
 
 @command("zmscore", -3, "readonly fast", keys=K1, group=G, since="6.2.0")
@@ -846,10 +871,11 @@ def zremrangebylex(ctx, argv):
 def _pop(ctx, key: bytes, z: ZSet, use_max: bool, count: int) -> list:
     """Pop up to count elements of the non-empty z at key (with the
     bookkeeping); returns the (member, score) pairs in pop order."""
-    before = len(z)
+    before = len(z.dict)
     items = z.pop_max(count) if use_max else z.pop_min(count)
-    ctx.server.dirty += len(items)
-    _notify(ctx, b"zpopmax" if use_max else b"zpopmin", key)
+    server = ctx.server
+    server.dirty += len(items)
+    server.keyspace.notify(ctx.db, "z", b"zpopmax" if use_max else b"zpopmin", key)
     _removed(ctx, key, z, before)
     return items
 
@@ -869,12 +895,15 @@ def _zpop(ctx, argv, use_max: bool):
     if z is None or count == 0:
         return []
     items = _pop(ctx, key, z, use_max, 1 if count == -1 else count)
-    if ctx.resp3 and count != -1:
-        return _pairs(items)
+    if ctx.resp3:
+        if count != -1:
+            return _pairs(items)
+        return [items[0][0], items[0][1]]
+    # RESP2: the scores as their bulk text already (see _double_reply).
     out = []
     for m, s in items:
         out.append(m)
-        out.append(s)
+        out.append(b"%.17g" % s)
     return out
 
 

@@ -2,14 +2,18 @@
 stand in for: range replies encoded in one pass (commands/zsets._flat) must
 be byte for byte what resp.encode gives for the same values, and a bulk
 ZADD's scores read in one pass (_plain_scores) what parse_score reads one by
-one."""
+one. The double replies (ZSCORE, ZINCRBY, ZPOPMIN/MAX) likewise: RESP2 bulk text
+given as bytes, on the wire what a float reply would be."""
 
 from __future__ import annotations
 
 import math
 import random
 
+from memory_support import connect, run
+
 from hakv.common.commands import zsets
+from hakv.common.main import build_server
 from hakv.common.resp import encode
 
 
@@ -75,3 +79,48 @@ def test_bulk_scores_read_as_one_by_one():
         elif all(r and not r.translate(None, b"0123456789.-") and len(r) < 24 for r in raws):
             # Only a refused text may send plain ones to the exact pass.
             assert None in one_by_one
+
+
+def test_double_replies_match_the_generic_encoder():
+    """ZSCORE, ZINCRBY and ZADD INCR answer RESP2 with the bulk text as bytes
+    (the encoder's fast path): the bytes on the wire are what a float reply
+    gives, in both protocols, for every kind of score."""
+    server = build_server(["--port", "0", "--save", ""]).server
+    for resp3 in (False, True):
+        c = connect(server)
+        if resp3:
+            run(c, "HELLO", "3")
+        for i, score in enumerate(SPECIAL):
+            key = "z%d%d" % (resp3, i)
+            text = b"%.17g" % score
+            assert run(c, "ZADD", key, text, "m") == b":1\r\n"
+            # As stored (a small set keeps -0.0 as 0, as Redis's listpack does).
+            expected = encode(server.keyspace[0].data[key.encode()].dict[b"m"], resp3)
+            assert run(c, "ZSCORE", key, "m") == expected
+            assert run(c, "ZINCRBY", key, "0", "m") == expected  # unchanged: same reply
+            assert run(c, "ZADD", key, "INCR", "0", "m") == expected
+            assert run(c, "ZINCRBY", key, "1", "m") == encode(score + 1, resp3)
+            assert run(c, "ZINCRBY", "new" + key, text, "m") == encode(score, resp3)
+        assert run(c, "ZSCORE", "z%d0" % resp3, "nomember") == encode(None, resp3)
+    for resp3 in (False, True):
+        c = connect(server)
+        if resp3:
+            run(c, "HELLO", "3")
+        for use_max in (False, True):
+            name = "ZPOPMAX" if use_max else "ZPOPMIN"
+            key = "pop%d%d" % (resp3, use_max)
+            for i, score in enumerate(SPECIAL):
+                run(c, "ZADD", key, b"%.17g" % score, "m%d" % i)
+            z = server.keyspace[0].data[key.encode()]
+            pairs = list(z.items())
+            if use_max:
+                pairs.reverse()
+            (m, s), rest = pairs[0], pairs[1:]
+            assert run(c, name, key) == encode([m, s], resp3)
+            for count in (1, 3, 100):
+                got, rest = rest[:count], rest[count:]
+                if resp3:
+                    expected = encode([[m, s] for m, s in got], resp3)
+                else:
+                    expected = encode([x for pair in got for x in pair], resp3)
+                assert run(c, name, key, count) == expected
