@@ -305,12 +305,13 @@ local function split(nkeys, ...)
   return keys, args
 end
 
-local function finish(ok, r)
+-- After a run: the hook back to its usual count if a kill had set it to
+-- every instruction.
+local function finish()
   if every_instruction then
     every_instruction = false
     dbg.sethook(hook, '', hook_count)
   end
-  return ok, r
 end
 
 local internals = {}
@@ -322,14 +323,18 @@ function internals.compile(body, name)
   return true, f
 end
 
+-- A run's outcome: the script's value alone when it succeeded (a single
+-- value reaches Python as it is, without a tuple), (false, error table)
+-- when it failed: the caller tells them apart by the tuple.
 function internals.run_eval(f, nkeys, ...)
   local keys, args = split(nkeys, ...)
   -- `backing` has no __newindex: plain stores are raw ones.
   backing.KEYS = keys
   backing.ARGV = args
   local ok, r = xpcall(f, handler)
-  if every_instruction then return finish(ok, r) end
-  return ok, r
+  if every_instruction then finish() end
+  if ok then return r end
+  return false, r
 end
 
 -- The function being called and its tables, for `call_function` (no
@@ -342,7 +347,9 @@ function internals.run_function(f, nkeys, ...)
   fcall_keys, fcall_args = split(nkeys, ...)
   local ok, r = xpcall(call_function, handler)
   fcall_f, fcall_keys, fcall_args = nil, nil, nil
-  return finish(ok, r)
+  finish()
+  if ok then return r end
+  return false, r
 end
 
 -- Loading a function library: its code sees a `redis` with only the
@@ -419,7 +426,8 @@ function internals.load_library(body)
   setfenv(f, env)
   env_meta.__index = load_backing
   readonly[env] = load_backing
-  local ok, e = finish(xpcall(f, handler))
+  local ok, e = xpcall(f, handler)
+  finish()
   env_meta.__index = backing
   readonly[env] = backing
   return ok, e, false

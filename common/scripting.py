@@ -268,7 +268,7 @@ class Scripting:
             read_only = read_only or ro
         run = ScriptRun("eval", script.name, ctx, argv, read_only)
         return self._run(ctx, run, self.eval_engine, self.eval_engine.run_eval, script.fn,
-                         nkeys, argv[3:])
+                         nkeys, argv)
 
     def evalsha(self, ctx, argv: list, read_only: bool):
         """EVALSHA / EVALSHA_RO: eval()'s common case (a cached script
@@ -281,7 +281,7 @@ class Scripting:
             return self.eval(ctx, argv, True, read_only)
         engine = self.eval_engine
         return self._run(ctx, ScriptRun("eval", script.name, ctx, argv, read_only), engine,
-                         engine.run_eval, script.fn, nkeys, argv[3:])
+                         engine.run_eval, script.fn, nkeys, argv)
 
     def _monitor(self, ctx, argv) -> None:
         # EVAL/FCALL are skip_monitor: they show in MONITOR when they start,
@@ -348,11 +348,12 @@ class Scripting:
         run = ScriptRun("function", fn.name.decode("utf-8", "replace"), ctx, argv,
                         read_only or ro)
         return self._run(ctx, run, self.function_engine, self.function_engine.run_function,
-                         fn.fn, nkeys, argv[3:])
+                         fn.fn, nkeys, argv)
 
     # ------------------------------------------------------------ running
 
-    def _run(self, ctx, run: ScriptRun, engine: LuaEngine, runner, fn, nkeys, args):
+    def _run(self, ctx, run: ScriptRun, engine: LuaEngine, runner, fn, nkeys, argv):
+        """Run fn with KEYS and ARGV from argv[3:] (nkeys of them keys)."""
         server = self.server
         client = self.client
         client.dbid = ctx.dbid
@@ -362,8 +363,15 @@ class Scripting:
         client.is_primary = ctx.is_primary
         self.current = run
         self.engine = engine
+        n = len(argv)
         try:
-            ok, result = runner(fn, nkeys, *args)
+            # The usual argument counts without slicing argv into a tuple.
+            if n == 5:
+                result = runner(fn, nkeys, argv[3], argv[4])
+            elif n == 4:
+                result = runner(fn, nkeys, argv[3])
+            else:
+                result = runner(fn, nkeys, *argv[3:])
         finally:
             self.current = None
             self.engine = None
@@ -373,11 +381,12 @@ class Scripting:
         ctx.custom_propagation = True
         if run.killed and server.shutdown_event is not None and server.shutdown_event.is_set():
             server.pending_propagation = []  # SHUTDOWN NOSAVE: nothing more is written
-        if ok:
-            if result.__class__ is bytes:  # to_reply's commonest case
-                return result
-            return engine.to_reply(result, run.resp3, ctx.resp3)
-        return self._script_error(result, run)
+        cls = result.__class__
+        if cls is bytes:  # to_reply's commonest case
+            return result
+        if cls is tuple:  # (False, error table): see run_eval in lua_engine
+            return self._script_error(result[1], run)
+        return engine.to_reply(result, run.resp3, ctx.resp3)
 
     def _script_error(self, table, run: ScriptRun) -> ErrorReply:
         err = table[b"err"]

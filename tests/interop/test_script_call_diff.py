@@ -1,6 +1,6 @@
 """Differential test of what a script's redis.call does besides running the
-command (the bookkeeping scripting.Scripting.script_call does itself instead
-of going through dispatch.call): INFO commandstats / errorstats /
+command (the checks scripting.Scripting.script_call makes before handing the
+command to dispatch.call, and what call records): INFO commandstats / errorstats /
 keyspace hits and misses, latency histograms, SLOWLOG entries, MONITOR lines,
 the script error texts of the call path (unknown command, wrong arity,
 subcommands, names in any case, numbers as arguments), and what reaches a
@@ -188,3 +188,56 @@ def test_script_effects_reach_replica_once_per_script(make_hakv):
     assert stats["cmdstat_set"]["calls"] == 52
     p.close()
     rep.close()
+
+
+def _checks_per_run(c) -> list:
+    """Scripts whose redis.call()s pass or fail the script's checks
+    (Scripting.script_call): the node's write checks before each run's
+    first write, read-only runs, REPL_NONE, the user's ACL rules. What one
+    run was allowed must not carry over to the next run, nor past a change
+    of the node's state or of the user."""
+    replies = []
+
+    def run(*args):
+        try:
+            replies.append(c.execute_command(*args))
+        except Exception as exc:
+            replies.append(("error", str(exc)))
+
+    sha = c.script_load(SET_GET)
+    run("EVALSHA", sha, 1, "a", "1")
+    run("CONFIG", "SET", "min-replicas-to-write", "1")
+    run("EVALSHA", sha, 1, "a", "2")              # a new run: its first write is checked
+    run("EVAL", "return redis.call('get', KEYS[1])", 1, "a")  # reads still pass
+    run("EVAL", "redis.call('get', KEYS[1]) return redis.call('set', KEYS[1], 'x')", 1, "a")
+    run("CONFIG", "SET", "min-replicas-to-write", "0")
+    run("EVALSHA", sha, 1, "a", "3")
+    # Two writes in one run (the node's checks come before the first); a
+    # read-only run is refused at its first write.
+    run("EVAL", "redis.call('set', KEYS[1], 'w1') return redis.call('set', KEYS[1], 'w2')",
+        1, "a")
+    run("EVAL_RO", "redis.call('get', KEYS[1]) return redis.call('set', KEYS[1], 'x')", 1, "a")
+    # REPL_NONE and back within a run, then a plain run.
+    run("EVAL", "redis.set_repl(redis.REPL_NONE) redis.call('set', KEYS[1], 'n') "
+                "redis.set_repl(redis.REPL_ALL) return redis.call('get', KEYS[1])", 1, "a")
+    run("EVALSHA", sha, 1, "a", "4")
+    # The same connection as a user with key patterns: its runs are checked.
+    run("ACL", "SETUSER", "lua", "on", ">pw", "~k*", "+@all")
+    run("AUTH", "lua", "pw")
+    run("EVALSHA", sha, 1, "k1", "5")
+    run("EVALSHA", sha, 1, "a", "6")
+    run("EVAL", "return redis.call('get', 'a')", 0)
+    run("AUTH", "default", "")
+    run("EVALSHA", sha, 1, "a", "7")
+    return replies
+
+
+def test_script_checks_are_per_run(hakv, real_redis):
+    results = []
+    for proc in (real_redis, hakv):
+        c = proc.client()
+        c.config_resetstat()
+        replies = _checks_per_run(c)
+        results.append((replies, c.get("a"), _stats(c)["commandstats"]))
+        c.close()
+    assert results[1] == results[0]
