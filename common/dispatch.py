@@ -324,7 +324,7 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
     names = client.command_names
     ks = server.keyspace
     tracker = server.memory_tracker
-    write_checks = server.write_checks
+    write_checks = None  # the armed ones, at the first write (_armed_write_checks)
     latency = server.latency
     slow_ns = server.slowlog_threshold * 1000
     if slow_ns < 0:
@@ -352,6 +352,12 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                 handler = cmd.handler
                 arity = cmd.arity
                 checked = cmd.is_write or cmd.denyoom
+                if checked and write_checks is None:
+                    # Sorting out the armed ones pays from two commands on.
+                    write_checks = (_armed_write_checks(server) if end - i > 1
+                                    else server.write_checks)
+                # Anything that may refuse this command (most runs: nothing).
+                gated = acl_check is not None or (checked and len(write_checks) > 0)
                 measure = tracker is not None and cmd.is_write
                 reads = cmd.reads
                 buckets = latency.get(cmd)
@@ -359,18 +365,19 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                     buckets = latency[cmd] = {}
             if len(argv) != arity if arity > 0 else len(argv) < -arity:
                 return i
-            reject = acl_check(client, cmd, argv) if acl_check is not None else None
-            if reject is None and checked:
-                for check in write_checks:
-                    reject = check(client, cmd)
-                    if reject is not None:
-                        break
-            if reject is not None:
-                cmd.rejected_calls += 1
-                server.count_error(reject)
-                out.append(encode(reject, resp3))
-                i += 1
-                continue
+            if gated:
+                reject = acl_check(client, cmd, argv) if acl_check is not None else None
+                if reject is None and checked:
+                    for check in write_checks:
+                        reject = check(client, cmd)
+                        if reject is not None:
+                            break
+                if reject is not None:
+                    cmd.rejected_calls += 1
+                    server.count_error(reject)
+                    out.append(encode(reject, resp3))
+                    i += 1
+                    continue
             # call(), for a top-level command outside MULTI, scripts and MONITOR.
             dirty_before = server.dirty
             client.custom_propagation = False
@@ -400,8 +407,8 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                     server.slowlog_add(client, argv, nanos / 1e9)
                 if nanos >= event_ns:
                     server.latency_monitor.command_event(cmd, nanos)
-            if server.dirty != dirty_before and not client.custom_propagation \
-                    and server.propagating:
+            if server.propagating and server.dirty != dirty_before \
+                    and not client.custom_propagation:
                 ks.propagate(client.dbid, argv)
             if server.pending_propagation:
                 server.flush_propagation()
@@ -431,6 +438,16 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
             server.stat_commands += calls
             if quick_calls:
                 buckets[0] = buckets.get(0, 0) + quick_calls
+
+
+def _armed_write_checks(server) -> list:
+    """The write checks that may refuse now (server.write_check_armed): the
+    others return None whatever the write, as long as nothing changes their
+    state, and plain commands do not (an AOF write error mid-batch is why an
+    AOF keeps the MISCONF check armed)."""
+    armed = server.write_check_armed
+    return [check for check in server.write_checks
+            if (may_refuse := armed.get(check)) is None or may_refuse()]
 
 
 def _add_stats(server, cmd, buckets: dict, calls: int, usec: int, quick_calls: int) -> None:

@@ -1081,6 +1081,7 @@ def attach(server) -> Memory:
     server.keyspace.on_expired = memory.on_expired
     memory.set_mode(server.settings["maxmemory-policy"])
     server.write_checks.insert(0, memory.write_check)  # OOM comes first (dispatch's order)
+    server.write_check_armed[memory.write_check] = lambda: bool(memory.maxmemory)
     server.cron_jobs.append(memory.cron)
     server.info_sections["memory"] = memory.info_memory
     server.used_memory = memory.used_memory

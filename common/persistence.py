@@ -62,6 +62,9 @@ class Persistence:
         server.cron_jobs.append(self.cron)
         server.shutdown_hooks.append(self.on_shutdown)
         server.write_checks.append(self.write_check)
+        # With AOF on, a write error may come in the middle of a batch.
+        server.write_check_armed[self.write_check] = lambda: (
+            self.last_bgsave_status != "ok" or self.aof.state != "off")
         server.info_sections["persistence"] = self.info
         server.settings.listeners.append(self.on_config_set)
 

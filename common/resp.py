@@ -224,6 +224,23 @@ def _fast_parse(reader, data: bytes, odd: bool = True):
             msg = gets()
     except Exception:  # hiredis.ProtocolError; TypeError for a map with a list key
         return None, 0
+    if len(out) == 1 and not odd:
+        # One message (a client that does not pipeline) and no line of
+        # another type: every argument hiredis gives as bytes was a "$" bulk,
+        # which it reads as strictly as Redis, so the message took exactly
+        # its encoding's length, summed here (cheaper than _at_boundary).
+        args = out[0]
+        if args.__class__ is not list or not args:
+            return None, 0  # False (partial), *-1, *0 or not an array: the slow path
+        used = 4 if len(args) < 10 else 3 + len(str(len(args)))
+        for a in args:
+            if a.__class__ is not bytes:
+                return None, 0
+            k = len(a)
+            used += k + (6 if k < 10 else 7 if k < 100 else 5 + len(str(k)))
+        if used > len(data):
+            return None, 0
+        return out, used
     # Only arrays of bulk strings: b"".join raises unless every argument is
     # bytes (not an int, None, a nested list ...). Elements that hiredis also
     # gives as bytes or lists (+simple, (bignum, =verbatim, ~set, |attribute:

@@ -95,6 +95,9 @@ class Server:
         self.busy_script = None
         self.stale_gate = None
         self.write_checks: list = []
+        # check -> fn(): may it refuse a write now? dispatch.run_plain calls only
+        # those that may (once per batch); a check without one is always called.
+        self.write_check_armed: dict = {}
         self.info_sections: dict = {}
         self.cron_jobs: list = []
         self.shutdown_hooks: list = []

@@ -18,6 +18,7 @@ class PrimaryComponent:
         server.change_repl_id = self._change_repl_id
         server.role_name = lambda: "slave" if source.is_replica() else "master"
         server.write_checks.append(source.min_replicas_check)
+        server.write_check_armed[source.min_replicas_check] = lambda: bool(source.min_replicas)
         server.cron_jobs.append(source.cron)
         server.disconnect_hooks.append(source.client_gone)
         server.shutdown_hooks.append(source.log_lagging_at_shutdown)

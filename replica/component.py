@@ -17,6 +17,7 @@ class ReplicaComponent:
         source.follower = follower
         server.follower = follower
         server.write_checks.append(follower.readonly_check)
+        server.write_check_armed[follower.readonly_check] = lambda: follower.host is not None
         server.cron_jobs.append(follower.cron)
         server.shutdown_hooks.append(follower.shutdown)
         server.settings.listeners.append(self._config_changed)

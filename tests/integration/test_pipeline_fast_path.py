@@ -12,6 +12,7 @@ at once (a few KB at most).
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -225,6 +226,58 @@ def test_oom_rejects_pipelined_writes_only(raw, r):
         assert stats["cmdstat_set"]["rejected_calls"] == 2
     finally:
         r.config_set("maxmemory", 0)
+
+
+def _refuses_pipelined_writes(raw, error: bytes) -> None:
+    """A pipeline of SETs and GETs (both typed before, so it takes the fast
+    path): the writes get `error`, the reads their value."""
+    expected = b"-" + error + b"\r\n$1\r\nv\r\n-" + error + b"\r\n"
+    data = pipeline((b"SET", b"x", b"1"), (b"GET", b"k"), (b"SET", b"y", b"1"))
+    assert raw.exchange(data, expected) == expected
+
+
+def _takes_pipelined_writes(raw) -> None:
+    expected = b"+OK\r\n$1\r\nv\r\n+OK\r\n"
+    data = pipeline((b"SET", b"x", b"1"), (b"GET", b"k"), (b"SET", b"y", b"1"))
+    assert raw.exchange(data, expected) == expected
+
+
+def test_write_checks_follow_their_state_between_pipelines(raw, r, hakv):
+    # run_plain calls only the write checks that may refuse (once per batch):
+    # each refusal must start and stop with the state behind it.
+    r.set("k", "v")
+    _takes_pipelined_writes(raw)
+    # NOREPLICAS: min-replicas-to-write without replicas.
+    r.config_set("min-replicas-to-write", 1)
+    _refuses_pipelined_writes(raw, b"NOREPLICAS Not enough good replicas to write.")
+    r.config_set("min-replicas-to-write", 0)
+    _takes_pipelined_writes(raw)
+    # READONLY: a replica (of a primary that is not there; it serves stale data).
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        r.execute_command("REPLICAOF", "127.0.0.1", spare.getsockname()[1])
+        try:
+            _refuses_pipelined_writes(raw, b"READONLY You can't write against a read only replica.")
+        finally:
+            r.execute_command("REPLICAOF", "NO", "ONE")
+    _takes_pipelined_writes(raw)
+    # MISCONF: a failed BGSAVE with save points configured.
+    r.config_set("save", "3600 1")
+    os.mkdir(os.path.join(hakv.workdir, "blocked.rdb"))  # renaming onto a directory fails
+    r.config_set("dbfilename", "blocked.rdb")
+    r.bgsave()
+    deadline = time.monotonic() + 10
+    while r.info("persistence")["rdb_last_bgsave_status"] != "err":
+        assert time.monotonic() < deadline, "the BGSAVE did not fail"
+        time.sleep(0.05)
+    misconf = (b"MISCONF Redis is configured to save RDB snapshots, but it's currently unable "
+               b"to persist to disk. Commands that may modify the data set are disabled, "
+               b"because this instance is configured to report errors during writes if RDB "
+               b"snapshotting fails (stop-writes-on-bgsave-error option). Please check the "
+               b"Redis logs for details about the RDB error.")
+    _refuses_pipelined_writes(raw, misconf)
+    r.config_set("stop-writes-on-bgsave-error", "no")
+    _takes_pipelined_writes(raw)
 
 
 def test_client_pause_write_holds_the_pipeline_in_order(raw, r):

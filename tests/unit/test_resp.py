@@ -247,6 +247,49 @@ def test_pipelines_of_varied_arguments(count):
     assert feed_all(data, 7) == cmds
 
 
+@pytest.mark.parametrize("count", [1, 2, 9, 10, 11, 12])
+def test_one_message_per_chunk_takes_the_fast_path(count, monkeypatch):
+    # A client that does not pipeline: the chunk's length is checked against
+    # the message's encoding, summed argument by argument (lengths around
+    # the digit boundaries), and the reader stays usable for the next one.
+    from hakv.common import resp
+    refused = []
+    fast_parse = resp._fast_parse
+
+    def watched(reader, chunk, *odd):
+        commands, used = fast_parse(reader, chunk, *odd)
+        if commands is None or used != len(chunk):
+            refused.append(chunk)
+        return commands, used
+
+    monkeypatch.setattr(resp, "_fast_parse", watched)
+    parser = RequestParser()
+    for n in (0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 100000):
+        cmd = [b"SET"] + [b"v" * n] * (count - 1) if count > 1 else [b"v" * n or b"x"]
+        assert parser.feed(encode_command(*cmd)) == [cmd], n
+    assert not refused
+
+
+def test_one_message_then_the_start_of_the_next():
+    # One whole message and a few bytes of the next in one chunk: the
+    # reader is replaced and the rest waits in the Python parser.
+    first = encode_command(b"GET", b"k")
+    for tail in (b"*", b"*1", b"*1\r", b"*1\r\n", b"*1\r\n$4\r\nPI", b"*1\r\n$4\r\nPING\r"):
+        parser = RequestParser()
+        assert parser.feed(first + tail) == [[b"GET", b"k"]], tail
+        assert parser.feed(b"*1\r\n$4\r\nPING\r\n"[len(tail):]) == [[b"PING"]], tail
+        assert parser.feed(first) == [[b"GET", b"k"]], tail
+
+
+def test_a_shorter_element_and_a_partial_message_are_not_mistaken_for_one_message():
+    # "+foo" is 3 bytes shorter than "$3\r\nfoo": with the first 3 bytes of a
+    # next message the chunk has the length of *1 $3 foo. Redis refuses the
+    # '+' element; the parser must not take hiredis's reading of it.
+    message, commands = protocol_error(b"*1\r\n+foo\r\n*1\r")
+    assert message == "Protocol error: expected '$', got '+'"
+    assert commands == []
+
+
 def test_parser_keeps_partial_state_across_chunks():
     parser = RequestParser()
     assert parser.feed(b"*2\r\n$4\r\nECHO\r\n$5\r\nhel") == []
