@@ -11,14 +11,17 @@ servers involved have them.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 from collections import deque
 
+import pytest
 import redis
 
 from hakv.common import rdb
+from hakv.common.main import build_server
 from hakv.common.types.zset import ZSet
 from persistence_support import norm
 
@@ -88,6 +91,17 @@ def has_commands(client, *names) -> bool:
 
 
 # ------------------------------------------------------------ unit-test fakes
+
+
+@pytest.fixture
+def in_process_primary(tmp_path, monkeypatch):
+    """A primary's Server without sockets, on a loop of its own (tests of
+    the primary's replication parts in-process)."""
+    monkeypatch.chdir(tmp_path)
+    server = build_server(["--save", ""]).server
+    server.loop = asyncio.new_event_loop()
+    yield server
+    server.loop.close()
 
 
 class RecordingTransport:

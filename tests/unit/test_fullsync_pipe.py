@@ -6,25 +6,14 @@ mark is a failed sync, whatever the child's exit status."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
 
 from hakv.common.connection import Client
-from hakv.common.main import build_server
 from hakv.primary.fullsync import SOCKET, SnapshotJob
 from hakv.primary.links import ReplicaLink
-from replication_support import RecordingTransport
-
-
-@pytest.fixture
-def primary(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    server = build_server(["--save", ""]).server
-    server.loop = asyncio.new_event_loop()
-    yield server
-    server.loop.close()
+from replication_support import RecordingTransport, in_process_primary as primary
 
 
 class ClosingTransport(RecordingTransport):

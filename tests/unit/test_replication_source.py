@@ -6,25 +6,14 @@ nothing twice."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from hakv.common.connection import Client
-from hakv.common.main import build_server
 from hakv.common.resp import encode_command
 from hakv.primary.links import ReplicaLink
 from hakv.primary.source import select_command
-from replication_support import RecordingTransport
-
-
-@pytest.fixture
-def primary(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    server = build_server(["--save", ""]).server
-    server.loop = asyncio.new_event_loop()
-    yield server
-    server.loop.close()
+from replication_support import RecordingTransport, in_process_primary as primary
 
 
 def add_replica(source, state=ReplicaLink.ONLINE) -> ReplicaLink:
