@@ -326,13 +326,7 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
     tracker = server.memory_tracker
     write_checks = None  # the armed ones, at the first write (_armed_write_checks)
     latency = server.latency
-    slow_ns = server.slowlog_threshold * 1000
-    if slow_ns < 0:
-        slow_ns = 1 << 62  # slowlog off
-    event_ns = server.latency_event_ns
-    # Durations below `quick` need no slowlog / latency event and land in
-    # latency bucket 0 (under 1 us): counted in a local.
-    quick = 1000 if slow_ns >= 1000 and event_ns >= 1000 else min(1000, slow_ns + 1, event_ns)
+    slow_ns, event_ns, quick = batch_thresholds(server)
     resp3 = client.resp3
     perf_counter_ns = _perf_counter_ns
     current = None  # the command of the current run
@@ -438,6 +432,19 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
             server.stat_commands += calls
             if quick_calls:
                 buckets[0] = buckets.get(0, 0) + quick_calls
+
+
+def batch_thresholds(server) -> tuple[int, int, int]:
+    """For a batch path (run_plain, replica/apply.py): (slowlog threshold,
+    latency-event threshold, quick), in ns. Durations below `quick` need no
+    slowlog / latency event and land in latency bucket 0 (under 1 us), so a
+    batch just counts them."""
+    slow_ns = server.slowlog_threshold * 1000
+    if slow_ns < 0:
+        slow_ns = 1 << 62  # slowlog off
+    event_ns = server.latency_event_ns
+    quick = 1000 if slow_ns >= 1000 and event_ns >= 1000 else min(1000, slow_ns + 1, event_ns)
+    return slow_ns, event_ns, quick
 
 
 def _armed_write_checks(server) -> list:

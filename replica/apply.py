@@ -40,13 +40,7 @@ def apply_plain(link, commands: list, i: int, end: int) -> int:
     ks = server.keyspace
     tracker = server.memory_tracker
     latency = server.latency
-    slow_ns = server.slowlog_threshold * 1000
-    if slow_ns < 0:
-        slow_ns = 1 << 62  # slowlog off
-    event_ns = server.latency_event_ns
-    # Durations below `quick` need no slowlog / latency event and land in
-    # latency bucket 0 (under 1 us): counted in a local.
-    quick = 1000 if slow_ns >= 1000 and event_ns >= 1000 else min(1000, slow_ns + 1, event_ns)
+    slow_ns, event_ns, quick = dispatch.batch_thresholds(server)
     perf_counter_ns = _perf_counter_ns
     current = buckets = None  # the command of the current run, its latency histogram
     calls = usec_total = quick_calls = 0
