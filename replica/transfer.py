@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 
 from hakv.common import rdb, snapshot
 from hakv.common.crc64 import CrcHelper, crc64
@@ -28,6 +29,59 @@ SLICE_SECONDS = 0.05
 # core, while this one parses (the helper costs ~70 ms of CPU to start: not
 # for small snapshots; the first MiB costs ~30 ms here).
 CRC_HELPER_AFTER = 1 << 20
+# Bytes the parser may run ahead of the checksum helper before it waits for
+# it (the helper, at ~80 MB/s, is faster than the parser but is not always
+# scheduled when its pipe fills: waiting then cost 10% of a 1M-key sync).
+CRC_QUEUE_LIMIT = 32 << 20
+
+
+class QueuedCrcHelper(CrcHelper):
+    """A CrcHelper that does not make the caller wait while its pipe is full
+    (up to CRC_QUEUE_LIMIT bytes behind): what does not fit is queued, by
+    reference (update() takes bytes that do not change), and written by
+    later updates, the rest by result()."""
+
+    def __init__(self, crc: int = 0):
+        super().__init__(crc)
+        self._fd = self._stdin.fileno()
+        os.set_blocking(self._fd, False)
+        self._queue: deque = deque()
+        self._queued = 0
+
+    def update(self, data) -> None:
+        if data:
+            self._queue.append(data)
+            self._queued += len(data)
+        self._drain()
+        if self._queued > CRC_QUEUE_LIMIT:
+            self._drain_waiting(CRC_QUEUE_LIMIT // 2)
+
+    def _drain(self, keep: int = 0) -> None:
+        """Write queued bytes until `keep` or fewer remain or the pipe is full
+        (OSError if the helper died)."""
+        queue, fd = self._queue, self._fd
+        while self._queued > keep:
+            head = queue[0]
+            try:
+                n = os.write(fd, head)
+            except BlockingIOError:
+                return
+            self._queued -= n
+            if n < len(head):
+                queue[0] = memoryview(head)[n:]  # (a full pipe says so next time round)
+            else:
+                queue.popleft()
+
+    def _drain_waiting(self, keep: int) -> None:
+        os.set_blocking(self._fd, True)
+        try:
+            self._drain(keep)
+        finally:
+            os.set_blocking(self._fd, False)
+
+    def result(self) -> int:
+        self._drain_waiting(0)
+        return super().result()
 
 
 class _KeyspaceShim:
@@ -84,7 +138,7 @@ class StreamChecksum:
         self.crc = crc64(data, self.crc)
         if self.summed >= self.helper_after:
             try:
-                self.helper = CrcHelper(self.crc)
+                self.helper = QueuedCrcHelper(self.crc)
             except OSError:
                 self.helper_after = float("inf")  # no helper: summed here
 

@@ -5,11 +5,16 @@ process or in a helper process, however the snapshot is cut into reads."""
 from __future__ import annotations
 
 import io
+import os
 import random
+import signal
+import threading
+import time
 
 import pytest
 
 from hakv.common import rdb
+from hakv.common.crc64 import crc64
 from hakv.common.keyspace import Keyspace
 from hakv.replica import transfer
 from hakv.replica.transfer import StreamChecksum
@@ -129,4 +134,68 @@ def test_a_dead_helper_fails_the_load_with_an_rdb_error():
     with pytest.raises(rdb.RdbError, match="Can't verify the RDB checksum"):
         for i in range(5000, len(data), 4096):  # until the pipe reports the death
             c.update(data[i:i + 4096])
+    assert c.helper is None
+
+
+# -- the helper's input queue: the parser never waits for a busy helper
+
+
+def stopped_helper():
+    helper = transfer.QueuedCrcHelper()
+    os.kill(helper._proc.pid, signal.SIGSTOP)  # a helper the scheduler left out
+    return helper
+
+
+def test_a_stopped_helper_does_not_stop_the_parser():
+    data = os.urandom(3 << 20)  # more than the helper's pipe holds
+    helper = stopped_helper()
+    # (Were update() to wait, this ends the wait: the test fails, not hangs.)
+    resume = threading.Timer(3.0, os.kill, (helper._proc.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        start = time.monotonic()
+        for i in range(0, len(data), 256 * 1024):
+            helper.update(data[i:i + 256 * 1024])
+        assert time.monotonic() - start < 1.0
+        assert helper._queued > 0  # what the pipe did not take waits here
+        resume.cancel()
+        os.kill(helper._proc.pid, signal.SIGCONT)
+        assert helper.result() == crc64(data)
+    finally:
+        resume.cancel()
+        helper.close()
+
+
+def test_the_queue_is_bounded(monkeypatch):
+    monkeypatch.setattr(transfer, "CRC_QUEUE_LIMIT", 1 << 20)
+    data = os.urandom(4 << 20)
+    helper = stopped_helper()
+    resume = threading.Timer(0.3, os.kill, (helper._proc.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        start = time.monotonic()
+        helper.update(data)  # over the limit: waits for the helper
+        assert time.monotonic() - start >= 0.25
+        assert helper._queued <= 1 << 20
+        assert helper.result() == crc64(data)
+    finally:
+        resume.cancel()
+        if helper._proc.poll() is None:
+            os.kill(helper._proc.pid, signal.SIGCONT)
+        helper.close()
+
+
+def test_a_helper_dying_with_a_queue_fails_the_load():
+    data = make_dump(200000)
+    c = StreamChecksum(helper_after=1000)
+    c.update(data[:5000])
+    os.kill(c.helper._proc.pid, signal.SIGSTOP)
+    c.update(data[5000:5000 + (3 << 20)])  # partly queued
+    assert c.helper._queued > 0
+    c.helper._proc.kill()
+    c.helper._proc.wait()
+    with pytest.raises(rdb.RdbError, match="Can't verify the RDB checksum"):
+        for i in range(5000 + (3 << 20), len(data), 65536):
+            c.update(data[i:i + 65536])
+        c.verify(rdb.RdbParser())  # (result() writes the rest: the death shows there)
     assert c.helper is None
