@@ -7,9 +7,10 @@
    - SAVE time (the command's round trip) and the dump's size,
    - the CPU seconds of each load and SAVE (hakv's load from its "DB load
      CPU time" log line): on a busy machine the wall times swing, these less.
-     hakv's include its helper processes, which run on another core (CRC64;
-     for a load also rdb_prefetch, decoding compressed values ahead);
-     "loading process only" leaves them out.
+     hakv's include its helper processes, which run on another core (for a
+     SAVE the CRC64; for a load one rdb_prefetch helper, decoding compressed
+     values ahead and computing the CRC64); "loading process only" leaves
+     them out.
    Target: SAVE and load <= 3x Redis's time.
 2. BGSAVE's effect on request latency: p50/p99 of GET/SET round trips on one
    connection without a BGSAVE, and while the BGSAVE child runs.

@@ -115,14 +115,13 @@ class Persistence:
         self.loading_loaded_bytes = 0
         start_children_cpu = _children_cpu()
         loader = snapshot.KeyspaceLoader(server)
-        # A big file's checksum is computed by a helper process meanwhile.
-        helper = rdb.file_checksum_helper(path)
         ahead = None
         try:
             with open(path, "rb") as f:
-                # ... and its compact values are decoded by another one.
-                ahead = rdb.start_prefetch(f)
-                parser = loader.parser(verify_checksum=helper is None, prefetch=ahead)
+                # A big file's compact values are decoded, and its checksum
+                # computed, by a helper process meanwhile.
+                ahead = rdb.start_prefetch(f, checksum=True)
+                parser = loader.parser(verify_checksum=ahead is None, prefetch=ahead)
                 deadline = time.perf_counter() + LOAD_SLICE
                 while not parser.done:
                     chunk = f.read(max(1 << 20, parser.bytes_needed))
@@ -134,13 +133,11 @@ class Persistence:
                         await asyncio.sleep(0)
                         deadline = time.perf_counter() + LOAD_SLICE
                 loader.apply(parser.close())
-            if helper is not None:
-                rdb.verify_file_checksum(parser, path, helper)
+                if ahead is not None:
+                    rdb.verify_file_checksum(parser, f, ahead)
         finally:
             if ahead is not None:
                 ahead.close()
-            if helper is not None:
-                helper[0].close()
         self.loaded_aux = loader.finish()
         self.keys_loaded = loader.keys_loaded
         self.keys_expired = loader.keys_expired

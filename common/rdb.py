@@ -90,11 +90,11 @@ was cut short).  ``parser.done`` turns true once EOF and checksum were read
 ``parser.unused`` holds bytes fed after the end, ``parser.version`` is the RDB
 version and ``parser.keys_loaded`` / ``parser.keys_expired`` count keys.
 
-Files of CRC_HELPER_MIN_FILE (8 MiB) or more get their checksum computed by
-a helper process while they are parsed: ``helper =
-file_checksum_helper(path)`` (None for a small file), a parser with
-``verify_checksum=helper is None``, then ``verify_file_checksum(parser, path,
-helper)`` and ``helper[0].close()`` in any case.  load_file does so.
+That helper also computes the checksum of the file while it is parsed:
+``ahead = start_prefetch(f, checksum=True)`` (None for a small file), a
+parser with ``verify_checksum=ahead is None, prefetch=ahead``, then
+``verify_file_checksum(parser, f, ahead)`` and ``ahead.close()`` in any
+case.  load_file does so.
 
 Every problem raises `RdbError` with a message in Redis's words: "Wrong RDB
 checksum expected: (...) but got (...)", "Unexpected EOF reading RDB file",
@@ -137,7 +137,7 @@ from hakv.common.crc64 import CrcHelper, crc64
 __all__ = [
     "RDB_VERSION", "MAX_LOADABLE_VERSION", "DEFAULT_LZF_TRY_RATIO", "RdbError", "EncodingLimits",
     "RdbWriter", "dump_to_file", "RdbParser", "load", "load_file",
-    "file_checksum_helper", "verify_file_checksum", "start_prefetch",
+    "verify_file_checksum", "start_prefetch",
     "dump_payload", "load_payload",
     "Key", "Aux", "Function", "ResizeDb", "ModuleAux",
 ]
@@ -2059,69 +2059,59 @@ def _parse_from(parser, read, chunk_size: int) -> Iterator:
 
 def load_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20, **options) -> Iterator:
     """load() on the file at `path`."""
-    helper = file_checksum_helper(path) if options.get("verify_checksum", True) else None
-    if helper is not None:
-        options["verify_checksum"] = False
+    verify = options.pop("verify_checksum", True)
     ahead = None
     try:
         with open(path, "rb", buffering=0) as f:
-            ahead = start_prefetch(f)
-            parser = RdbParser(prefetch=ahead, **options)
+            ahead = start_prefetch(f, checksum=verify)
+            parser = RdbParser(prefetch=ahead, verify_checksum=verify and ahead is None,
+                               **options)
             yield from _parse_from(parser, f.read, chunk_size)
-        if helper is not None:
-            verify_file_checksum(parser, path, helper)
+            if verify and ahead is not None:
+                verify_file_checksum(parser, f, ahead)
     finally:
         if ahead is not None:
             ahead.close()
-        if helper is not None:
-            helper[0].close()
 
 
-def start_prefetch(fileobj):
+def start_prefetch(fileobj, checksum: bool = False):
     """For a big file open at its start: a helper process decoding its compact
     values and LZF strings ahead of the parser (an rdb_prefetch.Prefetch: pass
-    it as RdbParser(prefetch=...), close() it in any case), else None."""
+    it as RdbParser(prefetch=...), close() it in any case), else None.  With
+    `checksum`, the helper also computes the CRC64 of all but the file's last
+    8 bytes (where a dump that ends the file keeps its checksum): give the
+    parser verify_checksum=False, then call verify_file_checksum()."""
     from hakv.common.rdb_prefetch import Prefetch
-    return Prefetch.start(fileobj)
-
-
-CRC_HELPER_MIN_FILE = 8 << 20  # smaller files are checksummed in the loading process
-
-
-def file_checksum_helper(path) -> tuple[CrcHelper, int] | None:
-    """For a big file: (a helper process computing the CRC64 of all but its
-    last 8 bytes -- where a dump that ends with its checksum keeps it --, that
-    length), else None.  Load with verify_checksum=False, then call
-    verify_file_checksum(); close() the helper in any case."""
-    try:
-        size = os.path.getsize(path)
-        if size < CRC_HELPER_MIN_FILE:
+    stop = None
+    if checksum:
+        try:
+            stop = max(0, os.fstat(fileobj.fileno()).st_size - 8)
+        except (OSError, ValueError, AttributeError):
             return None
-        return CrcHelper(path=os.fspath(path), stop=size - 8), size - 8
-    except OSError:
-        return None  # no helper: the parser checks as it goes
+    return Prefetch.start(fileobj, checksum_stop=stop)
 
 
-def verify_file_checksum(parser: RdbParser, path, helper: tuple[CrcHelper, int]) -> None:
+def verify_file_checksum(parser: RdbParser, fileobj, ahead) -> None:
     """The check a parser made with verify_checksum=False skipped, with the
-    CRC from file_checksum_helper (or computed here when the dump does not end
-    the file).  Raises RdbError as the parser would."""
+    CRC from start_prefetch(..., checksum=True)'s helper -- or computed here
+    when the dump does not end the file or the helper failed.  `fileobj`: the
+    file, open (binary).  Raises RdbError as the parser would."""
     stored = parser.checksum
     if not stored:
         return  # RDB < 5, or saved with rdbchecksum no
-    crc_helper, covered = helper
-    if parser.eof_offset == covered:
-        computed = crc_helper.result()
-    else:
+    computed = ahead.checksum() if parser.eof_offset == ahead.checksum_stop else None
+    if computed is None:
         computed = 0
         left = parser.eof_offset
-        with open(path, "rb", buffering=0) as f:
-            while left > 0:
-                data = f.read(min(left, 4 << 20))
-                if not data:
-                    raise RdbError("Unexpected EOF reading RDB file")
-                computed = crc64(data, computed)
-                left -= len(data)
+        fd = fileobj.fileno()
+        at = 0
+        while left > 0:
+            data = os.pread(fd, min(left, 4 << 20), at)
+            if not data:
+                raise RdbError("Unexpected EOF reading RDB file")
+            computed = crc64(data, computed)
+            left -= len(data)
+            at += len(data)
     if computed != stored:
         raise RdbError(f"Wrong RDB checksum expected: ({computed:x}) but got ({stored:x})")
 

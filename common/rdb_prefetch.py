@@ -12,11 +12,18 @@ work -- on another core.  Uncompressed strings are left to the loader (taking
 a result costs it about what decoding one does), and a helper that meets no
 LZF string in the first MiBs (a dump hakv wrote) stops.
 
+The same helper also computes the file's CRC64 (``checksum_stop``: of its
+first that many bytes), a block at a time as its walk goes by, so a load has
+one helper process, not two (on 2 cores, the loader keeps one to itself).
+
 Public API (rdb.load_file and the server's startup load use it)::
 
-    ahead = Prefetch.start(fileobj)   # None for a file under MIN_FILE_SIZE or if it fails
+    ahead = Prefetch.start(fileobj, checksum_stop=None)
+                                      # None for a file under MIN_FILE_SIZE or if it fails
     parser = rdb.RdbParser(..., prefetch=ahead)   # fed that file from its first byte
     ...
+    ahead.checksum() -> int | None    # once the parser is done: crc64(file[:checksum_stop])
+                                      # (waits for it; None if the helper failed)
     ahead.close()                     # in any case
     ahead.missed                      # strings the loader decoded itself
 
@@ -44,7 +51,10 @@ it decodes too.
 
 Helper protocol (stdout): batches of a length (4 bytes, little-endian) and
 that many bytes of marshal data: (keys, values), two lists, a key being
-(file offset, kind) and a value (length, what was made).  Length 0 ends it.
+(file offset, kind) and a value (length, what was made).  Length 0 ends
+them; with a checksum asked for, its 8 bytes (little-endian) follow once
+computed.  The loader's checksum() writes LOADER_DONE into the shared page:
+the helper stops walking and only finishes the checksum.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ import subprocess
 import sys
 
 from hakv.common import lzf, rdb
+from hakv.common.crc64 import crc64
 
 __all__ = ["Prefetch", "MISS", "RAW", "MIN_FILE_SIZE"]
 
@@ -77,15 +88,19 @@ _LEAD = 1 << 20              # helper behind the loader: resume this far past it
 # ahead; more, and it decodes too.  (Its lead is bounded by the pipe, ~1 MiB.)
 _DECODE_LEAD = 256 << 10
 _END_KEY = (-1, -2)      # after a batch's last key: no bounds check on the fast path
+_LOADER_DONE = 1 << 62   # in the shared page: the loader needs no more results
+_CRC_STEP = 1 << 20      # helper: checksum the file in blocks of this size (lane-sized)
+_CRC_MAX_LAG = 8 << 20   # ... and not more than this far behind its walk (~0.1 s of work)
 
 
 class Prefetch:
     """The loader's side: results arriving from the helper, taken in file order."""
 
-    __slots__ = ("base", "_proc", "_fd", "_progress", "_pending", "_keys", "_values", "_i",
-                 "_ended", "_quiet_until", "missed")
+    __slots__ = ("base", "checksum_stop", "_proc", "_fd", "_progress", "_pending", "_keys",
+                 "_values", "_i", "_ended", "_broken", "_quiet_until", "missed")
 
-    def __init__(self, proc, progress):
+    def __init__(self, proc, progress, checksum_stop: int | None = None):
+        self.checksum_stop = checksum_stop  # checksum() covers the file's first bytes up to it
         self._proc = proc
         self._fd = proc.stdout.fileno()
         os.set_blocking(self._fd, False)
@@ -95,13 +110,16 @@ class Prefetch:
         self._keys: list = [_END_KEY]
         self._values: list = []
         self._i = 0
-        self._ended = False
+        self._ended = False         # the helper sent its last batch (or failed)
+        self._broken = False        # ... it failed: no checksum to expect
         self._quiet_until = -1      # don't poll the pipe before this file offset
         self.missed = 0             # strings the loader had to decode itself
 
     @classmethod
-    def start(cls, fileobj) -> "Prefetch | None":
-        """A helper for the file open as `fileobj` (binary, read from its start)."""
+    def start(cls, fileobj, checksum_stop: int | None = None) -> "Prefetch | None":
+        """A helper for the file open as `fileobj` (binary, read from its
+        start); with `checksum_stop`, it also computes the CRC64 of the
+        file's first that many bytes (see checksum())."""
         progress_fd = -1
         try:
             fd = fileobj.fileno()
@@ -114,7 +132,7 @@ class Prefetch:
             # shadow the stdlib's types); hakv itself is installed.
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "hakv.common.rdb_prefetch", str(fd),
-                 str(progress_fd)],
+                 str(progress_fd), str(-1 if checksum_stop is None else checksum_stop)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 pass_fds=(fd, progress_fd), start_new_session=True)
         except (OSError, ValueError, AttributeError):
@@ -126,7 +144,7 @@ class Prefetch:
             fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
         except OSError:
             pass
-        return cls(proc, progress)
+        return cls(proc, progress, checksum_stop)
 
     def take(self, start: int, kind: int):
         """(length, value): what the helper made (`kind`) of the string at
@@ -172,7 +190,8 @@ class Prefetch:
             if len(pending) >= 4:
                 total = 4 + _HEADER.unpack_from(pending)[0]
                 if total == 4:
-                    self._end()
+                    del pending[:4]  # (what follows is the checksum)
+                    self._ended = True
                     return False
                 if len(pending) >= total:
                     break
@@ -203,8 +222,42 @@ class Prefetch:
         return True
 
     def _end(self) -> None:
-        self._ended = True
+        """The helper died or sent garbage: no more results, nor checksum."""
+        self._ended = self._broken = True
         self._pending = bytearray()
+
+    def checksum(self) -> int | None:
+        """The CRC64 the helper computed (Prefetch.start's checksum_stop),
+        once the loader is done with the results: waits for the helper,
+        skipping results not taken.  None if none comes (the helper failed,
+        or no checksum was asked for): the caller computes it itself."""
+        _PROGRESS.pack_into(self._progress, 0, _LOADER_DONE)  # stop walking
+        if self._broken:
+            return None
+        pending = self._pending
+        os.set_blocking(self._fd, True)
+        try:
+            while True:
+                chunk = os.read(self._fd, _PIPE_SIZE)
+                if not chunk:
+                    break
+                pending += chunk
+        except OSError:
+            return None
+        if not self._ended:  # skip the batches the loader did not need
+            at = 0
+            while len(pending) >= at + 4:
+                size = _HEADER.unpack_from(pending, at)[0]
+                at += 4 + size
+                if size == 0:
+                    break
+            else:
+                return None
+            del pending[:at]
+            self._ended = True
+        if self._proc.wait() != 0 or len(pending) != 8:
+            return None
+        return int.from_bytes(pending, "little")
 
     def close(self) -> None:
         proc = self._proc
@@ -226,10 +279,13 @@ class _Walker:
     """Walks an RDB's records in `buf` (from the start), sending what it
     decodes to `out` in batches."""
 
-    def __init__(self, buf, progress, out):
+    def __init__(self, buf, progress, out, checksum_stop: int = -1):
         self.buf = buf
         self.progress = progress  # the page where the loader says where it is
         self.out = out
+        self.crc_stop = checksum_stop  # checksum buf[:crc_stop] (-1: none)
+        self.crc = 0
+        self.crc_done = 0         # ... the bytes checksummed so far
         self.keys: list = []      # the batch being made: (offset, kind) ...
         self.values: list = []    # ... and (length, what was made of those bytes)
         self.send_at = _BATCH_BYTES
@@ -244,15 +300,38 @@ class _Walker:
             del self.keys[:], self.values[:]  # (in place: walk() holds them)
         self.send_at = pos + _BATCH_BYTES
 
-    def check_loader(self, pos: int) -> bool:
+    def check_loader(self, pos: int) -> bool | None:
         """Adapt to the loader's pace: if it is past `pos`, skip up to a
         little beyond (walk without decoding: what the loader has passed is of
         no use); with a short lead only decompress (faster), with a long one
-        also decode.  Returns whether to decode."""
-        lead = pos - _PROGRESS.unpack_from(self.progress)[0]
+        also decode.  Returns whether to decode, None if the loader is done.
+        Also checksums the blocks walked past: at once with a long lead (time
+        the helper would spend blocked on a full pipe), else later, while
+        the results the loader is about to need come first (up to
+        _CRC_MAX_LAG behind: the loader waits for the rest at its end)."""
+        loader = _PROGRESS.unpack_from(self.progress)[0]
+        if loader == _LOADER_DONE:
+            return None
+        lead = pos - loader
         if lead < 0:
             self.skip_until = pos - lead + _LEAD
+        behind = pos - self.crc_done
+        if behind >= _CRC_STEP and self.crc_stop >= 0 and (
+                lead >= _DECODE_LEAD or behind >= _CRC_MAX_LAG):
+            self.checksum_to(pos)
         return lead >= _DECODE_LEAD
+
+    def checksum_to(self, pos: int) -> None:
+        """Checksum whole blocks up to `pos` (all up to crc_stop at the end)."""
+        buf, crc, done = self.buf, self.crc, self.crc_done
+        stop = min(pos, self.crc_stop)
+        while done + _CRC_STEP <= stop:
+            crc = crc64(buf[done:done + _CRC_STEP], crc)
+            done += _CRC_STEP
+        if pos >= self.crc_stop:
+            crc = crc64(buf[done:self.crc_stop], crc)
+            done = self.crc_stop
+        self.crc, self.crc_done = crc, done
 
     def length(self, pos: int) -> tuple[int, int]:
         buf = self.buf
@@ -339,6 +418,8 @@ class _Walker:
                 if pos > _GIVE_UP_AFTER and not self.compressed:
                     return  # a dump saved without LZF (as hakv's): nothing to do
                 decode_blobs = self.check_loader(pos)
+                if decode_blobs is None:
+                    return  # the loader is done
                 skip_until = self.skip_until
                 check_at = pos + _CHECK_EVERY
             b = buf[pos + 1]  # the key
@@ -442,25 +523,31 @@ class _Walker:
         return -1  # EOF, module AUX data, old function records
 
 
-def _serve(fd: int, progress_fd: int) -> int:
+def _serve(fd: int, progress_fd: int, checksum_stop: int) -> int:
     import gc
 
     gc.disable()
     out = os.fdopen(1, "wb", buffering=0)
     try:
-        buf = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+        size = os.fstat(fd).st_size
+        buf = mmap.mmap(fd, size, prot=mmap.PROT_READ)
         progress = mmap.mmap(progress_fd, mmap.PAGESIZE, prot=mmap.PROT_READ)
-        walker = _Walker(buf, progress, out)
+        if checksum_stop > size:
+            return 1  # the file is shorter than announced: no checksum
+        walker = _Walker(buf, progress, out, checksum_stop)
         try:
             walker.walk()
         except (ValueError, IndexError, OverflowError):
             pass  # a record this walk cannot follow: the loader goes on alone
         walker.send(0)
         out.write(_HEADER.pack(0))
+        if checksum_stop >= 0:
+            walker.checksum_to(checksum_stop)
+            out.write(walker.crc.to_bytes(8, "little"))
     except BrokenPipeError:
         pass  # the loader finished or gave up
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(_serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))

@@ -743,7 +743,8 @@ def test_writer_hands_the_checksum_to_a_helper(tmp_path, monkeypatch):
 
 
 def test_load_file_checks_the_helper_checksum(tmp_path, monkeypatch):
-    monkeypatch.setattr(rdb, "CRC_HELPER_MIN_FILE", 0)
+    from hakv.common import rdb_prefetch
+    monkeypatch.setattr(rdb_prefetch, "MIN_FILE_SIZE", 0)  # the helper computes the checksum
     data = _mixed_keyspace(5000)
     path = tmp_path / "dump.rdb"
     rdb.dump_to_file(path, [(0, data, {})])

@@ -73,7 +73,7 @@ def load_all(path, **options) -> dict:
 
 def load_alone(path, **options) -> dict:
     saved = rdb.start_prefetch
-    rdb.start_prefetch = lambda fileobj: None
+    rdb.start_prefetch = lambda fileobj, checksum=False: None
     try:
         return load_all(path, **options)
     finally:
@@ -223,7 +223,8 @@ def test_load_file_with_the_helper_process(dump, monkeypatch):
     monkeypatch.setattr(rdb_prefetch, "MIN_FILE_SIZE", 0)
     started = []
     real_start = rdb.start_prefetch
-    monkeypatch.setattr(rdb, "start_prefetch", lambda f: started.append(real_start(f)) or started[-1])
+    monkeypatch.setattr(rdb, "start_prefetch",
+                        lambda f, **kw: started.append(real_start(f, **kw)) or started[-1])
     assert load_all(dump) == load_alone(dump)
     assert started and started[0] is not None
     assert started[0]._proc.returncode is not None  # closed: the helper was reaped
@@ -264,3 +265,51 @@ def test_key_events_path_uses_the_helper_too(dump, monkeypatch):
     got = {(e.db, e.key): plain(e.value) for e in rdb.load_file(str(dump)) if isinstance(e, Key)}
     want = {(db, k): v for db, (data, _) in load_alone(dump).items() for k, v in data.items()}
     assert got == want
+
+
+def test_the_helper_computes_the_files_checksum(dump, monkeypatch):
+    """start_prefetch(checksum=True): the helper's CRC64 covers all but the
+    file's last 8 bytes, whether or not the loader took its results."""
+    monkeypatch.setattr(rdb_prefetch, "MIN_FILE_SIZE", 0)
+    data = dump.read_bytes()
+    want = rdb.crc64(data[:-8])
+    assert want == int.from_bytes(data[-8:], "little")
+    for parse in (True, False):
+        with open(dump, "rb") as f:
+            ahead = rdb.start_prefetch(f, checksum=True)
+            try:
+                assert ahead.checksum_stop == len(data) - 8
+                if parse:
+                    parser = rdb.RdbParser(prefetch=ahead, verify_checksum=False)
+                    parser.feed(data)
+                    parser.close()
+                    assert parser.eof_offset == ahead.checksum_stop
+                # Not parsed: the helper stops walking, still finishes the checksum.
+                assert ahead.checksum() == want
+            finally:
+                ahead.close()
+            assert ahead._proc.returncode == 0
+
+
+def test_a_corrupt_file_fails_the_helpers_checksum(dump, tmp_path, monkeypatch):
+    """A flipped byte inside a value: the records parse, the checksum does
+    not -- with the helper's CRC, and with the loader's own when the helper
+    died (checksum() gives None: verify_file_checksum computes it)."""
+    monkeypatch.setattr(rdb_prefetch, "MIN_FILE_SIZE", 0)
+    good = dump.read_bytes()
+    at = good.index(b"compressible") + 3   # in a literal of long-string's LZF: still valid
+    path = tmp_path / "bad.rdb"
+    path.write_bytes(good[:at] + bytes([good[at] ^ 1]) + good[at + 1:])
+    with pytest.raises(rdb.RdbError, match=r"Wrong RDB checksum expected: \(\w+\) but got"):
+        load_all(path)
+    real_start = rdb_prefetch.Prefetch.start.__func__
+
+    def start_then_kill(cls, f, checksum_stop=None):
+        ahead = real_start(cls, f, checksum_stop)
+        ahead._proc.kill()
+        return ahead
+
+    monkeypatch.setattr(rdb_prefetch.Prefetch, "start", classmethod(start_then_kill))
+    with pytest.raises(rdb.RdbError, match="Wrong RDB checksum"):
+        load_all(path)
+    assert load_all(dump) == load_alone(dump)  # (a sound file loads without its helper)
