@@ -13,6 +13,7 @@ ratio >= 0.5.
 
 Not part of the test suite. Usage:
     python bench/scripting.py [--requests N] [--clients N] [--pipeline N] [--rounds N]
+                              [--only TEXT]
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--pipeline", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="",
+                    help="run only the tests whose label contains this text (e.g. 'set+get')")
     opts = ap.parse_args()
     root = tempfile.mkdtemp(prefix="hakv-bench-scripting-")
     servers = []
@@ -73,6 +76,7 @@ def main() -> None:
             ("SET", ["-t", "set"]),
             ("GET", ["-t", "get"]),
         ]
+        tests = [t for t in tests if opts.only.lower() in t[0].lower()]
         print("redis-benchmark: %d requests, %d clients, pipeline %d, best of %d rounds"
               % (opts.requests, opts.clients, opts.pipeline, opts.rounds))
         # The machine may be shared: its load goes with the figures.

@@ -247,3 +247,100 @@ def test_keyspace_notifications_from_scripts(r, hakv):
     events = [sub.get_message(timeout=5)["channel"] for _ in range(2)]
     assert events == [b"__keyevent@0__:set", b"__keyevent@0__:incrby"]
     sub.close()
+
+
+def _histogram_calls(c, names) -> dict:
+    """{command: the calls its latency histogram holds} (LATENCY HISTOGRAM)."""
+    reply = c.execute_command("LATENCY", "HISTOGRAM", *names)
+    if isinstance(reply, list):
+        reply = dict(zip(reply[::2], reply[1::2]))
+    out = {}
+    for name, fields in reply.items():
+        if isinstance(fields, list):
+            fields = dict(zip(fields[::2], fields[1::2]))
+        histogram = fields[b"histogram_usec"]
+        if isinstance(histogram, list):
+            histogram = dict(zip(histogram[::2], histogram[1::2]))
+        # Cumulative: the last bucket holds every call.
+        out[name] = (fields[b"calls"], max(histogram.values()))
+    return out
+
+
+def _nested_call_records(c) -> dict:
+    """What INFO and SLOWLOG hold about the commands scripts ran: calls,
+    failed calls and latency-histogram counts of the nested commands,
+    keyspace hits and misses, errorstats, and the slowlog's commands."""
+    stats = c.info("commandstats")
+    latency = c.info("latencystats")
+    info = c.info("stats")
+    names = ("set", "get", "incr", "lpush", "hset")
+    return {
+        "calls": {n: (stats["cmdstat_" + n]["calls"], stats["cmdstat_" + n]["failed_calls"])
+                  for n in names if "cmdstat_" + n in stats},
+        "latencystats": sorted(k for k in latency if k.endswith(names)),
+        "histogram_calls": _histogram_calls(c, names),
+        "hits_misses": (info["keyspace_hits"], info["keyspace_misses"]),
+        "errors": {k: v for k, v in c.info("errorstats").items()},
+        "slowlog": sorted(tuple(e["command"].split()) for e in c.slowlog_get(100)
+                          if e["command"].split()[0].decode() in names),
+    }
+
+
+def test_script_calls_record_the_same_for_every_kind_of_caller(make_hakv):
+    """Commands called from scripts by an unrestricted user, by a restricted
+    one (ACL checks), while MONITOR is on, and after
+    redis.set_repl(REPL_NONE): each way leaves the same statistics, slowlog
+    entries, replies and data."""
+    scripts = [
+        ("redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])", ["k", "v"]),
+        ("return redis.call('get', KEYS[1])", ["missing"]),
+        ("return redis.call('incr', KEYS[1])", ["n"]),
+        ("return redis.pcall('lpush', KEYS[1], 'x')", ["k"]),  # WRONGTYPE: a failed call
+        ("return redis.pcall('incr', KEYS[1])", ["k"]),        # not an integer
+        ("redis.set_repl(redis.REPL_NONE) redis.call('hset', KEYS[1], 'f', 'v') "
+         "redis.set_repl(redis.REPL_ALL) return redis.call('incr', KEYS[2])", ["h", "n"]),
+    ]
+    results = []
+    for way in ("default", "acl", "monitor"):
+        node = make_hakv(name=way)
+        admin = node.client()
+        if way == "acl":
+            # Every command and key allowed, but through the ACL check.
+            admin.execute_command("ACL", "SETUSER", "worker", "on", ">pw", "~*", "+@all",
+                                  "-debug")
+            c = redis.Redis(port=node.port, username="worker", password="pw")
+        else:
+            c = node.client()
+        mon = None
+        if way == "monitor":
+            mon = socket.create_connection(("127.0.0.1", node.port))
+            mon.sendall(b"*1\r\n$7\r\nMONITOR\r\n")
+            assert mon.recv(100) == b"+OK\r\n"
+        admin.config_resetstat()
+        admin.slowlog_reset()
+        replies = []
+        # Twice: with the slowlog off for quick commands, then logging
+        # every command.
+        for slower_than in (10000, 0):
+            admin.config_set("slowlog-log-slower-than", slower_than)
+            for body, args in scripts:
+                keys = [a for a in args if a in ("k", "missing", "n", "h")]
+                try:
+                    replies.append(c.eval(body, len(keys), *args))
+                except redis.ResponseError as exc:
+                    replies.append(str(exc))
+        records = _nested_call_records(admin)
+        records["replies"] = replies
+        records["data"] = (admin.get("k"), admin.get("n"), admin.hgetall("h"))
+        results.append(records)
+        if mon is not None:
+            mon.close()
+        c.close()
+        admin.close()
+    default, acl, monitor = results
+    assert default["calls"]["set"] == (2, 0) and default["calls"]["incr"] == (6, 2)
+    assert default["calls"]["lpush"] == (2, 2)
+    assert default["histogram_calls"][b"incr"] == (6, 6)
+    assert (b"set", b"k", b"v") in default["slowlog"] and (b"hset", b"h", b"f", b"v") in \
+        default["slowlog"]
+    assert default == acl == monitor
