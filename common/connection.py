@@ -169,7 +169,8 @@ class Client(asyncio.Protocol):
             if self.close_after_reply or self.closed:
                 break
             argv = commands[i]
-            if i < end and direct:
+            # A lone command is cheaper through execute(): no batch set-up.
+            if end - i > 1 and direct:
                 cmd = names.get(argv[0])
                 if cmd is None or not cmd.plain:
                     try_plain = True  # this command may change what run_plain() checks

@@ -17,11 +17,12 @@ import time
 import traceback
 
 from hakv.common import errors
-from hakv.common.resp import ErrorReply, encode
+from hakv.common.resp import BULK_HEADERS, CRLF, ErrorReply, encode
 
 NO_REPLY = object()  # the handler already replied, or replies later
 _OK = b"+OK\r\n"
 _perf_counter_ns = time.perf_counter_ns
+_BULK_HEADER_COUNT = len(BULK_HEADERS)
 
 # How many typed command names a client remembers (dispatch.execute).
 _NAMES_PER_CLIENT = 64
@@ -243,7 +244,7 @@ def call(client, cmd, argv):
     # CLIENT LIST shows the running command.
     client.last_cmd = cmd.name if cmd.parent is None else cmd.fullname
     ks = server.keyspace
-    ks.track_reads = "readonly" in cmd.flags  # keyspace_hits / misses count reads only
+    ks.track_reads = cmd.reads  # keyspace_hits / misses count readonly commands only
     # Used-memory accounting (eviction.py) measures the keys a write touches.
     tracker = server.memory_tracker
     measured = tracker.before(client, cmd, argv) if tracker is not None and cmd.is_write else None
@@ -329,6 +330,7 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
     slow_ns, event_ns, quick = batch_thresholds(server)
     resp3 = client.resp3
     perf_counter_ns = _perf_counter_ns
+    append = out.append
     current = None  # the command of the current run
     calls = usec_total = quick_calls = 0
     try:
@@ -354,6 +356,10 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                 gated = acl_check is not None or (checked and len(write_checks) > 0)
                 measure = tracker is not None and cmd.is_write
                 reads = cmd.reads
+                # keyspace_hits / misses count reads only; set for the whole
+                # run (what runs between its commands reads nothing, or
+                # turns it off: blocked clients served, the finally).
+                ks.track_reads = reads
                 buckets = latency.get(cmd)
                 if buckets is None:
                     buckets = latency[cmd] = {}
@@ -369,13 +375,15 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                 if reject is not None:
                     cmd.rejected_calls += 1
                     server.count_error(reject)
-                    out.append(encode(reject, resp3))
+                    append(encode(reject, resp3))
                     i += 1
                     continue
             # call(), for a top-level command outside MULTI, scripts and MONITOR.
-            dirty_before = server.dirty
-            client.custom_propagation = False
-            ks.track_reads = reads  # keyspace_hits / misses count reads only
+            # Without an AOF or replicas nothing propagates: no dirty counting.
+            propagating = server.propagating
+            if propagating:
+                dirty_before = server.dirty
+                client.custom_propagation = False
             measured = tracker.before(client, cmd, argv) if measure else None
             start = perf_counter_ns()
             try:
@@ -387,8 +395,6 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
             nanos = perf_counter_ns() - start
             if measured is not None:
                 tracker.after(client, measured)
-            if reads:
-                ks.track_reads = False
             calls += 1
             if nanos < quick:
                 quick_calls += 1
@@ -401,31 +407,41 @@ def run_plain(client, commands: list, i: int, end: int, out: list) -> int:
                     server.slowlog_add(client, argv, nanos / 1e9)
                 if nanos >= event_ns:
                     server.latency_monitor.command_event(cmd, nanos)
-            if server.propagating and server.dirty != dirty_before \
-                    and not client.custom_propagation:
-                ks.propagate(client.dbid, argv)
-            if server.pending_propagation:
-                server.flush_propagation()
+            if propagating:  # pending_propagation fills only while propagating
+                if server.dirty != dirty_before and not client.custom_propagation:
+                    ks.propagate(client.dbid, argv)
+                if server.pending_propagation:
+                    server.flush_propagation()
             if ks.ready_keys:
+                ks.track_reads = False  # serving a blocked client is not a read
                 server.handle_ready_keys()
-            # The reply, encode()'s commonest cases inlined.
+                ks.track_reads = reads
+            # The reply, encode()'s commonest cases inlined; a bulk string as
+            # header, value, CRLF: no formatting, no copy of the value here.
             cls = reply.__class__
             if cls is bytes:
-                out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                size = len(reply)
+                if size < _BULK_HEADER_COUNT:
+                    append(BULK_HEADERS[size])
+                    append(reply)
+                    append(CRLF)
+                else:
+                    append(b"$%d\r\n%s\r\n" % (size, reply))
             elif cls is str and reply == "OK":
-                out.append(_OK)
+                append(_OK)
             elif reply is None:
-                out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+                append(b"_\r\n" if resp3 else b"$-1\r\n")
             elif cls is int:
-                out.append(b":%d\r\n" % reply)
+                append(b":%d\r\n" % reply)
             elif reply is not NO_REPLY:
                 if cls is ErrorReply:
                     cmd.failed_calls += 1
                     server.count_error(reply)
-                out.append(encode(reply, resp3))
+                append(encode(reply, resp3))
             i += 1
         return i
     finally:
+        ks.track_reads = False
         if current is not None:  # _add_stats(), inlined
             current.calls += calls
             current.usec += usec_total

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import chain
 
 import hiredis
 
@@ -37,9 +38,12 @@ INT_MAX = 2**31 - 1
 # Python parser takes such chunks.
 _HUGE_ARRAY = re.compile(rb"\*-?\d{7}")
 # A line starting with + ( = (hiredis gives such elements as bytes too) or
-# ~ | > (a RESP3 set / attribute / push, which hiredis gives as a list): the
-# chunk is checked against the one encoding of what hiredis found.
-_ODD_LINE = re.compile(rb"\n[+(=~|>]")
+# ~ | > % (a RESP3 set / attribute / push / map, which hiredis gives as a
+# list or a dict): the chunk is checked against the one encoding of what
+# hiredis found.
+_ODD_LINE = re.compile(rb"\n[+(=~|>%]")
+_join = b"".join
+_chain = chain.from_iterable
 
 
 class ProtocolError(Exception):
@@ -241,18 +245,18 @@ def _fast_parse(reader, data: bytes, odd: bool = True):
         if used > len(data):
             return None, 0
         return out, used
-    # Only arrays of bulk strings: b"".join raises unless every argument is
-    # bytes (not an int, None, a nested list ...). Elements that hiredis also
-    # gives as bytes or lists (+simple, (bignum, =verbatim, ~set, |attribute:
-    # they start a line) are checked against their one encoding below.
-    for msg in out:
-        if msg.__class__ is not list or not msg:
-            return None, 0  # False (partial), *-1, *0 or not an array: the slow path
+    # Only non-empty arrays of bulk strings. all(): no *0, *-1, :0 or False
+    # (partial). The one join over every message's elements raises unless
+    # each message is iterable and yields bytes only: not an int, None, float
+    # or error, not a bulk string (whose items are ints), not a nested list.
+    # What hiredis gives as bytes or as a list or dict of bytes (+simple,
+    # (bignum, =verbatim, ~set, |attribute, >push, %map: they start a line)
+    # is checked against its one encoding below. The first message starts
+    # the chunk, with '*'.
+    if not all(out):
+        return None, 0  # the slow path
     try:
-        if len(out) == 1:
-            b"".join(out[0])
-        else:
-            b"".join(map(b"".join, out))
+        _join(_chain(out))
     except TypeError:
         return None, 0
     if _at_boundary(reader):
@@ -304,7 +308,8 @@ def _odd_lines(data: bytes) -> bool:
             or (data.find(b"=") >= 0 and data.find(b"\n=") >= 0)
             or (data.find(b"~") >= 0 and data.find(b"\n~") >= 0)
             or (data.find(b"|") >= 0 and data.find(b"\n|") >= 0)
-            or (data.find(b">") >= 0 and data.find(b"\n>") >= 0))
+            or (data.find(b">") >= 0 and data.find(b"\n>") >= 0)
+            or (data.find(b"%") >= 0 and data.find(b"\n%") >= 0))
 
 
 def _strict_int(b) -> int | None:
@@ -467,6 +472,10 @@ PONG = "PONG"
 # Replies that are the same bytes every time.
 _SIMPLE_REPLIES = {s: b"+%s\r\n" % s.encode() for s in (OK, QUEUED, PONG)}
 _INT_REPLIES = [b":%d\r\n" % i for i in range(1024)]
+# "$<n>\r\n" for short bulk strings: a batch writes header, value and CRLF as
+# three pieces of one join instead of formatting each reply.
+BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
+CRLF = b"\r\n"
 
 
 def encode(value, resp3: bool) -> bytes:

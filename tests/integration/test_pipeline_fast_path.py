@@ -19,7 +19,7 @@ import time
 import pytest
 
 from hakv.common.main import build_server
-from hakv.common.resp import encode_command
+from hakv.common.resp import RequestParser, encode_command
 
 
 def pipeline(*cmds) -> bytes:
@@ -115,6 +115,51 @@ def test_keyspace_hits_and_misses(raw, r):
     stats = r.info("stats")
     assert stats["keyspace_hits"] == 2  # GET present, EXISTS absent (now there)
     assert stats["keyspace_misses"] == 1
+
+
+def test_a_blocked_client_served_in_a_pipeline_is_not_a_keyspace_read(raw, r, hakv):
+    # run_plain turns hit / miss counting on for a run of reads only; serving
+    # the BLPOP between the pipelined commands is not a read either.
+    waiter = hakv.client()
+    blocked = waiter.connection_pool.get_connection()
+    blocked.send_command("BLPOP", "queue", 5)
+    deadline = time.monotonic() + 5
+    while r.info("clients")["blocked_clients"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    expected = b"$-1\r\n$-1\r\n:1\r\n$-1\r\n$1\r\nv\r\n"
+    data = pipeline((b"GET", b"nope"), (b"GET", b"nope"), (b"LPUSH", b"queue", b"x"),
+                    (b"GET", b"nope"), (b"GET", b"here"))
+    r.set("here", "v")
+    r.config_resetstat()
+    assert raw.exchange(data, expected) == expected
+    assert blocked.read_response() == [b"queue", b"x"]
+    waiter.connection_pool.release(blocked)
+    waiter.close()
+    stats = r.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (1, 3)
+
+
+def test_pipelined_writes_reach_the_aof_in_order(make_hakv):
+    # With propagation on, each command of a batch is propagated on its own:
+    # a SET EX (propagated as SET PXAT) does not swallow the plain SET after it.
+    proc = make_hakv("--appendonly", "yes", "--appendfsync", "always")
+    conn = Raw(proc.port)
+    try:
+        expected = b"+OK\r\n+OK\r\n:1\r\n$1\r\n2\r\n:2\r\n"
+        data = pipeline((b"SET", b"a", b"1", b"EX", b"100"), (b"SET", b"b", b"2"),
+                        (b"INCR", b"c"), (b"GET", b"b"), (b"INCR", b"c"))
+        assert conn.exchange(data, expected) == expected
+    finally:
+        conn.close()
+    path = os.path.join(proc.workdir, "appendonlydir", "appendonly.aof.1.incr.aof")
+    with open(path, "rb") as f:
+        logged = RequestParser().feed(f.read())
+    assert logged[0] == [b"SELECT", b"0"]
+    assert [argv[:3] for argv in logged[1:]] == [[b"SET", b"a", b"1"], [b"SET", b"b", b"2"],
+                                                  [b"INCR", b"c"], [b"INCR", b"c"]]
+    assert logged[1][3:4] == [b"PXAT"] and len(logged[1]) == 5
+    assert len(logged[2]) == 3
 
 
 def test_errors_in_the_middle_of_a_pipeline(raw, r):

@@ -197,7 +197,7 @@ def test_map_with_an_array_key_is_a_protocol_error_not_a_crash():
 def test_arguments_that_start_like_other_types_take_the_fast_path(count, monkeypatch):
     # ZRANGEBYSCORE's +inf and (1, a value "=x", "~", "|": bulk payloads, not lines.
     from hakv.common import resp
-    cmd = [b"ZRANGEBYSCORE", b"z", b"(1", b"+inf", b"=x", b"~1", b"|1", b"\n+"]
+    cmd = [b"ZRANGEBYSCORE", b"z", b"(1", b"+inf", b"=x", b"~1", b"|1", b"\n+", b"%1"]
     data = encode_command(*cmd) * count
     refused = []
     fast_parse = resp._fast_parse
@@ -211,6 +211,29 @@ def test_arguments_that_start_like_other_types_take_the_fast_path(count, monkeyp
     monkeypatch.setattr(resp, "_fast_parse", watched)
     assert feed_all(data) == [cmd] * count
     assert not refused  # hiredis's parse was taken, not redone in Python
+
+
+@pytest.mark.parametrize("later, expected", [
+    # After a first whole command, in the same chunk: what the batch check
+    # (one join over every message's elements) must not let through.
+    (b"*2\r\n$3\r\nGET\r\n:1\r\n", "Protocol error: expected '$', got ':'"),
+    (b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\na\r\n", "Protocol error: expected '$', got '*'"),
+    (b"*2\r\n$3\r\nGET\r\n_\r\n", "Protocol error: expected '$', got '_'"),
+    (b"*2\r\n$3\r\nGET\r\n,1.5\r\n", "Protocol error: expected '$', got ','"),
+    (b"*2\r\n$3\r\nGET\r\n#t\r\n", "Protocol error: expected '$', got '#'"),
+    (b"*2\r\n$3\r\nGET\r\n-ERR x\r\n", "Protocol error: expected '$', got '-'"),
+    (b"*2\r\n$3\r\nGET\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+     "Protocol error: expected '$', got '%'"),
+])
+def test_a_later_command_with_an_element_of_another_type_is_a_protocol_error(later, expected):
+    message, commands = protocol_error(encode_command(b"PING") + later + encode_command(b"PING"))
+    assert message == expected
+    assert commands == [[b"PING"]]
+
+
+def test_empty_and_null_arrays_between_commands_are_skipped():
+    ping = encode_command(b"PING")
+    assert feed_all(ping + b"*0\r\n" + ping + b"*-1\r\n" + ping) == [[b"PING"]] * 3
 
 
 def test_a_simple_string_line_after_a_command_is_still_inline():
