@@ -215,16 +215,29 @@ class _QueuedFlags:
         self.flags = frozenset(f for c, _ in queued for f in c.flags)
 
 
+# Configuration values that MONITOR and the slowlog hide, as Redis does.
+_SENSITIVE_CONFIGS = frozenset((b"masterauth", b"masteruser", b"requirepass"))
+
+
 def _redacted(cmd, argv):
+    """argv as MONITOR and SLOWLOG show it: passwords (and ACL SETUSER's
+    whole rule list) replaced by "(redacted)", as Redis does."""
     name = cmd.fullname
     if name == "auth":
         return argv[:1] + [b"(redacted)"] * (len(argv) - 1)
+    if name == "acl|setuser":
+        return argv[:2] + [b"(redacted)"] * (len(argv) - 2)
     if name == "hello":
         argv = list(argv)
         for i in range(2, len(argv) - 2):
             if argv[i].lower() == b"auth":
                 argv[i + 1] = argv[i + 2] = b"(redacted)"
                 break
+    elif name == "config|set":
+        argv = list(argv)
+        for i in range(2, len(argv) - 1, 2):
+            if argv[i].lower() in _SENSITIVE_CONFIGS:
+                argv[i + 1] = b"(redacted)"
     return argv
 
 
@@ -285,7 +298,7 @@ def call(client, cmd, argv):
         if ks.ready_keys:
             server.handle_ready_keys()
     if nanos > server.slowlog_threshold * 1000 >= 0:
-        server.slowlog_add(client, argv, nanos / 1e9)
+        server.slowlog_add(client, _redacted(cmd, argv), nanos / 1e9)
     if nanos >= server.latency_event_ns:  # huge while the latency monitor is off
         server.latency_monitor.command_event(cmd, nanos)
     return reply

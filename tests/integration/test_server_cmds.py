@@ -412,3 +412,34 @@ def test_concurrent_clients_during_commands(hakv):
         t.join()
     assert not errors
     assert Conn(hakv.port)("DBSIZE") == 400
+
+
+# ------------------------------------------------------------------ SLOWLOG
+
+def test_slowlog_hides_secrets_as_redis_does(pair):
+    """Passwords in AUTH / HELLO, ACL SETUSER's rules and the sensitive
+    CONFIG SET values show as (redacted) in SLOWLOG GET."""
+    commands = [
+        ("ACL", "SETUSER", "w", "on", ">pw", "~*", "+@all"),
+        ("HELLO", "2", "AUTH", "w", "pw"),
+        ("AUTH", "w", "pw"),
+        ("CONFIG", "SET", "masteruser", "u", "maxmemory-samples", "5"),
+        ("CONFIG", "SET", "masterauth", "secret", "requirepass", ""),
+        ("SET", "k", "v"),
+    ]
+    logged = []
+    for node in pair:
+        c = node.client()
+        c.config_set("slowlog-log-slower-than", 0)
+        c.slowlog_reset()
+        for command in commands:
+            c.execute_command(*command)
+        entries = c.slowlog_get(20)
+        logged.append([e["command"] for e in reversed(entries)
+                       if not e["command"].startswith((b"SLOWLOG", b"CONFIG SET slowlog"))])
+        c.config_set("slowlog-log-slower-than", 10000)
+        c.close()
+    ours, theirs = logged
+    assert ours == theirs
+    assert b"AUTH (redacted) (redacted)" in ours
+    assert b"CONFIG SET masterauth (redacted) requirepass (redacted)" in ours
