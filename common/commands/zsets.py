@@ -211,8 +211,10 @@ def _lex_range(min_raw: bytes, max_raw: bytes):
     return lo[0], hi[0], lo[1], hi[1]
 
 
-def _is_neg_zero(score: float) -> bool:
-    return score == 0.0 and math.copysign(1.0, score) < 0
+# Is a score -0.0? Tested as `score == 0.0 and _copysign(1.0, score) < 0.0`
+# on the ZADD path, no call of our own: a score of 0 (redis-benchmark's ZADD)
+# is common.
+_copysign = math.copysign
 
 
 # ---------------------------------------------------------------- encoding
@@ -445,7 +447,7 @@ def _zadd(ctx, argv, incr: bool):
                 if len(d) == limits[0] or len(member) > limits[1]:
                     _mark_skiplist(db, key, z)
                     marked = True
-            if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
+            if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
                 insert(member, 0.0)
             else:
                 insert(member, score)
@@ -461,7 +463,7 @@ def _zadd(ctx, argv, incr: bool):
             continue
         processed += 1
         if score != current:
-            if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
+            if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
                 move(member, current, 0.0)
             else:
                 move(member, current, score)
@@ -515,7 +517,7 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
     if current is not None and current == score:
         return _double_reply(ctx, score) if incr else 0
     stored = score
-    if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
+    if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
         stored = 0.0
     if current is None:
         z.insert(member, stored)
@@ -531,7 +533,7 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
     if db.blocked:
         db.signal_ready(key)
     if incr:
-        return _double_reply(ctx, score)
+        return score if ctx.resp3 else b"%.17g" % score  # _double_reply, inlined
     return 1 if current is None else 0
 
 
@@ -907,13 +909,27 @@ def _zpop(ctx, argv, use_max: bool):
     return out
 
 
+def _zpop_one(ctx, key: bytes, use_max: bool):
+    """ZPOPMIN/ZPOPMAX key, without a count (the common form): _zpop's
+    reply without its count handling."""
+    z = ctx.db.get_typed(key, ZSet)
+    if z is None:
+        return []
+    (member, score), = _pop(ctx, key, z, use_max, 1)
+    return [member, score if ctx.resp3 else b"%.17g" % score]
+
+
 @command("zpopmin", -2, "write fast", keys=K1, group=G, since="5.0.0")
 def zpopmin(ctx, argv):
+    if len(argv) == 2:
+        return _zpop_one(ctx, argv[1], False)
     return _zpop(ctx, argv, False)
 
 
 @command("zpopmax", -2, "write fast", keys=K1, group=G, since="5.0.0")
 def zpopmax(ctx, argv):
+    if len(argv) == 2:
+        return _zpop_one(ctx, argv[1], True)
     return _zpop(ctx, argv, True)
 
 

@@ -17,11 +17,14 @@ A ZSet keeps two views of the same data:
 Finding an element is three C-level bisects: one over the chunk maxima by
 score, one by member among the chunks whose maximum has that same score, then
 the same two inside the chunk.  Inserting or deleting is a ``list.insert`` /
-``del`` in a chunk of at most 1000 slots (a short memmove).  Positions (ranks)
-come from a Fenwick tree over the chunk lengths, built lazily on the first
-rank query and then kept up to date in O(log chunks) per write; splitting or
-merging chunks just drops it.  So every operation is O(log n) plus a bounded
-memmove, and nothing ever re-sorts the set.
+``del`` in a chunk of at most 1000 slots (a short memmove); a new score that
+keeps a member between its neighbours (a small ZINCRBY) is written in place.
+A run of one score that reaches a chunk's end is searched by member alone
+(no bisects by score for its bounds): sets of equal scores are common.
+Positions (ranks) come from a Fenwick tree over the chunk lengths, built
+lazily on the first rank query and then kept up to date in O(log chunks) per
+write; splitting or merging chunks just drops it.  So every operation is
+O(log n) plus a bounded memmove, and nothing ever re-sorts the set.
 
 Ordering
 --------
@@ -213,12 +216,26 @@ class ZSet:
         that same score, then the same two inside the chunk."""
         maxima = self._max_scores
         i = bisect_left(maxima, score)
+        ends_with_score = False  # does chunk i end with this score?
         if maxima[i] == score:
-            i = bisect_left(self._max_members, member, i, bisect_right(maxima, score, i))
+            # The last maximum is the score when the whole set has one
+            # score (as redis-benchmark's ZADD gives it): no bisect for the
+            # end of the run.
+            end = len(maxima) if maxima[-1] == score else bisect_right(maxima, score, i)
+            i = bisect_left(self._max_members, member, i, end)
+            ends_with_score = i < end
         scores = self._scores[i]
-        j = bisect_left(scores, score)
-        if scores[j] == score:
-            j = bisect_left(self._members[i], member, j, bisect_right(scores, score, j))
+        members = self._members[i]
+        if ends_with_score:
+            # The equal scores reach the chunk's end, and in a chunk of one
+            # score they start at 0: a search by member alone.
+            j = 0 if scores[0] == score else bisect_left(scores, score)
+            if members[j] != member:
+                j = bisect_left(members, member, j + 1)
+        else:
+            j = bisect_left(scores, score)  # the first element with this score
+            if members[j] != member:  # not that one: by member among the equal scores
+                j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
         return i, j
 
     # ------------------------------------------------------ Fenwick index
@@ -284,18 +301,49 @@ class ZSet:
         elif old != score:
             self.move(member, old, score)
 
-    def insert(self, member: bytes, score: float) -> None:
-        """add() for a member the caller knows is absent (ZADD's hot path:
-        it has looked the member up already)."""
-        self.dict[member] = score
-        self._link(member, score)
-
     def move(self, member: bytes, old: float, score: float) -> None:
         """add() for a member the caller knows is stored with score `old`
         != `score`."""
-        self._unlink(member, old)
-        self.dict[member] = score
-        self._link(member, score)
+        # _locate and _unlink inlined: this is ZINCRBY's path, and ZADD's
+        # for a member it updates.
+        maxima = self._max_scores
+        i = bisect_left(maxima, old)
+        ends_with_score = False
+        if maxima[i] == old:
+            end = len(maxima) if maxima[-1] == old else bisect_right(maxima, old, i)
+            i = bisect_left(self._max_members, member, i, end)
+            ends_with_score = i < end
+        scores = self._scores[i]
+        members = self._members[i]
+        if ends_with_score:
+            j = 0 if scores[0] == old else bisect_left(scores, old)
+            if members[j] != member:
+                j = bisect_left(members, member, j + 1)
+        else:
+            j = bisect_left(scores, old)
+            if members[j] != member:
+                j = bisect_left(members, member, j + 1, bisect_right(scores, old, j + 1))
+        size = len(scores) - 1
+        if 0 < j < size:
+            # Still between its neighbours in the chunk (a small ZINCRBY):
+            # the score changes in place, nothing moves.
+            below = scores[j - 1]
+            above = scores[j + 1]
+            if ((below < score or below == score and members[j - 1] < member)
+                    and (score < above or score == above and member < members[j + 1])):
+                scores[j] = score
+                self.dict[member] = score
+                return
+        del scores[j]
+        del members[j]
+        if j == size and size:
+            maxima[i] = scores[-1]
+            self._max_members[i] = members[-1]
+        if size < _MERGE_BELOW:
+            self._after_shrink(i, 1)
+        elif self._tree is not None:
+            self._bump(i, -1)
+        self.insert(member, score)
 
     def remove(self, member: bytes) -> bool:
         d = self.dict
@@ -305,8 +353,11 @@ class ZSet:
         self._unlink(member, old)
         return True
 
-    def _link(self, member: bytes, score: float) -> None:
-        # The hot path of ZADD: the bisects (as in _locate) inlined.
+    def insert(self, member: bytes, score: float) -> None:
+        """add() for a member the caller knows is absent (ZADD's hot path:
+        it has looked the member up already; the bisects of _locate are
+        inlined)."""
+        self.dict[member] = score
         max_scores = self._max_scores
         k = len(max_scores)
         if not k:
@@ -317,9 +368,13 @@ class ZSet:
             self._tree = None
             return
         i = bisect_left(max_scores, score)
+        ends_with_score = False  # does chunk i end with this score?
         if i < k and max_scores[i] == score:
-            i = bisect_left(self._max_members, member, i,
-                            bisect_right(max_scores, score, i))
+            # (as in _locate: no bisect for the end of a run that reaches
+            # the last chunk)
+            end = k if max_scores[-1] == score else bisect_right(max_scores, score, i)
+            i = bisect_left(self._max_members, member, i, end)
+            ends_with_score = i < end
         if i == k:
             # Past the end: append to the last chunk, which gets a new max.
             i -= 1
@@ -331,11 +386,19 @@ class ZSet:
         else:
             scores = self._scores[i]
             members = self._members[i]
-            j = bisect_left(scores, score)
-            # Equal scores: by member. Before the first of them needs no
-            # more search (runs of equal scores are mostly short).
-            if scores[j] == score and members[j] < member:
-                j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
+            if ends_with_score:
+                # The equal scores reach the chunk's end, and in a chunk of
+                # one score (a set of ties) they start at 0: a search by
+                # member alone.
+                j = 0 if scores[0] == score else bisect_left(scores, score)
+                if members[j] < member:
+                    j = bisect_left(members, member, j + 1)
+            else:
+                j = bisect_left(scores, score)
+                # Equal scores: by member. Before the first of them needs no
+                # more search (runs of equal scores are mostly short).
+                if scores[j] == score and members[j] < member:
+                    j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
             scores.insert(j, score)
             members.insert(j, member)
         if len(scores) > _SPLIT_ABOVE:
@@ -345,16 +408,24 @@ class ZSet:
             self._bump(i, 1)
 
     def _unlink(self, member: bytes, score: float) -> None:
-        # ZREM's and ZADD's (a move) hot path: _locate inlined.
+        # ZREM's hot path: the search of _locate inlined (as in move).
         maxima = self._max_scores
         i = bisect_left(maxima, score)
+        ends_with_score = False
         if maxima[i] == score:
-            i = bisect_left(self._max_members, member, i, bisect_right(maxima, score, i))
+            end = len(maxima) if maxima[-1] == score else bisect_right(maxima, score, i)
+            i = bisect_left(self._max_members, member, i, end)
+            ends_with_score = i < end
         scores = self._scores[i]
         members = self._members[i]
-        j = bisect_left(scores, score)  # the first element with this score
-        if members[j] != member:  # not that one: by member among the equal scores
-            j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
+        if ends_with_score:
+            j = 0 if scores[0] == score else bisect_left(scores, score)
+            if members[j] != member:
+                j = bisect_left(members, member, j + 1)
+        else:
+            j = bisect_left(scores, score)
+            if members[j] != member:
+                j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
         del scores[j]
         del members[j]
         size = len(scores)
@@ -363,8 +434,7 @@ class ZSet:
             self._max_members[i] = members[-1]
         if size < _MERGE_BELOW:
             self._after_shrink(i, 1)
-            return
-        if self._tree is not None:
+        elif self._tree is not None:
             self._bump(i, -1)
 
     def _after_shrink(self, i: int, removed: int) -> None:
@@ -418,7 +488,10 @@ class ZSet:
             member = members.pop(0)
             score = scores.pop(0)
             del self.dict[member]
-            self._after_shrink(0, 1)
+            if len(scores) < _MERGE_BELOW:
+                self._after_shrink(0, 1)
+            elif self._tree is not None:  # (_after_shrink's common case, inlined)
+                self._bump(0, -1)
             return [(member, score)]
         out: list[tuple[bytes, float]] = []
         d = self.dict
@@ -448,7 +521,10 @@ class ZSet:
             if scores:
                 self._max_scores[i] = scores[-1]
                 self._max_members[i] = members[-1]
-            self._after_shrink(i, 1)
+            if len(scores) < _MERGE_BELOW:
+                self._after_shrink(i, 1)
+            elif self._tree is not None:  # (as in pop_min)
+                self._bump(i, -1)
             return [(member, score)]
         out: list[tuple[bytes, float]] = []
         d = self.dict
