@@ -492,6 +492,8 @@ def encode(value, resp3: bool) -> bytes:
         return b":%d\r\n" % value
     elif value is None:
         return b"_\r\n" if resp3 else b"$-1\r\n"
+    elif cls is Raw:  # encoded by the command (the ZRANGE family)
+        return value.data
     out: list = []
     _encode(value, out, resp3)
     return b"".join(out)
