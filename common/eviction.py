@@ -21,6 +21,15 @@ incrementally rather than by walking the keyspace:
   again only when sizing a key after a write, never for the size before one
   (that is what was accounted), and the size a write leaves a collection at
   is kept for the next write to it (Memory.last): one measure per write.
+* Two kinds of write skip the measuring. SET key value (no options) is
+  accounted from its arguments before it runs: the key will hold that
+  string, without a TTL. And further writes to the collection the last
+  write left (LPUSH after LPUSH on one list) run unmeasured while nothing
+  needs each write's size (no maxmemory, no access records, no TTL on the
+  key): the key is sized again once, when anything reads the totals or
+  another key's write is measured (Memory.unsettled, Memory._settle). The `total`
+  and `nkeys` properties and used_memory() settle first, so the totals are
+  exact whenever read.
 * With an LRU/LFU policy each key also has an access record
   (memsize.ACCESS_ENTRY_LRU / _LFU bytes per key).
 * Anything that changes the keyspace behind these hooks (loading an RDB,
@@ -92,6 +101,9 @@ SLACK_SHIFT = 10
 SMALL_COLLECTION = 8  # measured exactly; bigger ones from a cached average
 AVERAGE_SAMPLES = 16
 RESAMPLE_AFTER = 32
+# Averages are kept in fixed point (1/256 byte): `avg * n >> AVERAGE_SHIFT`
+# is integer arithmetic, a third of int(avg * n)'s cost per collection write.
+AVERAGE_SHIFT = 8
 LFU_INIT_VAL = 5
 _ONLY_BYTES = {bytes}  # the value types of a database of strings only (_walk)
 LRU_POLICIES = ("allkeys-lru", "volatile-lru")
@@ -123,11 +135,26 @@ def _measure_plan(cmd) -> tuple:
     return 0, special
 
 
+def _average(value, n: int) -> list:
+    """A collection's `averages` record, sampled now: valid while it has
+    between half and twice its n elements, for RESAMPLE_AFTER uses."""
+    return [int(average_element(value, AVERAGE_SAMPLES) * (1 << AVERAGE_SHIFT)), n // 2, 2 * n, 0]
+
+
 def _copy_target(server, argv):
     for i in range(3, len(argv) - 1):
         if argv[i].lower() == b"db":
             return _cross_db_target(server, argv, i + 1)
     return None
+
+
+class _NoClient:
+    """The client after() is given when settling (see Memory._settle)."""
+
+    block = None
+
+
+_NO_CLIENT = _NoClient()
 
 
 class _TimeBox:
@@ -164,22 +191,32 @@ class Memory:
         n = len(ks)
         self.db_bytes = [0] * n
         self.db_keys = [0] * n
-        self.total = 0
-        self.nkeys = 0
+        # The totals (the `total` and `nkeys` properties settle first: see
+        # `unsettled`).
+        self._total = 0
+        self._nkeys = 0
         self.seen = [db.data for db in ks.dbs]
-        self.averages: dict = {}  # (dbid, key) -> [average element bytes, len, uses]
+        # (dbid, key) -> _average(): [average element bytes << AVERAGE_SHIFT,
+        # fewest elements, most elements it stands for, uses]
+        self.averages: dict = {}
         self.startup = sum(_getsizeof(db.data) + _getsizeof(db.expires) for db in ks.dbs)
         self.peak = self.startup
         # The write being measured: a list of (db, key), or before()'s
         # single-key tuple (db, key, size, argv, None).
         self.measuring = None
         # The collection the last single-key write left, as after() sized
-        # it: (db, key, value, size). The next write to the same key finds
-        # the same object there and takes that size as its `before` instead
-        # of measuring again (what is accounted for the key is that size).
+        # it: (db, key, value, size, its `averages` record or None). The
+        # next write to the same key finds the same object there and takes
+        # that size as its `before` instead of measuring again (what is
+        # accounted for the key is that size), and after() that record.
         # Dropped whenever the key's accounted size may change elsewhere.
         self.last = None
+        # Writes to `last`'s collection that before() let run unmeasured
+        # (see before()): its accounted size is still `last`'s until
+        # _settle() sizes it again. Whatever reads the totals settles first.
+        self.unsettled = False
         self._plans: dict = {}  # Command -> _measure_plan(cmd)
+        self._single: dict = {}  # Command -> its plan's key position (0: not one key)
         # LRU / LFU access records, per database: key -> monotonic seconds
         # (LRU) or (minutes << 8 | counter) (LFU). None when not tracked.
         self.access: list | None = None
@@ -249,16 +286,39 @@ class Memory:
             return container_size(key, value) + elements_size(value)
         k = (dbid, key)
         entry = self.averages.get(k)
-        if entry is None or not keep and (entry[2] >= RESAMPLE_AFTER
-                                          or not entry[1] // 2 <= n <= 2 * entry[1]):
-            entry = self.averages[k] = [average_element(value, AVERAGE_SAMPLES), n, 0]
-        entry[2] += 1
+        if entry is None or not keep and (entry[3] >= RESAMPLE_AFTER
+                                          or not entry[1] <= n <= entry[2]):
+            entry = self.averages[k] = _average(value, n)
+        entry[3] += 1
         # container_size, inlined (it runs per collection write): a bytes
         # key's getsizeof is its length plus the bytes header.
-        return KEY_ENTRY + GC_HEADER + len(key) + own + int(entry[0] * n)
+        return KEY_ENTRY + GC_HEADER + len(key) + own + (entry[0] * n >> AVERAGE_SHIFT)
+
+    @property
+    def total(self) -> int:
+        """Bytes of the keyspace (used_memory_dataset)."""
+        if self.unsettled:
+            self._settle()
+        return self._total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self._total = value
+
+    @property
+    def nkeys(self) -> int:
+        if self.unsettled:
+            self._settle()
+        return self._nkeys
+
+    @nkeys.setter
+    def nkeys(self, value: int) -> None:
+        self._nkeys = value
 
     def used_memory(self) -> int:
-        return self.startup + self.total + self.nkeys * self.access_entry
+        if self.unsettled:
+            self._settle()
+        return self.startup + self._total + self._nkeys * self.access_entry
 
     def dataset(self) -> int:
         return self.total
@@ -266,39 +326,158 @@ class Memory:
     def _add(self, dbid: int, nbytes: int, nkeys: int) -> None:
         self.db_bytes[dbid] += nbytes
         self.db_keys[dbid] += nkeys
-        self.total += nbytes
-        self.nkeys += nkeys
+        self._total += nbytes
+        self._nkeys += nkeys
 
     # ------------------------------------------------------------ measuring writes
 
     def before(self, client, cmd, argv):
         """Sizes of the keys a write names, before it runs (dispatch.call)."""
+        single = self._single.get(cmd)
+        if single is None:
+            single = self._plan(cmd)[0]
+            if cmd.fullname == "set":
+                single = self._single[cmd] = -1
+        if single < 0:  # SET (see _set_plain), with options: as any one-key write
+            if len(argv) == 3:
+                key = argv[1]
+                db = client.db
+                old_value = db.data.get(key)
+                last = self.last
+                if (last is None or last[1] != key) and self.access is None:
+                    # _set_plain's common cases, inlined: a new key or a
+                    # string replaced, and no access record to keep.
+                    if old_value is None:
+                        delta = STRING_ENTRY + len(key) + len(argv[2])
+                        self.db_keys[db.id] += 1
+                        self._nkeys += 1
+                    elif old_value.__class__ is bytes:
+                        delta = len(argv[2]) - len(old_value)
+                        if db.expires and key in db.expires:
+                            delta -= EXPIRE_ENTRY  # SET drops the TTL
+                    else:
+                        return self._set_plain(db, key, argv[2])
+                    if delta:
+                        self.db_bytes[db.id] += delta
+                        self._total += delta
+                    return None
+                return self._set_plain(db, key, argv[2])
+            single = 1
+        if single and len(argv) > single:
+            # The common case, one key: no lists, a 5-tuple that after()
+            # recognises by its length (and on_expired as `measuring`).
+            key = argv[single]
+            db = client.db
+            value = db.data.get(key)
+            if value is None:
+                size = 0
+            elif value.__class__ is bytes:  # size_of(db, key), inlined for strings
+                size = STRING_ENTRY + len(key) + len(value)
+                if db.expires and key in db.expires:
+                    size += EXPIRE_ENTRY
+            else:
+                last = self.last
+                if last is not None and last[2] is value and last[1] == key and last[0] is db:
+                    # Another write to the collection the last write left.
+                    # Unless something needs each write's size (access
+                    # records, maxmemory's check before every write) or
+                    # the key may expire under the command (its removal
+                    # would be accounted on its own), the writes go on
+                    # unmeasured until something reads the totals: one
+                    # sizing for a run of them (_settle).
+                    if self.access is None and not self.maxmemory \
+                            and not (db.expires and key in db.expires):
+                        self.unsettled = True
+                        return None
+                    if self.unsettled:
+                        self._settle()
+                        last = self.last
+                    # This key's accounted size (see `last`); after() takes
+                    # its average's record from it.
+                    measured = self.measuring = (db, key, last[3], argv, last)
+                    return measured
+                if self.unsettled:
+                    self._settle()
+                size = self.size_of(db, key)
+            if self.unsettled:
+                self._settle()  # not `last`'s key: its size above is unaffected
+            measured = self.measuring = (db, key, size, argv, None)
+            return measured
+        return self._before_many(client, cmd, argv)
+
+    def _settle(self) -> None:
+        """Account for the writes before() let through to `last`'s
+        collection: size the key as it is now (whatever happened to it:
+        grown, shrunk, emptied and deleted, replaced), as after() would have
+        after the last of them."""
+        self.unsettled = False
+        last = self.last
+        measuring = self.measuring  # a write being measured may be what settles
+        self.after(_NO_CLIENT, (last[0], last[1], last[3], None, last))
+        self.measuring = measuring
+
+    def _set_plain(self, db, key: bytes, value: bytes) -> None:
+        """SET key value, accounted before it runs: what it leaves is known
+        from its arguments alone (the key holds value, a string without a
+        TTL, whatever it held and whatever else happens; it never fails once
+        past the gate), so there is no after() for it: None to dispatch."""
+        if self.unsettled:
+            self._settle()
+        old_value = db.data.get(key)
+        new = STRING_ENTRY + len(key) + len(value)
+        last = self.last
+        if old_value is None:
+            old = 0
+        elif old_value.__class__ is bytes:
+            old = STRING_ENTRY + len(key) + len(old_value)
+            if db.expires and key in db.expires:
+                old += EXPIRE_ENTRY
+        elif last is not None and last[2] is old_value and last[1] == key and last[0] is db:
+            old = last[3]  # a collection's accounted size: see `last`
+        else:
+            old = self.size_of(db, key)
+        if last is not None and last[1] == key:
+            self.last = None  # not a collection any more: do not keep the old one alive
+        if new != old:
+            dbid = db.id
+            delta = new - old
+            self.db_bytes[dbid] += delta
+            self._total += delta
+            if not old:
+                self.db_keys[dbid] += 1
+                self._nkeys += 1
+        if self.access is not None:
+            self._written(db, key, old)
+        return None
+
+    def _written(self, db, key: bytes, old: int) -> None:
+        """The access record of a key a write leaves (after()'s own lines
+        for it): a new key's, or an access to an existing one."""
+        if self.lru is not None:
+            acc = self.lru[db.id]
+            acc[key] = self.clock
+            if old:
+                acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
+        elif old:
+            self._touch_lfu(db, key)  # a write to an existing key is an access
+        else:
+            self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
+
+    def _plan(self, cmd) -> tuple:
+        plan = self._plans[cmd] = _measure_plan(cmd)
+        self._single[cmd] = plan[0]
+        return plan
+
+    def _before_many(self, client, cmd, argv):
+        """before() for a write naming several keys (or none, or a whole
+        database): a list of (db, key) and their sizes."""
+        if self.unsettled:
+            self._settle()
         db = client.db
-        plan = self._plans.get(cmd)
-        if plan is None:
-            plan = self._plans[cmd] = _measure_plan(cmd)
+        plan = self._plans.get(cmd) or self._plan(cmd)
         single, name = plan
         if single:
-            if len(argv) <= single:
-                pairs = []
-            else:
-                # The common case, one key: no lists, a 5-tuple that after()
-                # recognises by its length (and on_expired as `measuring`).
-                key = argv[single]
-                last = self.last
-                value = db.data.get(key)
-                if last is not None and value is last[2] and last[1] == key and last[0] is db:
-                    size = last[3]  # this key's accounted size: see `last`
-                elif value is None:
-                    size = 0
-                elif value.__class__ is bytes:  # size_of(db, key), inlined for strings
-                    size = STRING_ENTRY + len(key) + len(value)
-                    if db.expires and key in db.expires:
-                        size += EXPIRE_ENTRY
-                else:
-                    size = self.size_of(db, key)
-                measured = self.measuring = (db, key, size, argv, None)
-                return measured
+            pairs = []  # too few arguments for the key: nothing to measure
         else:
             pairs = [(db, k) for k in dict.fromkeys(argv[i] for i in cmd.key_indexes(argv))]
             self.last = None
@@ -315,6 +494,8 @@ class Memory:
     def before_served(self, client, block, key):
         """A blocked client is about to be served: its command's keys (the
         ready key, and a BLMOVE's destination) are measured."""
+        if self.unsettled:
+            self._settle()
         db = client.db
         pairs = [(db, key)]
         argv = block.argv
@@ -336,31 +517,59 @@ class Memory:
         if len(measured) != 5:
             self._after_many(client, measured)
             return
-        db, key, old, argv, _ = measured
+        db, key, old, argv, hit = measured  # hit: `last` when before() found it there
         self.measuring = None
         value = db.data.get(key)
-        if value is None:
-            new = 0
-        elif value.__class__ is bytes:
-            new = STRING_ENTRY + len(key) + len(value)
+        # size_of(db, key, fresh=True), inlined.
+        if value is None or value.__class__ is bytes:
+            new = STRING_ENTRY + len(key) + len(value) if value is not None else 0
+            if new and db.expires and key in db.expires:
+                new += EXPIRE_ENTRY
+            last = self.last
+            if last is not None and last[1] == key:
+                self.last = None  # not a collection any more: do not keep the old one alive
         else:
-            new = self._collection_size(db.id, key, value)
-        if new and db.expires and key in db.expires:
-            new += EXPIRE_ENTRY
-        # size_of(db, key), inlined; a collection's size is kept for the
-        # next write to it (see `last`).
-        if new and value.__class__ is not bytes:
-            self.last = (db, key, value, new)
-        elif self.last is not None and self.last[1] == key:
-            self.last = None  # not a collection any more: do not keep the old one alive
+            # _collection_size(db.id, key, value), inlined; the average's
+            # record comes from `last` when before() found this collection
+            # there (no (dbid, key) tuple, no lookup).
+            cls = value.__class__
+            if cls is dict:
+                n = len(value)
+                own = _dict_sizeof(value)
+            elif cls is set:
+                n = len(value)
+                own = _set_sizeof(value)
+            elif cls is deque:
+                n = len(value)
+                own = _deque_sizeof(value)
+            else:  # ZSet
+                members = value.dict
+                n = len(members)
+                own = ZSET_OBJECT + _dict_sizeof(members)
+            if n <= SMALL_COLLECTION:
+                new = container_size(key, value) + elements_size(value)
+                entry = None
+            else:
+                if hit is not None and hit[2] is value and hit[4] is not None:
+                    entry = hit[4]
+                else:
+                    entry = self.averages.get((db.id, key))
+                if entry is None or entry[3] >= RESAMPLE_AFTER or not entry[1] <= n <= entry[2]:
+                    entry = self.averages[(db.id, key)] = _average(value, n)
+                entry[3] += 1
+                new = KEY_ENTRY + GC_HEADER + len(key) + own + (entry[0] * n >> AVERAGE_SHIFT)
+            if db.expires and key in db.expires:
+                new += EXPIRE_ENTRY
+            # Kept for the next write to it (see `last`).
+            self.last = (db, key, value, new, entry)
         if new != old:
             dbid = db.id
             delta = new - old
             self.db_bytes[dbid] += delta
-            self.total += delta
+            self._total += delta
             if not old or not new:
                 self.db_keys[dbid] += 1 if new else -1
-                self.nkeys += 1 if new else -1
+                self._nkeys += 1 if new else -1
         if not new:
             if old:
                 self._forget(db.id, key)
@@ -413,7 +622,12 @@ class Memory:
 
     def on_expired(self, db, key: bytes, value) -> None:
         """A key expired (lazily or by the active cycle)."""
-        if self.last is not None and self.last[1] == key:
+        last = self.last
+        if last is not None and last[1] == key:
+            if self.unsettled:
+                self._settle()
+                if last[0] is db:
+                    return  # the settling accounted for its removal (gone from db.data)
             self.last = None  # gone: do not keep it alive
         pairs = self.measuring
         if pairs is not None:
@@ -434,6 +648,8 @@ class Memory:
     # -- FLUSHDB, FLUSHALL, SWAPDB: whole databases at once
 
     def _flushed(self, dbids) -> None:
+        if self.unsettled:
+            self._settle()
         self.last = None
         for i in dbids:
             self._add(i, -self.db_bytes[i], -self.db_keys[i])
@@ -462,13 +678,18 @@ class Memory:
             lst[a], lst[b] = lst[b], lst[a]
         if self.access is not None:
             self.access[a], self.access[b] = self.access[b], self.access[a]
-        self.averages = {k: v for k, v in self.averages.items() if k[0] not in (a, b)}
+        # The averages go with their keys: sampled again, a collection's
+        # size would change without a write and the totals drift from a walk.
+        swapped = {a: b, b: a}
+        self.averages = {(swapped.get(k[0], k[0]), k[1]): v for k, v in self.averages.items()}
 
     # ------------------------------------------------------------ recounting
 
     def recount(self, dbids=None) -> None:
         """Walk databases and set their totals (after a load or anything that
         changed them behind the hooks)."""
+        if self.unsettled:
+            self._settle()
         self.last = None
         for i in (range(len(self.ks)) if dbids is None else dbids):
             db = self.ks[i]
@@ -516,6 +737,8 @@ class Memory:
         return total
 
     def _drifted(self) -> list:
+        if self.unsettled:
+            self._settle()
         return [i for i, db in enumerate(self.ks.dbs)
                 if db.data is not self.seen[i] or len(db.data) != self.db_keys[i]]
 
@@ -605,7 +828,9 @@ class Memory:
     def write_check(self, client, cmd):
         """First of the write checks: make room, or refuse denyoom commands."""
         maxmemory = self.maxmemory
-        if not maxmemory or self.startup + self.total + self.nkeys * self.access_entry <= maxmemory:
+        # The totals without settling: nothing is unsettled while maxmemory is set (before()).
+        if not maxmemory or (self.startup + self._total + self._nkeys * self.access_entry
+                             <= maxmemory):
             return None
         if client.is_primary or (self.ks.replica_mode and self.replica_ignores):
             return None
@@ -962,6 +1187,8 @@ class Memory:
         self.tenacity = s["maxmemory-eviction-tenacity"]
 
     def on_config_set(self, name: str, value) -> None:
+        if self.unsettled:
+            self._settle()  # before(): no write goes unmeasured with maxmemory or access records
         self._read_settings()
         if name == "maxmemory-policy":
             self.pool = []  # scores of another policy do not compare

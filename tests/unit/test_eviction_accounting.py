@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from hakv.common.eviction import SLACK_SHIFT
 from hakv.common.main import build_server
 from memory_support import connect, run
 
@@ -119,7 +120,7 @@ def test_a_round_frees_a_little_more_than_the_excess(server):
             # The round stopped below the slack under the limit (the write
             # that followed it added one key).
             assert memory.used_memory() - memory.size_of(server.keyspace[0], b"k:%d" % i) \
-                - memory.access_entry <= limit - (limit >> 10)
+                - memory.access_entry <= limit - (limit >> SLACK_SHIFT)
     evicted = server.stat_evicted_keys - start
     assert evicted > 3000
     # Several keys per round: far fewer rounds than evictions.
@@ -200,7 +201,7 @@ def test_batched_lru_eviction_is_exact_among_mixed_keys(server):
     run(c, "CONFIG", "SET", "maxmemory", limit)
     db = server.keyspace[0]
     order = []
-    target = limit - (limit >> 10)
+    target = limit - (limit >> SLACK_SHIFT)
     for i in range(1500):
         key = "k:%d" % i
         evicted = server.stat_evicted_keys
@@ -238,7 +239,7 @@ def test_batched_lru_eviction_notifies_and_propagates_each_key(server):
     run(c, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
     limit = memory.used_memory() + 32 * 1024
     run(c, "CONFIG", "SET", "maxmemory", limit)
-    target = limit - (limit >> 10)
+    target = limit - (limit >> SLACK_SHIFT)
     db = server.keyspace[0]
     listener.transport.written.clear()
     for i in range(1000):
