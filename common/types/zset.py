@@ -304,25 +304,10 @@ class ZSet:
     def move(self, member: bytes, old: float, score: float) -> None:
         """add() for a member the caller knows is stored with score `old`
         != `score`."""
-        # _locate and _unlink inlined: this is ZINCRBY's path, and ZADD's
-        # for a member it updates.
-        maxima = self._max_scores
-        i = bisect_left(maxima, old)
-        ends_with_score = False
-        if maxima[i] == old:
-            end = len(maxima) if maxima[-1] == old else bisect_right(maxima, old, i)
-            i = bisect_left(self._max_members, member, i, end)
-            ends_with_score = i < end
+        # ZINCRBY's path, and ZADD's for a member it updates.
+        i, j = self._locate(member, old)
         scores = self._scores[i]
         members = self._members[i]
-        if ends_with_score:
-            j = 0 if scores[0] == old else bisect_left(scores, old)
-            if members[j] != member:
-                j = bisect_left(members, member, j + 1)
-        else:
-            j = bisect_left(scores, old)
-            if members[j] != member:
-                j = bisect_left(members, member, j + 1, bisect_right(scores, old, j + 1))
         size = len(scores) - 1
         if 0 < j < size:
             # Still between its neighbours in the chunk (a small ZINCRBY):
@@ -334,15 +319,7 @@ class ZSet:
                 scores[j] = score
                 self.dict[member] = score
                 return
-        del scores[j]
-        del members[j]
-        if j == size and size:
-            maxima[i] = scores[-1]
-            self._max_members[i] = members[-1]
-        if size < _MERGE_BELOW:
-            self._after_shrink(i, 1)
-        elif self._tree is not None:
-            self._bump(i, -1)
+        self._unlink_at(i, j)
         self.insert(member, score)
 
     def remove(self, member: bytes) -> bool:
@@ -408,29 +385,17 @@ class ZSet:
             self._bump(i, 1)
 
     def _unlink(self, member: bytes, score: float) -> None:
-        # ZREM's hot path: the search of _locate inlined (as in move).
-        maxima = self._max_scores
-        i = bisect_left(maxima, score)
-        ends_with_score = False
-        if maxima[i] == score:
-            end = len(maxima) if maxima[-1] == score else bisect_right(maxima, score, i)
-            i = bisect_left(self._max_members, member, i, end)
-            ends_with_score = i < end
+        self._unlink_at(*self._locate(member, score))
+
+    def _unlink_at(self, i: int, j: int) -> None:
+        """Remove the element at offset j of chunk i."""
         scores = self._scores[i]
         members = self._members[i]
-        if ends_with_score:
-            j = 0 if scores[0] == score else bisect_left(scores, score)
-            if members[j] != member:
-                j = bisect_left(members, member, j + 1)
-        else:
-            j = bisect_left(scores, score)
-            if members[j] != member:
-                j = bisect_left(members, member, j + 1, bisect_right(scores, score, j + 1))
         del scores[j]
         del members[j]
         size = len(scores)
         if j == size and size:
-            maxima[i] = scores[-1]
+            self._max_scores[i] = scores[-1]
             self._max_members[i] = members[-1]
         if size < _MERGE_BELOW:
             self._after_shrink(i, 1)
