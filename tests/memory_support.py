@@ -3,6 +3,7 @@ a fake transport, one command in, its reply bytes out."""
 
 from __future__ import annotations
 
+from hakv.common import eviction
 from hakv.common.connection import Client
 
 
@@ -41,3 +42,19 @@ def run(client, *args) -> bytes:
     client.transport.written.clear()
     client.data_received(encode(*args))
     return b"".join(client.transport.written)
+
+
+def walked(memory, monkeypatch) -> tuple:
+    """(bytes, keys) of the keyspace by walking it with size_of, without
+    resampling the per-key averages (a resample is a new estimate, not a
+    change of the data) and leaving them as they were."""
+    saved = {k: list(v) for k, v in memory.averages.items()}
+    with monkeypatch.context() as m:
+        m.setattr(eviction, "RESAMPLE_AFTER", 1 << 60)
+        total = keys = 0
+        for db in memory.ks.dbs:
+            for key in list(db.data):
+                total += memory.size_of(db, key)
+                keys += 1
+    memory.averages = saved
+    return total, keys

@@ -16,30 +16,13 @@ import time
 
 import pytest
 
-from hakv.common import eviction
 from hakv.common.main import build_server
-from memory_support import connect, run
+from memory_support import connect, run, walked
 
 
 @pytest.fixture
 def server():
     return build_server(["--port", "0", "--save", ""]).server
-
-
-def walked(memory, monkeypatch) -> tuple:
-    """(bytes, keys) of the keyspace by walking it with size_of, without
-    resampling the per-key averages (a resample is a new estimate, not a
-    change of the data) and leaving them as they were."""
-    saved = {k: list(v) for k, v in memory.averages.items()}
-    with monkeypatch.context() as m:
-        m.setattr(eviction, "RESAMPLE_AFTER", 1 << 60)
-        total = keys = 0
-        for db in memory.ks.dbs:
-            for key in list(db.data):
-                total += memory.size_of(db, key)
-                keys += 1
-    memory.averages = saved
-    return total, keys
 
 
 def check(memory, monkeypatch):
