@@ -301,19 +301,11 @@ class Memory:
             self._settle()
         return self._total
 
-    @total.setter
-    def total(self, value: int) -> None:
-        self._total = value
-
     @property
     def nkeys(self) -> int:
         if self.unsettled:
             self._settle()
         return self._nkeys
-
-    @nkeys.setter
-    def nkeys(self, value: int) -> None:
-        self._nkeys = value
 
     def used_memory(self) -> int:
         if self.unsettled:
@@ -451,8 +443,8 @@ class Memory:
         return None
 
     def _written(self, db, key: bytes, old: int) -> None:
-        """The access record of a key a write leaves (after()'s own lines
-        for it): a new key's, or an access to an existing one."""
+        """The access record of a key a write leaves (access records kept):
+        a new key's, or an access to an existing one."""
         if self.lru is not None:
             acc = self.lru[db.id]
             acc[key] = self.clock
@@ -573,16 +565,8 @@ class Memory:
         if not new:
             if old:
                 self._forget(db.id, key)
-        elif self.lru is not None:
-            acc = self.lru[db.id]
-            acc[key] = self.clock
-            if old:
-                acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
-        elif self.access is not None:  # LFU
-            if old:
-                self._touch_lfu(db, key)  # a write to an existing key is an access
-            else:
-                self.access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
+        elif self.access is not None:
+            self._written(db, key, old)
         if client.block is not None and client.block.argv is None:
             client.block.argv = argv  # for before_served
 
@@ -590,8 +574,6 @@ class Memory:
         pairs, sizes, name, argv = measured
         self.measuring = None
         self.last = None
-        access = self.access
-        now = self.clock if self.mode == "lru" else None
         for (db, key), old in zip(pairs, sizes):
             new = self.size_of(db, key, True)
             if new != old:
@@ -599,16 +581,8 @@ class Memory:
             if not new:
                 if old:
                     self._forget(db.id, key)
-            elif access is not None:
-                if now is not None:
-                    acc = access[db.id]
-                    acc[key] = now
-                    if old:
-                        acc.move_to_end(key)  # LRU order: the most recent last (a new key is)
-                elif old:
-                    self._touch_lfu(db, key)  # a write to an existing key is an access
-                else:
-                    access[db.id][key] = (self._minutes() << 8) | LFU_INIT_VAL  # new key
+            elif self.access is not None:
+                self._written(db, key, old)
         if name is not None and name in _WHOLE_DB_WRITES:
             _WHOLE_DB_WRITES[name](self, client, argv)
         if argv is not None and client.block is not None and client.block.argv is None:
@@ -970,10 +944,7 @@ class Memory:
                         break
         finally:
             if inlined:
-                self.db_bytes[dbid] -= freed
-                self.db_keys[dbid] -= inlined
-                self.total -= freed
-                self.nkeys -= inlined
+                self._add(dbid, -freed, -inlined)
                 self.stat_evicted += inlined
                 server.stat_evicted_keys = self.stat_evicted
         return done
@@ -992,10 +963,7 @@ class Memory:
             monitor.add("eviction-del", (time.perf_counter() - start) * 1000)
         if deleted:
             dbid = db.id
-            self.db_bytes[dbid] -= size
-            self.db_keys[dbid] -= 1
-            self.total -= size
-            self.nkeys -= 1
+            self._add(dbid, -size, -1)
             if forget_access:
                 self._forget(dbid, key)
             elif self.averages:
