@@ -211,10 +211,8 @@ def _lex_range(min_raw: bytes, max_raw: bytes):
     return lo[0], hi[0], lo[1], hi[1]
 
 
-# Is a score -0.0? Tested as `score == 0.0 and _copysign(1.0, score) < 0.0`
-# on the ZADD path, no call of our own: a score of 0 (redis-benchmark's ZADD)
-# is common.
-_copysign = math.copysign
+def _is_neg_zero(score: float) -> bool:
+    return score == 0.0 and math.copysign(1.0, score) < 0
 
 
 # ---------------------------------------------------------------- encoding
@@ -447,7 +445,7 @@ def _zadd(ctx, argv, incr: bool):
                 if len(d) == limits[0] or len(member) > limits[1]:
                     _mark_skiplist(db, key, z)
                     marked = True
-            if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
+            if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
                 insert(member, 0.0)
             else:
                 insert(member, score)
@@ -463,7 +461,7 @@ def _zadd(ctx, argv, incr: bool):
             continue
         processed += 1
         if score != current:
-            if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
+            if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
                 move(member, current, 0.0)
             else:
                 move(member, current, score)
@@ -517,7 +515,7 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
     if current is not None and current == score:
         return _double_reply(ctx, score) if incr else 0
     stored = score
-    if score == 0.0 and _copysign(1.0, score) < 0.0 and not _is_skiplist(ctx, key, z):
+    if score == 0.0 and _is_neg_zero(score) and not _is_skiplist(ctx, key, z):
         stored = 0.0
     if current is None:
         z.insert(member, stored)
@@ -533,7 +531,7 @@ def _zadd_one(ctx, key: bytes, score: float, member: bytes, incr: bool):
     if db.blocked:
         db.signal_ready(key)
     if incr:
-        return score if ctx.resp3 else b"%.17g" % score  # _double_reply, inlined
+        return _double_reply(ctx, score)
     return 1 if current is None else 0
 
 
@@ -887,20 +885,18 @@ def _pop_name(use_max: bool) -> bytes:
 
 
 def _zpop(ctx, argv, use_max: bool):
+    if len(argv) == 2:
+        return _zpop_one(ctx, argv[1], use_max)
     if len(argv) > 3:
         raise ErrorReply(errors.SYNTAX)
-    count = -1
-    if len(argv) == 3:
-        count = get_count(argv[2])
+    count = get_count(argv[2])
     key = argv[1]
     z = ctx.db.get_typed(key, ZSet)
     if z is None or count == 0:
         return []
-    items = _pop(ctx, key, z, use_max, 1 if count == -1 else count)
+    items = _pop(ctx, key, z, use_max, count)
     if ctx.resp3:
-        if count != -1:
-            return _pairs(items)
-        return [items[0][0], items[0][1]]
+        return _pairs(items)
     # RESP2: the scores as their bulk text already (see _double_reply).
     out = []
     for m, s in items:
@@ -910,26 +906,22 @@ def _zpop(ctx, argv, use_max: bool):
 
 
 def _zpop_one(ctx, key: bytes, use_max: bool):
-    """ZPOPMIN/ZPOPMAX key, without a count (the common form): _zpop's
-    reply without its count handling."""
+    """ZPOPMIN/ZPOPMAX key, without a count: one member and its score,
+    flat in RESP3 too."""
     z = ctx.db.get_typed(key, ZSet)
     if z is None:
         return []
     (member, score), = _pop(ctx, key, z, use_max, 1)
-    return [member, score if ctx.resp3 else b"%.17g" % score]
+    return [member, _double_reply(ctx, score)]
 
 
 @command("zpopmin", -2, "write fast", keys=K1, group=G, since="5.0.0")
 def zpopmin(ctx, argv):
-    if len(argv) == 2:
-        return _zpop_one(ctx, argv[1], False)
     return _zpop(ctx, argv, False)
 
 
 @command("zpopmax", -2, "write fast", keys=K1, group=G, since="5.0.0")
 def zpopmax(ctx, argv):
-    if len(argv) == 2:
-        return _zpop_one(ctx, argv[1], True)
     return _zpop(ctx, argv, True)
 
 
